@@ -1,0 +1,43 @@
+# Empathy Web developer commands. `make demo` to see it, `make test` to check it.
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+.PHONY: venv redis test bench demo lint format
+
+venv: $(STAMP)
+
+# Re-install when pyproject.toml changes or a top-level package appears (the editable
+# install maps only the packages that existed when it ran).
+$(STAMP): pyproject.toml $(wildcard memory/__init__.py empathy_web/__init__.py)
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -e '.[dev]'
+	touch $(STAMP)
+
+# Installs redis-server if missing. Does not start a system service: tests start their own.
+redis:
+	@if ! command -v redis-server >/dev/null 2>&1; then \
+		$(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server; \
+	fi
+
+test: venv redis
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/pytest -q
+
+bench: venv redis
+	$(VENV)/bin/pytest -m benchmark -s tests/benchmarks
+
+demo: venv
+	$(VENV)/bin/python -m memory.demo
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: venv
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .

@@ -1,0 +1,1 @@
+"""Empathy Web: a live dashboard for agent teams sharing short-term memory."""

@@ -1,0 +1,18 @@
+"""ASGI entry point: `daphne empathy_web.asgi:application`."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "empathy_web.settings")
+
+# Build the Django app first: it sets up the app registry before anything imports models.
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_asgi_app,
+    }
+)

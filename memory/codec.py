@@ -1,0 +1,95 @@
+"""Validation and JSON encoding: bad input fails here, before anything is written."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import timedelta
+from typing import Any
+
+from .exceptions import InvalidValue, UnserialisableValue
+
+MAX_ID_LENGTH = 200
+MAX_KEY_LENGTH = 512
+# Redis would keep a key with a huge PX forever; a year is far past any short-term use.
+MAX_TTL_SECONDS = 366 * 24 * 60 * 60
+DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
+
+
+def check_id(
+    value: object, what: str = "id", *, max_length: int = MAX_ID_LENGTH, braces: bool = False
+) -> str:
+    """Return ``value`` if it is a usable id for agents, tasks, sessions, patterns...
+
+    Ids become parts of Redis key names, so they may not hold control characters, and
+    may not hold braces, which would change the key's Cluster hash tag.
+    """
+    if not isinstance(value, str):
+        raise InvalidValue(f"{what} must be a string, not {type(value).__name__}")
+    if not value:
+        raise InvalidValue(f"{what} must not be empty")
+    if len(value) > max_length:
+        raise InvalidValue(f"{what} is {len(value)} characters long; the limit is {max_length}")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+        raise InvalidValue(f"{what} {value!r} contains a control character")
+    if not braces and ("{" in value or "}" in value):
+        raise InvalidValue(f"{what} {value!r} must not contain '{{' or '}}'")
+    return value
+
+
+def check_key(value: object) -> str:
+    """Working-memory keys are free text (braces allowed), up to ``MAX_KEY_LENGTH``."""
+    return check_id(value, "key", max_length=MAX_KEY_LENGTH, braces=True)
+
+
+def ttl_ms(ttl: object, what: str = "ttl") -> int:
+    """Convert a TTL (seconds as int/float, or a ``timedelta``) to whole milliseconds."""
+    if isinstance(ttl, timedelta):
+        seconds = ttl.total_seconds()
+    elif isinstance(ttl, bool) or not isinstance(ttl, int | float):
+        raise InvalidValue(f"{what} must be a number of seconds, not {type(ttl).__name__}")
+    else:
+        seconds = float(ttl)
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise InvalidValue(f"{what} must be a positive number of seconds, got {ttl!r}")
+    if seconds > MAX_TTL_SECONDS:
+        raise InvalidValue(f"{what} of {seconds:g}s is over the {MAX_TTL_SECONDS}s limit")
+    return max(1, round(seconds * 1000))
+
+
+def check_priority(priority: object) -> int:
+    """Task priorities are whole numbers from 1 (lowest) to 10 (highest)."""
+    if isinstance(priority, bool) or not isinstance(priority, int):
+        raise InvalidValue(f"priority must be an integer from 1 to 10, got {priority!r}")
+    if not 1 <= priority <= 10:
+        raise InvalidValue(f"priority must be from 1 to 10, got {priority}")
+    return priority
+
+
+def check_confidence(confidence: object) -> float:
+    if isinstance(confidence, bool) or not isinstance(confidence, int | float):
+        raise InvalidValue(f"confidence must be a number from 0 to 1, got {confidence!r}")
+    if not (math.isfinite(confidence) and 0.0 <= confidence <= 1.0):
+        raise InvalidValue(f"confidence must be from 0 to 1, got {confidence!r}")
+    return float(confidence)
+
+
+def encode(value: Any, limit: int = DEFAULT_MAX_VALUE_BYTES, what: str = "value") -> str:
+    """Encode ``value`` as strict JSON (no NaN or Infinity), refusing it over ``limit`` bytes."""
+    try:
+        text = json.dumps(value, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
+    except ValueError as exc:  # NaN / Infinity, or a circular reference
+        raise UnserialisableValue(f"{what} cannot be stored as JSON: {exc}") from None
+    except TypeError as exc:
+        raise UnserialisableValue(f"{what} cannot be stored as JSON: {exc}") from None
+    size = len(text.encode())
+    if size > limit:
+        raise InvalidValue(f"{what} is {size} bytes as JSON; the limit is {limit} bytes")
+    return text
+
+
+def decode(raw: bytes | str | None) -> Any:
+    """Decode a stored JSON value; ``None`` stays ``None``."""
+    if raw is None:
+        return None
+    return json.loads(raw)

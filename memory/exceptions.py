@@ -1,0 +1,48 @@
+"""The one exception hierarchy of the short-term memory library.
+
+Every error says what went wrong and, where there is one, what to do about it.
+Bad input raises the built-in ``TypeError`` / ``ValueError`` (through the subclasses
+below), so callers that only know the standard library still catch it.
+"""
+
+from __future__ import annotations
+
+
+class ShortTermMemoryError(Exception):
+    """Base class of every error raised by ``memory``."""
+
+
+class AccessDenied(ShortTermMemoryError, PermissionError):
+    """The caller's access tier does not allow the operation."""
+
+
+class MemoryConnectionError(ShortTermMemoryError, ConnectionError):
+    """Redis could not be reached, or answered in a way the library cannot use."""
+
+
+class InvalidValue(ShortTermMemoryError, ValueError):
+    """An id, TTL, priority or value is out of range or malformed."""
+
+
+class UnserialisableValue(ShortTermMemoryError, TypeError):
+    """A value cannot be stored as strict JSON."""
+
+
+class NotFound(ShortTermMemoryError, LookupError):
+    """The pattern, task, session or conflict does not exist (or has expired)."""
+
+
+class StateConflict(ShortTermMemoryError):
+    """The operation lost a race or does not fit the object's current state."""
+
+
+class AlreadyDecided(StateConflict):
+    """A staged pattern (or a conflict) was already decided by someone else."""
+
+
+class IdTaken(StateConflict):
+    """The id already belongs to another agent's object."""
+
+
+class LeaseLost(StateConflict):
+    """The caller no longer holds the task's lease: it expired or was fenced off."""

@@ -1,0 +1,85 @@
+"""The key schema: every Redis key the library uses is built here, and only here.
+
+All keys live under one prefix (default ``empathy:``). Keys that change together in one
+script share a Redis Cluster hash tag (the part in braces), so they land in one slot:
+
+- ``{wm:<agent>}``      one agent's working memory and its index
+- ``{patterns}``        staged patterns, their index and decisions
+- ``{signals}``         signal records, inboxes, the broadcast and recent indexes
+- ``{team:<team>}``     one team's agents, task specs and states, queues and leases
+- ``{sess:<session>}``  one team session
+- ``{conflict:<id>}``   one conflict
+- ``{agent:<agent>}``   one agent's collaboration state
+
+The event stream and the small cross-group indexes (``teams``, ``sessions``,
+``conflicts``, ``wm:agents``) have no tag. On a single server each script is atomic as a
+whole; under Cluster the scripts would have to write those few keys in a second call, but
+no key would need renaming.
+"""
+
+from __future__ import annotations
+
+
+class KeySchema:
+    """Builds key names under one prefix."""
+
+    def __init__(self, prefix: str = "empathy:") -> None:
+        self.prefix = prefix
+        self.events = f"{prefix}events"
+        self.teams = f"{prefix}teams"
+        self.sessions = f"{prefix}sessions"
+        self.conflicts = f"{prefix}conflicts"
+        self.working_agents = f"{prefix}wm:agents"
+        self.patterns_staged = f"{prefix}{{patterns}}:staged"
+        self.signals_recent = f"{prefix}{{signals}}:recent"
+        self.signals_broadcast = f"{prefix}{{signals}}:broadcast"
+
+    # working memory
+    def working(self, agent_id: str, key: str) -> str:
+        return f"{self.prefix}{{wm:{agent_id}}}:k:{key}"
+
+    def working_index(self, agent_id: str) -> str:
+        return f"{self.prefix}{{wm:{agent_id}}}:index"
+
+    # patterns
+    def pattern(self, pattern_id: str) -> str:
+        return f"{self.prefix}{{patterns}}:p:{pattern_id}"
+
+    def pattern_decision(self, pattern_id: str) -> str:
+        return f"{self.prefix}{{patterns}}:decided:{pattern_id}"
+
+    # signals
+    def signal(self, token: str) -> str:
+        return f"{self.prefix}{{signals}}:s:{token}"
+
+    def signal_inbox(self, agent_id: str) -> str:
+        return f"{self.prefix}{{signals}}:inbox:{agent_id}"
+
+    def signal_seen(self, agent_id: str) -> str:
+        return f"{self.prefix}{{signals}}:seen:{agent_id}"
+
+    def session_signals(self, session_id: str) -> str:
+        return f"{self.prefix}{{signals}}:session:{session_id}"
+
+    # teams and tasks
+    def team(self, team_id: str, part: str) -> str:
+        """One of a team's keys: ``agents``, ``heartbeats``, ``spec``, ``state``,
+        ``leases``, ``completed``, ``dead``, ``types``, ``fence`` or ``seq``."""
+        return f"{self.prefix}{{team:{team_id}}}:{part}"
+
+    def queue(self, team_id: str, task_type: str) -> str:
+        return f"{self.prefix}{{team:{team_id}}}:queue:{task_type}"
+
+    def result(self, team_id: str, task_id: str) -> str:
+        return f"{self.prefix}{{team:{team_id}}}:result:{task_id}"
+
+    # sessions, conflicts, collaboration state
+    def session(self, session_id: str, part: str) -> str:
+        """One of a session's keys: ``meta``, ``agents`` or ``context``."""
+        return f"{self.prefix}{{sess:{session_id}}}:{part}"
+
+    def conflict(self, conflict_id: str) -> str:
+        return f"{self.prefix}{{conflict:{conflict_id}}}"
+
+    def collaboration(self, user_id: str) -> str:
+        return f"{self.prefix}{{agent:{user_id}}}:collaboration"

@@ -1,0 +1,321 @@
+"""The connection to Redis (or to the in-process mock), and what every operation shares."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import fakeredis
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.commands.core import Script
+from redis.retry import Retry
+
+from .codec import DEFAULT_MAX_VALUE_BYTES, ttl_ms
+from .events import LUA_PRELUDE, Event
+from .exceptions import (
+    AlreadyDecided,
+    IdTaken,
+    InvalidValue,
+    LeaseLost,
+    MemoryConnectionError,
+    NotFound,
+    StateConflict,
+)
+from .keys import KeySchema
+from .tiers import Caller
+from .ttl import TTLStrategy
+
+logger = logging.getLogger("memory")
+
+DEFAULT_URL = "redis://localhost:6379/0"
+MAX_BLOCK_MS = 60_000
+
+# Lua scripts raise ``<CODE> <message>``; the code picks the exception class.
+_SCRIPT_ERRORS: dict[str, type[Exception]] = {
+    "NOTFOUND": NotFound,
+    "DECIDED": AlreadyDecided,
+    "TAKEN": IdTaken,
+    "LEASE": LeaseLost,
+    "STATE": StateConflict,
+}
+
+_mock_lock = threading.Lock()
+_mock_server: fakeredis.FakeServer | None = None
+
+
+def mock_server() -> fakeredis.FakeServer:
+    """The one in-process fake Redis server of this process.
+
+    The library, the dashboard's bridge and demo agents in one process all share it, the
+    way separate processes share one real Redis.
+    """
+    global _mock_server
+    with _mock_lock:
+        if _mock_server is None:
+            _mock_server = fakeredis.FakeServer()
+        return _mock_server
+
+
+def default_retry() -> Retry:
+    """One quick retry on connection errors; writes are idempotent or fenced."""
+    return Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=1)
+
+
+class RedisShortTermMemory:
+    """Short-term memory on one Redis server, or on the in-process mock.
+
+    Pick the backend with exactly one of ``url``, ``host``/``port``/``password``,
+    ``client`` or ``use_mock=True``; with none, ``redis://localhost:6379/0``. A real
+    server that does not answer raises ``MemoryConnectionError`` at once: the library
+    never falls back to the mock on its own (``get_redis_memory`` decides that).
+    """
+
+    def __init__(
+        self,
+        host: str | None = None,
+        port: int | None = None,
+        password: str | None = None,
+        *,
+        url: str | None = None,
+        use_mock: bool = False,
+        client: redis.Redis | None = None,
+        db: int = 0,
+        ssl: bool = False,
+        prefix: str = "empathy:",
+        ttls: Mapping[TTLStrategy, float] | None = None,
+        max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
+        events_maxlen: int = 10_000,
+        socket_timeout: float = 5.0,
+        connect_timeout: float = 1.0,
+        retry: Retry | None = None,
+    ) -> None:
+        if max_value_bytes <= 0:
+            raise InvalidValue("max_value_bytes must be positive")
+        if events_maxlen <= 0:
+            raise InvalidValue("events_maxlen must be positive")
+        self.keys = KeySchema(prefix)
+        self.max_value_bytes = max_value_bytes
+        self.events_maxlen = events_maxlen
+        self._ttl_ms = {kind: kind.value * 1000 for kind in TTLStrategy}
+        for kind, seconds in (ttls or {}).items():
+            self._ttl_ms[TTLStrategy(kind)] = ttl_ms(seconds, f"ttl for {kind.name}")
+        self._scripts: dict[str, Script] = {}
+        self._reader: redis.Redis | None = None
+
+        if client is not None:
+            self.client = client
+        elif use_mock:
+            self.client = fakeredis.FakeRedis(server=mock_server())
+        else:
+            options: dict[str, Any] = {
+                "socket_timeout": socket_timeout,
+                "socket_connect_timeout": connect_timeout,
+                "retry": retry or default_retry(),
+                "health_check_interval": 30,
+            }
+            if url is not None:
+                self.client = redis.Redis.from_url(url, **options)
+            elif host is not None:
+                self.client = redis.Redis(
+                    host=host, port=port or 6379, password=password, db=db, ssl=ssl, **options
+                )
+            else:
+                self.client = redis.Redis.from_url(DEFAULT_URL, **options)
+        self.mode = "mock" if isinstance(self.client, fakeredis.FakeRedis) else "redis"
+        if self.mode == "redis":
+            self._check_server()
+
+    # connection -------------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        """Where this memory lives, without credentials (for messages and the dashboard)."""
+        if self.mode == "mock":
+            return "in-process mock"
+        kwargs = self.client.connection_pool.connection_kwargs
+        if "path" in kwargs:
+            return f"unix:{kwargs['path']}"
+        return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+
+    def _check_server(self) -> None:
+        try:
+            self.client.ping()
+        except redis.RedisError as exc:
+            raise MemoryConnectionError(
+                f"cannot reach Redis at {self.address}: {exc}. Start the server, fix "
+                'REDIS_URL, or set REDIS_URL="" to use the in-process mock on purpose.'
+            ) from exc
+        try:
+            policy = self.client.config_get("maxmemory-policy").get("maxmemory-policy", "")
+        except redis.ResponseError:  # managed servers often disable CONFIG
+            return
+        policy = policy.decode() if isinstance(policy, bytes) else policy
+        if policy.startswith("allkeys-"):
+            logger.warning(
+                "Redis at %s has maxmemory-policy %s: under memory pressure it evicts queued "
+                "tasks and staged patterns without an error. Use noeviction or volatile-*.",
+                self.address,
+                policy,
+            )
+
+    def ping(self) -> bool:
+        """True when the backend answers."""
+        try:
+            return bool(self.client.ping())
+        except redis.RedisError:
+            return False
+
+    def connection_error(self, exc: redis.RedisError) -> MemoryConnectionError:
+        return MemoryConnectionError(f"Redis at {self.address} failed: {exc}")
+
+    def ttl_ms(self, kind: TTLStrategy) -> int:
+        """This memory's TTL for ``kind``, in milliseconds (tests may shorten them)."""
+        return self._ttl_ms[kind]
+
+    def server_time_ms(self) -> int:
+        seconds, micros = self.client.time()
+        return int(seconds) * 1000 + int(micros) // 1000
+
+    # scripts ----------------------------------------------------------------------
+
+    def run_script(
+        self,
+        body: str,
+        caller: Caller,
+        keys: Sequence[str],
+        args: Sequence[Any],
+        client: Any = None,
+    ) -> Any:
+        """Run a Lua script (prefixed with ``LUA_PRELUDE``) in one atomic round trip.
+
+        ``KEYS[1]`` is always the event stream and ``ARGV[1..3]`` the stream length,
+        actor and tier, so the script's own keys start at ``KEYS[2]`` and its own
+        arguments at ``ARGV[4]``. Pass a pipeline as ``client`` to queue the call.
+        """
+        script = self._scripts.get(body)
+        if script is None:
+            script = self._scripts[body] = self.client.register_script(LUA_PRELUDE + body)
+        try:
+            return script(
+                keys=[self.keys.events, *keys],
+                args=[self.events_maxlen, caller.user_id, caller.tier.name, *args],
+                client=client or self.client,
+            )
+        except redis.ResponseError as exc:
+            raise script_error(exc) from None
+        except redis.RedisError as exc:
+            raise self.connection_error(exc) from exc
+
+    # events -----------------------------------------------------------------------
+
+    def latest_event_id(self) -> str:
+        """The id of the newest event, or ``"0-0"``; tail the stream from here."""
+        entries = self.client.xrevrange(self.keys.events, count=1)
+        return entries[0][0].decode() if entries else "0-0"
+
+    def read_events(
+        self, after: str = "0-0", *, block_ms: int | None = None, count: int = 100
+    ) -> list[Event]:
+        """Events newer than ``after``, oldest first, waiting up to ``block_ms`` for one.
+
+        Pass the id of the last event seen; never ``$``, which would skip whatever
+        arrived while the caller was away (use ``latest_event_id`` once to start).
+        """
+        if block_ms is not None and not 0 <= block_ms <= MAX_BLOCK_MS:
+            raise InvalidValue(f"block_ms must be from 0 to {MAX_BLOCK_MS}")
+        client = self.client if block_ms is None else self._blocking_reader()
+        try:
+            answer = client.xread({self.keys.events: after}, count=count, block=block_ms)
+        except redis.RedisError as exc:
+            raise self.connection_error(exc) from exc
+        if not answer:
+            return []
+        # redis-py answers a list for RESP2 and a dict for RESP3.
+        streams = answer.values() if isinstance(answer, dict) else [s[1] for s in answer]
+        return [Event.from_entry(eid, fields) for entries in streams for eid, fields in entries]
+
+    def _blocking_reader(self) -> redis.Redis:
+        # XREAD BLOCK n raises TimeoutError when n exceeds the socket timeout, so blocking
+        # reads get their own connection whose timeout outlasts the longest block.
+        if self._reader is None:
+            if self.mode == "mock":
+                self._reader = self.client
+            else:
+                pool = self.client.connection_pool
+                kwargs = {**pool.connection_kwargs, "socket_timeout": MAX_BLOCK_MS / 1000 + 5}
+                self._reader = redis.Redis(
+                    connection_pool=redis.ConnectionPool(
+                        connection_class=pool.connection_class, **kwargs
+                    )
+                )
+        return self._reader
+
+    # stats ------------------------------------------------------------------------
+
+    def get_stats(self) -> dict[str, Any]:
+        """Mode, counts of each kind of data, and memory used."""
+        from .stats import collect_stats
+
+        return collect_stats(self)
+
+    def close(self) -> None:
+        self.client.close()
+        if self._reader is not None and self._reader is not self.client:
+            self._reader.close()
+
+    def __repr__(self) -> str:
+        return f"<RedisShortTermMemory {self.mode} {self.address} prefix={self.keys.prefix!r}>"
+
+
+def script_error(exc: redis.ResponseError) -> Exception:
+    code, _, message = str(exc).partition(" ")
+    kind = _SCRIPT_ERRORS.get(code)
+    return kind(message) if kind else exc
+
+
+def get_redis_memory(**options: Any) -> RedisShortTermMemory:
+    """Short-term memory from the environment.
+
+    - ``REDIS_URL`` set and not empty: that server (``rediss://`` for TLS). If it does
+      not answer, ``MemoryConnectionError``: never a silent switch to the mock.
+    - ``REDIS_URL=""``: the in-process mock.
+    - ``REDIS_URL`` unset: ``localhost:6379`` if it answers, else the mock, with a
+      logged warning.
+    """
+    url = os.environ.get("REDIS_URL")
+    if url is not None and url.strip():
+        return RedisShortTermMemory(url=url.strip(), **options)
+    if url is not None:
+        return RedisShortTermMemory(use_mock=True, **options)
+    try:
+        return RedisShortTermMemory(url=DEFAULT_URL, **options)
+    except MemoryConnectionError:
+        logger.warning(
+            "REDIS_URL is not set and no Redis answers on localhost:6379; using the "
+            "in-process mock, which other processes cannot see. Set REDIS_URL to share "
+            'memory, or REDIS_URL="" to choose the mock explicitly.'
+        )
+        return RedisShortTermMemory(use_mock=True, **options)
+
+
+def get_railway_redis(
+    host: str, port: int, password: str | None = None, **options: Any
+) -> RedisShortTermMemory:
+    """Short-term memory on a hosted Redis given by host, port and password."""
+    return RedisShortTermMemory(host=host, port=port, password=password, **options)
+
+
+def check_redis_connection(url: str | None = None) -> bool:
+    """True when a real Redis server answers at ``url`` (default: ``REDIS_URL``, else
+    localhost). The mock does not count."""
+    url = url if url is not None else (os.environ.get("REDIS_URL") or DEFAULT_URL)
+    try:
+        memory = RedisShortTermMemory(url=url)
+    except (MemoryConnectionError, ValueError):
+        return False
+    memory.close()
+    return True

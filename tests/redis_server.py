@@ -1,0 +1,209 @@
+"""Start throwaway redis-server processes on loopback for tests.
+
+Each server listens on 127.0.0.1 only, on a free port, with persistence off, and is
+stopped by its pid. Nothing here talks to an address outside 127.0.0.0/8.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote
+
+import redis
+
+HOST = "127.0.0.1"
+START_TIMEOUT = 10.0
+PORT_ATTEMPTS = 5
+
+
+class RedisServerNotInstalled(RuntimeError):
+    """redis-server is not on PATH."""
+
+
+class RedisServerStartError(RuntimeError):
+    """redis-server did not come up."""
+
+
+@dataclass
+class RedisServer:
+    """A running redis-server started by :func:`start_redis_server`."""
+
+    port: int
+    pid: int
+    password: str | None
+    process: subprocess.Popen[bytes] = field(repr=False)
+    workdir: Path = field(repr=False)
+    host: str = HOST
+
+    @property
+    def url(self) -> str:
+        """URL for `redis.Redis.from_url`, with the password when the server needs one."""
+        if self.password is None:
+            return self.bare_url
+        return f"redis://:{quote(self.password, safe='')}@{self.host}:{self.port}/0"
+
+    @property
+    def bare_url(self) -> str:
+        """URL without credentials (for testing that authentication is enforced)."""
+        return f"redis://{self.host}:{self.port}/0"
+
+    @property
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def client(self, **kwargs) -> redis.Redis:
+        kwargs.setdefault("socket_timeout", 10)
+        kwargs.setdefault("socket_connect_timeout", 5)
+        return redis.Redis.from_url(self.url, **kwargs)
+
+    def kill(self) -> None:
+        """Stop the server at once with SIGKILL, as a crash would."""
+        self._signal_and_wait(signal.SIGKILL, timeout=5)
+        self._cleanup()
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL if it lingers). Safe to call twice."""
+        if self.running:
+            try:
+                self._signal_and_wait(signal.SIGTERM, timeout=5)
+            except subprocess.TimeoutExpired:
+                self._signal_and_wait(signal.SIGKILL, timeout=5)
+        self._cleanup()
+
+    def log(self) -> str:
+        try:
+            return (self.workdir / "redis.log").read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def _signal_and_wait(self, sig: signal.Signals, timeout: float) -> None:
+        if self.running:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, sig)
+        self.process.wait(timeout=timeout)
+
+    def _cleanup(self) -> None:
+        _live_servers.discard(self)
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __hash__(self) -> int:
+        return hash(self.pid)
+
+
+_live_servers: set[RedisServer] = set()
+
+
+@atexit.register
+def _stop_leftovers() -> None:
+    for server in list(_live_servers):
+        with contextlib.suppress(Exception):
+            server.kill()
+
+
+def redis_server_binary() -> str:
+    path = shutil.which("redis-server")
+    if path is None:
+        raise RedisServerNotInstalled(
+            "redis-server is not installed (not found on PATH). The tests need a real "
+            "redis-server on loopback: run `make redis` (or "
+            "`apt-get install -y redis-server`)."
+        )
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def _password_from(args: list[str]) -> str | None:
+    password = None
+    for i, arg in enumerate(args):
+        if arg == "--requirepass" and i + 1 < len(args):
+            password = args[i + 1]
+    return password
+
+
+def _wait_until_ready(server: RedisServer, deadline: float) -> bool:
+    """Poll PING until it answers (True) or the process dies (False)."""
+    client = redis.Redis(
+        host=server.host,
+        port=server.port,
+        password=server.password,
+        socket_timeout=0.5,
+        socket_connect_timeout=0.5,
+    )
+    try:
+        while time.monotonic() < deadline:
+            if not server.running:
+                return False
+            try:
+                if client.ping():
+                    return True
+            except (redis.ConnectionError, redis.TimeoutError, redis.BusyLoadingError):
+                pass
+            time.sleep(0.005)
+    finally:
+        client.close()
+    raise RedisServerStartError(
+        f"redis-server on port {server.port} did not answer PING within {START_TIMEOUT}s.\n"
+        f"{server.log()}"
+    )
+
+
+def start_redis_server(extra_args: list[str] | None = None) -> RedisServer:
+    """Start a redis-server on a free loopback port and wait until it answers PING.
+
+    `extra_args` are appended to the command line, e.g. `["--requirepass", "secret"]`.
+    The caller must call `.stop()` (or `.kill()`) on the result.
+    """
+    binary = redis_server_binary()
+    extra = list(extra_args or [])
+    password = _password_from(extra)
+    last_log = ""
+    for _ in range(PORT_ATTEMPTS):
+        port = _free_port()
+        workdir = Path(tempfile.mkdtemp(prefix=f"redis-test-{port}-"))
+        log_path = workdir / "redis.log"
+        cmd = [
+            binary,
+            "--port", str(port),
+            "--bind", HOST,
+            "--save", "",
+            "--appendonly", "no",
+            "--daemonize", "no",
+            "--dir", str(workdir),
+            *extra,
+        ]  # fmt: skip
+        with open(log_path, "wb") as log:
+            process = subprocess.Popen(
+                cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
+        server = RedisServer(
+            port=port, pid=process.pid, password=password, process=process, workdir=workdir
+        )
+        _live_servers.add(server)
+        try:
+            ready = _wait_until_ready(server, time.monotonic() + START_TIMEOUT)
+        except BaseException:
+            server.kill()
+            raise
+        if ready:
+            return server
+        # The process exited: most likely another process grabbed the port. Try another.
+        last_log = server.log()
+        server.stop()
+        if "Address already in use" not in last_log:
+            break
+    raise RedisServerStartError(f"redis-server failed to start: {' '.join(cmd)}\n{last_log}")
