@@ -63,3 +63,10 @@ class Event:
 
 def _s(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def event_fields(kind: str, actor: str, tier: str, now_ms: int, **ids: object) -> dict[str, str]:
+    """An event's fields, for the few writes that use MULTI/EXEC instead of a script."""
+    fields = {"type": kind, "actor": actor, "tier": tier, "ts": str(now_ms)}
+    fields.update({name: str(value) for name, value in ids.items()})
+    return fields

@@ -15,7 +15,7 @@ from redis.commands.core import Script
 from redis.retry import Retry
 
 from .codec import DEFAULT_MAX_VALUE_BYTES, ttl_ms
-from .events import LUA_PRELUDE, Event
+from .events import LUA_PRELUDE, Event, event_fields
 from .exceptions import (
     AlreadyDecided,
     IdTaken,
@@ -211,6 +211,13 @@ class RedisShortTermMemory:
             raise self.connection_error(exc) from exc
 
     # events -----------------------------------------------------------------------
+
+    def append_event(
+        self, pipe: Any, kind: str, caller: Caller, now_ms: int, **ids: object
+    ) -> None:
+        """Queue an event on a MULTI/EXEC pipeline, beside the change it records."""
+        fields = event_fields(kind, caller.user_id, caller.tier.name, now_ms, **ids)
+        pipe.xadd(self.keys.events, fields, maxlen=self.events_maxlen, approximate=True)
 
     def latest_event_id(self) -> str:
         """The id of the newest event, or ``"0-0"``; tail the stream from here."""

@@ -1,0 +1,67 @@
+"""Short-term memory for teams of AI agents, on Redis.
+
+Working memory with TTLs, staged patterns, coordination signals, task queues, team
+sessions, conflict context and collaboration state, all behind four access tiers.
+"""
+
+from __future__ import annotations
+
+from .collaboration import CollaborationState
+from .conflicts import Conflict
+from .coordination import AgentCoordinator, AgentInfo, AgentTask
+from .empathy_os import EmpathyOS
+from .events import Event
+from .exceptions import (
+    AccessDenied,
+    AlreadyDecided,
+    IdTaken,
+    InvalidValue,
+    LeaseLost,
+    MemoryConnectionError,
+    NotFound,
+    ShortTermMemoryError,
+    StateConflict,
+    UnserialisableValue,
+)
+from .page import Page
+from .patterns import StagedPattern
+from .redis_memory import (
+    RedisShortTermMemory,
+    check_redis_connection,
+    get_railway_redis,
+    get_redis_memory,
+)
+from .sessions import SessionInfo, TeamSession
+from .tiers import AccessTier, Caller
+from .ttl import TTLStrategy
+
+__all__ = [
+    "AccessDenied",
+    "AccessTier",
+    "AgentCoordinator",
+    "AgentInfo",
+    "AgentTask",
+    "AlreadyDecided",
+    "Caller",
+    "CollaborationState",
+    "Conflict",
+    "EmpathyOS",
+    "Event",
+    "IdTaken",
+    "InvalidValue",
+    "LeaseLost",
+    "MemoryConnectionError",
+    "NotFound",
+    "Page",
+    "RedisShortTermMemory",
+    "SessionInfo",
+    "ShortTermMemoryError",
+    "StagedPattern",
+    "StateConflict",
+    "TTLStrategy",
+    "TeamSession",
+    "UnserialisableValue",
+    "check_redis_connection",
+    "get_railway_redis",
+    "get_redis_memory",
+]

@@ -1,0 +1,752 @@
+"""Task queues that agents claim from, and the registry of agents with their heartbeats.
+
+A team's keys share the ``{team:<id>}`` hash tag. Per task there is a spec (the
+``AgentTask`` as JSON, in the ``spec`` hash) and a state (in the ``state`` hash):
+``status, attempts, holder, token, score, type`` joined by tabs (ids hold no control
+characters). Queues are sorted sets per task type scored so that ``ZPOPMIN`` gives the
+highest priority first and FIFO within a priority; leases are a sorted set by deadline.
+
+A claim is a lease with a fencing token from a per-team counter. Only the current token,
+before its deadline, may complete or fail the task. A lease that runs out puts the task
+back in its queue at its old place, or in the dead-letter set once it has used up its
+attempts. Expired leases are reaped by claims of the same type and by ``reap_expired``.
+Queued and claimed tasks never expire; completed tasks' results do, after the
+WORKING_RESULTS TTL.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .codec import check_id, check_priority, decode, encode, ttl_ms
+from .exceptions import InvalidValue, LeaseLost, NotFound
+from .page import Page, check_limit, offset_cursor
+from .redis_memory import RedisShortTermMemory
+from .tiers import ADMIN, READ, WRITE, AccessTier, Caller
+from .ttl import TTLStrategy
+
+LUA_STATE = """
+local function get_state(id)
+  local raw = redis.call('HGET', KEYS[STATE], id)
+  if not raw then return nil end
+  local f = {}
+  for part in string.gmatch(raw, '([^\\t]*)\\t?') do table.insert(f, part) end
+  return {status=f[1], attempts=tonumber(f[2]), holder=f[3], token=f[4], score=f[5], type=f[6]}
+end
+local function put_state(id, s)
+  redis.call('HSET', KEYS[STATE], id, table.concat(
+    {s.status, tostring(s.attempts), s.holder, s.token, s.score, s.type}, '\\t'))
+end
+"""
+
+
+def _lua(body: str, state_key_index: int) -> str:
+    return LUA_STATE.replace("KEYS[STATE]", f"KEYS[{state_key_index}]") + body
+
+
+# KEYS: 2 spec, 3 state, 4 queue, 5 types, 6 seq, 7 teams
+# ARGV: 4 id, 5 type, 6 spec json, 7 priority, 8 team
+_ADD = _lua(
+    """
+if redis.call('HEXISTS', KEYS[2], ARGV[4]) == 1 then return 0 end
+local seq = redis.call('INCR', KEYS[6])
+-- Scores stay exact doubles: (10 - priority) * 2^40 + seq is below 2^53.
+local score = (10 - tonumber(ARGV[7])) * 1099511627776 + seq
+redis.call('HSET', KEYS[2], ARGV[4], ARGV[6])
+put_state(ARGV[4], {status='pending', attempts=0, holder='', token='',
+                    score=string.format('%.0f', score), type=ARGV[5]})
+redis.call('ZADD', KEYS[4], score, ARGV[4])
+redis.call('SADD', KEYS[5], ARGV[5])
+redis.call('ZADD', KEYS[7], now, ARGV[8])
+emit('task.added', 'team', ARGV[8], 'task_id', ARGV[4], 'task_type', ARGV[5], 'priority', ARGV[7])
+return 1
+""",
+    3,
+)
+
+# Reaping, shared by claim and reap: KEYS 3 state, 4 queue, 5 leases, 6 dead.
+# ARGV 4 type, 5 max attempts, 6 team.
+_REAP = """
+local function reap()
+  local expired = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, 200)
+  local n = 0
+  for _, id in ipairs(expired) do
+    local s = get_state(id)
+    if s and s.type == ARGV[4] then
+      redis.call('ZREM', KEYS[5], id)
+      local holder = s.holder
+      s.holder = ''
+      s.token = ''
+      if s.attempts >= tonumber(ARGV[5]) then
+        s.status = 'dead'
+        redis.call('ZADD', KEYS[6], now, id)
+        emit('task.dead_lettered', 'team', ARGV[6], 'task_id', id, 'holder', holder,
+             'attempts', s.attempts, 'reason', 'lease expired')
+      else
+        s.status = 'pending'
+        redis.call('ZADD', KEYS[4], tonumber(s.score), id)
+        emit('task.lease_expired', 'team', ARGV[6], 'task_id', id, 'holder', holder,
+             'attempts', s.attempts)
+      end
+      put_state(id, s)
+      n = n + 1
+    end
+  end
+  return n
+end
+"""
+
+# KEYS: 2 spec, 3 state, 4 queue, 5 leases, 6 dead, 7 fence
+# ARGV: 4 type, 5 max attempts, 6 team, 7 agent, 8 lease ms
+_CLAIM = _lua(
+    _REAP
+    + """
+reap()
+local popped = redis.call('ZPOPMIN', KEYS[4])
+if #popped == 0 then return nil end
+local id = popped[1]
+local s = get_state(id)
+s.status = 'claimed'
+s.attempts = s.attempts + 1
+s.holder = ARGV[7]
+s.token = tostring(redis.call('INCR', KEYS[7]))
+local deadline = now + tonumber(ARGV[8])
+put_state(id, s)
+redis.call('ZADD', KEYS[5], deadline, id)
+emit('task.claimed', 'team', ARGV[6], 'task_id', id, 'task_type', ARGV[4], 'agent', ARGV[7],
+     'token', s.token, 'attempts', s.attempts)
+return {redis.call('HGET', KEYS[2], id), s.token, deadline, s.attempts}
+""",
+    3,
+)
+
+_REAP_ONLY = _lua(_REAP + "\nreturn reap()\n", 3)
+
+# Finishing a claim (complete, fail, extend): the caller must hold the current token and
+# the lease must not have run out, by the server's clock.
+_CHECK_LEASE = """
+local s = get_state(ARGV[4])
+if not s then return fail('NOTFOUND', 'no task ' .. ARGV[4] .. ' in team ' .. ARGV[6]) end
+if s.status ~= 'claimed' then
+  return fail('LEASE', 'task ' .. ARGV[4] .. ' is ' .. s.status .. ', not claimed')
+end
+if s.token ~= ARGV[5] then
+  return fail('LEASE', 'task ' .. ARGV[4] .. ' is now held by ' .. s.holder
+              .. ' with token ' .. s.token .. '; token ' .. ARGV[5] .. ' is stale')
+end
+local deadline = tonumber(redis.call('ZSCORE', KEYS[4], ARGV[4]) or 0)
+if deadline < now then
+  return fail('LEASE', 'the lease on task ' .. ARGV[4] .. ' ran out '
+              .. (now - deadline) .. ' ms ago')
+end
+"""
+
+# KEYS: 2 spec, 3 state, 4 leases, 5 completed, 6 result
+# ARGV: 4 id, 5 token, 6 team, 7 result json, 8 result ttl
+_COMPLETE = _lua(
+    _CHECK_LEASE
+    + """
+local ttl = tonumber(ARGV[8])
+-- Completed tasks leave with their results: trim those older than the result TTL.
+for _, old in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now - ttl, 'LIMIT', 0, 100)) do
+  redis.call('HDEL', KEYS[2], old)
+  redis.call('HDEL', KEYS[3], old)
+  redis.call('ZREM', KEYS[5], old)
+end
+redis.call('ZREM', KEYS[4], ARGV[4])
+redis.call('ZADD', KEYS[5], now, ARGV[4])
+s.status = 'completed'
+put_state(ARGV[4], s)
+redis.call('SET', KEYS[6], ARGV[7], 'PX', ttl)
+emit('task.completed', 'team', ARGV[6], 'task_id', ARGV[4], 'agent', s.holder,
+     'token', s.token)
+return 1
+""",
+    3,
+)
+
+# KEYS: 2 spec, 3 state, 4 leases, 5 queue, 6 dead, 7 result
+# ARGV: 4 id, 5 token, 6 team, 7 error json, 8 retry (1/0), 9 max attempts, 10 ttl
+_FAIL = _lua(
+    _CHECK_LEASE
+    + """
+redis.call('ZREM', KEYS[4], ARGV[4])
+local holder = s.holder
+s.holder = ''
+s.token = ''
+redis.call('SET', KEYS[7], ARGV[7], 'PX', tonumber(ARGV[10]))
+if ARGV[8] == '1' and s.attempts < tonumber(ARGV[9]) then
+  s.status = 'pending'
+  redis.call('ZADD', KEYS[5], tonumber(s.score), ARGV[4])
+else
+  s.status = 'dead'
+  redis.call('ZADD', KEYS[6], now, ARGV[4])
+end
+put_state(ARGV[4], s)
+emit('task.failed', 'team', ARGV[6], 'task_id', ARGV[4], 'agent', holder,
+     'attempts', s.attempts, 'status', s.status)
+return s.status
+""",
+    3,
+)
+
+# KEYS: 2 spec, 3 state, 4 leases. ARGV: 4 id, 5 token, 6 team, 7 lease ms
+_EXTEND = _lua(
+    _CHECK_LEASE
+    + """
+local deadline = now + tonumber(ARGV[7])
+redis.call('ZADD', KEYS[4], deadline, ARGV[4])
+emit('task.lease_extended', 'team', ARGV[6], 'task_id', ARGV[4], 'agent', s.holder)
+return deadline
+""",
+    3,
+)
+
+# Steward actions. KEYS: 2 spec, 3 state, 4 queue, 5 leases, 6 dead, 7 result
+# ARGV: 4 id, 5 action ('requeue' | 'cancel'), 6 team, 7 expected type
+_ADMIN = _lua(
+    """
+local s = get_state(ARGV[4])
+if not s or s.type ~= ARGV[7] then
+  return fail('NOTFOUND', 'no task ' .. ARGV[4] .. ' in team ' .. ARGV[6])
+end
+if s.status == 'completed' or s.status == 'cancelled' then
+  return fail('STATE', 'task ' .. ARGV[4] .. ' is already ' .. s.status)
+end
+redis.call('ZREM', KEYS[4], ARGV[4])
+redis.call('ZREM', KEYS[5], ARGV[4])
+redis.call('ZREM', KEYS[6], ARGV[4])
+s.holder = ''
+s.token = ''
+if ARGV[5] == 'requeue' then
+  s.status = 'pending'
+  s.attempts = 0
+  redis.call('ZADD', KEYS[4], tonumber(s.score), ARGV[4])
+  put_state(ARGV[4], s)
+  emit('task.requeued', 'team', ARGV[6], 'task_id', ARGV[4])
+else
+  redis.call('HDEL', KEYS[2], ARGV[4])
+  redis.call('HDEL', KEYS[3], ARGV[4])
+  redis.call('DEL', KEYS[7])
+  emit('task.cancelled', 'team', ARGV[6], 'task_id', ARGV[4])
+end
+return 1
+""",
+    3,
+)
+
+# KEYS: 2 agents, 3 heartbeats, 4 teams. ARGV: 4 agent, 5 json, 6 team
+_REGISTER = """
+local fresh = redis.call('HSET', KEYS[2], ARGV[4], ARGV[5])
+redis.call('ZADD', KEYS[3], now, ARGV[4])
+redis.call('ZADD', KEYS[4], now, ARGV[6])
+emit('agent.registered', 'team', ARGV[6], 'agent', ARGV[4])
+return fresh
+"""
+
+_HEARTBEAT = """
+if redis.call('HEXISTS', KEYS[2], ARGV[4]) == 0 then
+  return fail('NOTFOUND', 'agent ' .. ARGV[4] .. ' is not registered in team ' .. ARGV[5])
+end
+redis.call('ZADD', KEYS[3], now, ARGV[4])
+emit('agent.heartbeat', 'team', ARGV[5], 'agent', ARGV[4])
+return now
+"""
+
+_UNREGISTER = """
+local n = redis.call('HDEL', KEYS[2], ARGV[4])
+redis.call('ZREM', KEYS[3], ARGV[4])
+if n > 0 then emit('agent.unregistered', 'team', ARGV[5], 'agent', ARGV[4]) end
+return n
+"""
+
+
+@dataclass
+class AgentTask:
+    """A unit of work in a team's queue. ``priority`` runs from 1 to 10 (highest).
+
+    The claim fields (``status``, ``claimed_by``, ``fencing_token``, ``attempts``,
+    ``lease_expires_ms``) are filled in by the coordinator, not by the caller.
+    """
+
+    task_id: str
+    task_type: str
+    description: str = ""
+    priority: int = 5
+    context: dict[str, Any] = field(default_factory=dict)
+    status: str = "pending"
+    claimed_by: str | None = None
+    fencing_token: int | None = None
+    attempts: int = 0
+    lease_expires_ms: int | None = None
+    result: Any = None
+
+    _SPEC = ("task_id", "task_type", "description", "priority", "context")
+
+    def spec_json(self, limit: int) -> str:
+        spec = {name: value for name, value in asdict(self).items() if name in self._SPEC}
+        return encode(spec, limit, "task")
+
+    def validate(self) -> None:
+        check_id(self.task_id, "task_id")
+        check_id(self.task_type, "task_type")
+        check_priority(self.priority)
+        if not isinstance(self.description, str):
+            raise InvalidValue("description must be a string")
+        if not isinstance(self.context, dict):
+            raise InvalidValue("context must be a dict")
+
+
+@dataclass(frozen=True)
+class AgentInfo:
+    agent_id: str
+    capabilities: list[str]
+    last_heartbeat_ms: int
+    liveness: str  # "alive", "late" or "dead"
+
+
+class AgentCoordinator:
+    """Coordinates one team: agent registry, heartbeats and task queues.
+
+    ``access_tier`` and ``actor`` are who the coordinator acts as (for tier checks and
+    events); requeueing and cancelling need STEWARD. Leases last ``lease_seconds``; a
+    task is dead-lettered after ``max_attempts`` claims that did not complete. An agent
+    is alive while its last heartbeat is younger than ``alive_seconds``, late until
+    ``dead_seconds``, and dead after that.
+    """
+
+    def __init__(
+        self,
+        memory: RedisShortTermMemory,
+        team_id: str,
+        *,
+        access_tier: AccessTier = AccessTier.CONTRIBUTOR,
+        actor: str | None = None,
+        lease_seconds: float = 60.0,
+        max_attempts: int = 3,
+        alive_seconds: float = 30.0,
+        dead_seconds: float | None = None,
+    ) -> None:
+        self.memory = memory
+        self.team_id = check_id(team_id, "team_id")
+        self.caller = Caller(check_id(actor or f"coordinator:{team_id}", "actor"), access_tier)
+        self.lease_ms = ttl_ms(lease_seconds, "lease_seconds")
+        if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
+            raise InvalidValue("max_attempts must be a positive integer")
+        self.max_attempts = max_attempts
+        self.alive_ms = ttl_ms(alive_seconds, "alive_seconds")
+        self.dead_ms = (
+            memory.ttl_ms(TTLStrategy.COORDINATION)
+            if dead_seconds is None
+            else ttl_ms(dead_seconds, "dead_seconds")
+        )
+        # Leases this coordinator took, so complete_task(task_id, result) works as in
+        # the reference without passing the token around.
+        self._held: dict[str, tuple[str, int]] = {}
+
+    def _key(self, part: str) -> str:
+        return self.memory.keys.team(self.team_id, part)
+
+    def _as(self, agent_id: str | None) -> Caller:
+        if agent_id is None:
+            return self.caller
+        return Caller(check_id(agent_id, "agent_id"), self.caller.tier)
+
+    # agents --------------------------------------------------------------------
+
+    def register_agent(self, agent_id: str, capabilities: list[str] | None = None) -> bool:
+        """Register (or re-register) an agent; returns True when it is new."""
+        caller = self._as(agent_id)
+        caller.require(WRITE, "register_agent")
+        caps = list(capabilities or [])
+        for cap in caps:
+            check_id(cap, "capability")
+        info = encode({"capabilities": caps}, self.memory.max_value_bytes, "capabilities")
+        fresh = self.memory.run_script(
+            _REGISTER,
+            caller,
+            [self._key("agents"), self._key("heartbeats"), self.memory.keys.teams],
+            [agent_id, info, self.team_id],
+        )
+        return bool(fresh)
+
+    def unregister_agent(self, agent_id: str) -> bool:
+        caller = self._as(agent_id)
+        caller.require(WRITE, "unregister_agent")
+        n = self.memory.run_script(
+            _UNREGISTER,
+            caller,
+            [self._key("agents"), self._key("heartbeats")],
+            [agent_id, self.team_id],
+        )
+        return bool(n)
+
+    def heartbeat(self, agent_id: str) -> None:
+        """Record that ``agent_id`` is alive (by the server's clock)."""
+        caller = self._as(agent_id)
+        caller.require(WRITE, "heartbeat")
+        self.memory.run_script(
+            _HEARTBEAT,
+            caller,
+            [self._key("agents"), self._key("heartbeats")],
+            [agent_id, self.team_id],
+        )
+
+    def liveness(self, last_heartbeat_ms: int, now_ms: int) -> str:
+        age = now_ms - last_heartbeat_ms
+        if age < self.alive_ms:
+            return "alive"
+        return "late" if age < self.dead_ms else "dead"
+
+    def get_agents(self, limit: int = 100, cursor: str | None = None) -> Page[AgentInfo]:
+        """Registered agents with capabilities and liveness, most recently seen first."""
+        start = offset_cursor(cursor)
+        limit = check_limit(limit)
+        with self.memory.client.pipeline(transaction=False) as pipe:
+            pipe.time()
+            pipe.zcard(self._key("heartbeats"))
+            pipe.zrevrange(self._key("heartbeats"), start, start + limit - 1, withscores=True)
+            (seconds, micros), total, beats = pipe.execute()
+        now = int(seconds) * 1000 + int(micros) // 1000
+        ids = [m.decode() for m, _ in beats]
+        infos = self.memory.client.hmget(self._key("agents"), ids) if ids else []
+        agents = [
+            AgentInfo(
+                agent_id,
+                decode(raw)["capabilities"] if raw else [],
+                int(score),
+                self.liveness(int(score), now),
+            )
+            for agent_id, (_, score), raw in zip(ids, beats, infos, strict=True)
+        ]
+        more = start + limit < total
+        return Page(agents, str(start + limit) if more else None, total)
+
+    # tasks ---------------------------------------------------------------------
+
+    def add_task(self, task: AgentTask) -> bool:
+        """Queue ``task``; adding a task_id that exists changes nothing and returns False."""
+        self.caller.require(WRITE, "add_task")
+        if not isinstance(task, AgentTask):
+            raise TypeError(f"add_task takes an AgentTask, not {type(task).__name__}")
+        task.validate()
+        added = self.memory.run_script(
+            _ADD,
+            self.caller,
+            [
+                self._key("spec"),
+                self._key("state"),
+                self.memory.keys.queue(self.team_id, task.task_type),
+                self._key("types"),
+                self._key("seq"),
+                self.memory.keys.teams,
+            ],
+            [
+                task.task_id,
+                task.task_type,
+                task.spec_json(self.memory.max_value_bytes),
+                task.priority,
+                self.team_id,
+            ],
+        )
+        return bool(added)
+
+    def claim_task(
+        self, agent_id: str, task_type: str, *, lease_seconds: float | None = None
+    ) -> AgentTask | None:
+        """Claim the highest-priority, oldest pending task of ``task_type``, or None.
+
+        The returned task carries its ``fencing_token``; this coordinator remembers it,
+        so ``complete_task(task.task_id, result)`` works without passing it back.
+        """
+        caller = self._as(agent_id)
+        caller.require(WRITE, "claim_task")
+        check_id(task_type, "task_type")
+        lease = self.lease_ms if lease_seconds is None else ttl_ms(lease_seconds, "lease_seconds")
+        answer = self.memory.run_script(
+            _CLAIM,
+            caller,
+            [
+                self._key("spec"),
+                self._key("state"),
+                self.memory.keys.queue(self.team_id, task_type),
+                self._key("leases"),
+                self._key("dead"),
+                self._key("fence"),
+            ],
+            [task_type, self.max_attempts, self.team_id, agent_id, lease],
+        )
+        if answer is None:
+            return None
+        spec, token, deadline, attempts = answer
+        task = AgentTask(**decode(spec))
+        task.status = "claimed"
+        task.claimed_by = agent_id
+        task.fencing_token = int(token)
+        task.lease_expires_ms = int(deadline)
+        task.attempts = int(attempts)
+        self._held[task.task_id] = (agent_id, task.fencing_token)
+        return task
+
+    def _lease(self, task_id: str, fencing_token: int | None) -> tuple[Caller, int]:
+        check_id(task_id, "task_id")
+        held = self._held.get(task_id)
+        if fencing_token is None:
+            if held is None:
+                raise LeaseLost(
+                    f"this coordinator holds no lease on task {task_id}; pass the "
+                    "fencing_token from the claim"
+                )
+            return self._as(held[0]), held[1]
+        holder = held[0] if held else None
+        return self._as(holder), int(fencing_token)
+
+    def complete_task(
+        self, task_id: str, result: Any = None, *, fencing_token: int | None = None
+    ) -> None:
+        """Complete a claimed task with ``result``; refused unless the lease is current."""
+        caller, token = self._lease(task_id, fencing_token)
+        caller.require(WRITE, "complete_task")
+        payload = encode(result, self.memory.max_value_bytes, "result")
+        try:
+            self.memory.run_script(
+                _COMPLETE,
+                caller,
+                [
+                    self._key("spec"),
+                    self._key("state"),
+                    self._key("leases"),
+                    self._key("completed"),
+                    self.memory.keys.result(self.team_id, task_id),
+                ],
+                [
+                    task_id,
+                    token,
+                    self.team_id,
+                    payload,
+                    self.memory.ttl_ms(TTLStrategy.WORKING_RESULTS),
+                ],
+            )
+        finally:
+            self._held.pop(task_id, None)
+
+    def fail_task(
+        self,
+        task_id: str,
+        error: Any = None,
+        *,
+        retry: bool = True,
+        fencing_token: int | None = None,
+    ) -> str:
+        """Give a claimed task up. It goes back to its queue (``retry`` and attempts left)
+        or to the dead-letter set; returns the new status, ``"pending"`` or ``"dead"``."""
+        caller, token = self._lease(task_id, fencing_token)
+        caller.require(WRITE, "fail_task")
+        payload = encode({"error": error}, self.memory.max_value_bytes, "error")
+        task_type = self._task_type(task_id)
+        try:
+            status = self.memory.run_script(
+                _FAIL,
+                caller,
+                [
+                    self._key("spec"),
+                    self._key("state"),
+                    self._key("leases"),
+                    self.memory.keys.queue(self.team_id, task_type),
+                    self._key("dead"),
+                    self.memory.keys.result(self.team_id, task_id),
+                ],
+                [
+                    task_id,
+                    token,
+                    self.team_id,
+                    payload,
+                    "1" if retry else "0",
+                    self.max_attempts,
+                    self.memory.ttl_ms(TTLStrategy.WORKING_RESULTS),
+                ],
+            )
+        finally:
+            self._held.pop(task_id, None)
+        return status.decode()
+
+    def extend_lease(
+        self, task_id: str, *, fencing_token: int | None = None, lease_seconds: float | None = None
+    ) -> int:
+        """Push a held lease's deadline out; returns the new deadline (server ms)."""
+        caller, token = self._lease(task_id, fencing_token)
+        caller.require(WRITE, "extend_lease")
+        lease = self.lease_ms if lease_seconds is None else ttl_ms(lease_seconds, "lease_seconds")
+        return int(
+            self.memory.run_script(
+                _EXTEND,
+                caller,
+                [self._key("spec"), self._key("state"), self._key("leases")],
+                [task_id, token, self.team_id, lease],
+            )
+        )
+
+    def reap_expired(self) -> int:
+        """Return every task whose lease ran out to its queue (or dead-letter it)."""
+        self.caller.require(WRITE, "reap_expired")
+        total = 0
+        for task_type in self.task_types():
+            total += self.memory.run_script(
+                _REAP_ONLY,
+                self.caller,
+                [
+                    self._key("spec"),
+                    self._key("state"),
+                    self.memory.keys.queue(self.team_id, task_type),
+                    self._key("leases"),
+                    self._key("dead"),
+                ],
+                [task_type, self.max_attempts, self.team_id],
+            )
+        return total
+
+    def requeue_task(self, task_id: str) -> None:
+        """Put a dead-lettered or claimed task back in its queue with no attempts (STEWARD)."""
+        self._admin(task_id, "requeue")
+
+    def cancel_task(self, task_id: str) -> None:
+        """Remove a task that is not finished, wherever it is (STEWARD)."""
+        self._admin(task_id, "cancel")
+
+    def _admin(self, task_id: str, action: str) -> None:
+        self.caller.require(ADMIN, f"{action}_task")
+        task_type = self._task_type(task_id)
+        self.memory.run_script(
+            _ADMIN,
+            self.caller,
+            [
+                self._key("spec"),
+                self._key("state"),
+                self.memory.keys.queue(self.team_id, task_type),
+                self._key("leases"),
+                self._key("dead"),
+                self.memory.keys.result(self.team_id, task_id),
+            ],
+            [task_id, action, self.team_id, task_type],
+        )
+        self._held.pop(task_id, None)
+
+    def _task_type(self, task_id: str) -> str:
+        raw = self.memory.client.hget(self._key("state"), check_id(task_id, "task_id"))
+        if raw is None:
+            raise NotFound(f"no task {task_id} in team {self.team_id}")
+        return raw.decode().split("\t")[5]
+
+    # reading -------------------------------------------------------------------
+
+    def task_types(self) -> list[str]:
+        return sorted(t.decode() for t in self.memory.client.smembers(self._key("types")))
+
+    def get_task(self, task_id: str) -> AgentTask | None:
+        """A task with its current state, or None when unknown (or its result expired)."""
+        tasks = self._load([check_id(task_id, "task_id")])
+        return tasks[0] if tasks else None
+
+    def _load(self, ids: list[str]) -> list[AgentTask]:
+        if not ids:
+            return []
+        with self.memory.client.pipeline(transaction=False) as pipe:
+            pipe.hmget(self._key("spec"), ids)
+            pipe.hmget(self._key("state"), ids)
+            pipe.zmscore(self._key("leases"), ids)
+            pipe.mget([self.memory.keys.result(self.team_id, i) for i in ids])
+            specs, states, deadlines, results = pipe.execute()
+        tasks = []
+        for spec, state, deadline, result in zip(specs, states, deadlines, results, strict=True):
+            if spec is None or state is None:
+                continue
+            status, attempts, holder, token, _, _ = state.decode().split("\t")
+            task = AgentTask(**decode(spec))
+            task.status = status
+            task.attempts = int(attempts)
+            task.claimed_by = holder or None
+            task.fencing_token = int(token) if token else None
+            task.lease_expires_ms = int(deadline) if deadline is not None else None
+            task.result = decode(result)
+            tasks.append(task)
+        return tasks
+
+    def list_tasks(
+        self,
+        status: str,
+        task_type: str | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> Page[AgentTask]:
+        """Tasks in one state, a page at a time.
+
+        ``pending`` needs ``task_type`` and lists in claim order; ``claimed`` lists by
+        lease deadline; ``completed`` and ``dead`` newest first.
+        """
+        start = offset_cursor(cursor)
+        limit = check_limit(limit)
+        end = start + limit - 1
+        client = self.memory.client
+        if status == "pending":
+            if task_type is None:
+                raise InvalidValue("listing pending tasks needs a task_type")
+            key = self.memory.keys.queue(self.team_id, check_id(task_type, "task_type"))
+            total, ids = client.zcard(key), client.zrange(key, start, end)
+        elif status == "claimed":
+            key = self._key("leases")
+            total, ids = client.zcard(key), client.zrange(key, start, end)
+        elif status in ("completed", "dead"):
+            key = self._key(status)
+            total, ids = client.zcard(key), client.zrevrange(key, start, end)
+        else:
+            raise InvalidValue(
+                f"status must be pending, claimed, completed or dead, not {status!r}"
+            )
+        tasks = self._load([i.decode() for i in ids])
+        more = start + limit < total
+        return Page(tasks, str(start + limit) if more else None, total)
+
+    def counts(self) -> dict[str, Any]:
+        """Tasks per state, and pending per task type."""
+        types = self.task_types()
+        cutoff = self.memory.server_time_ms() - self.memory.ttl_ms(TTLStrategy.WORKING_RESULTS)
+        with self.memory.client.pipeline(transaction=False) as pipe:
+            for task_type in types:
+                pipe.zcard(self.memory.keys.queue(self.team_id, task_type))
+            pipe.zcard(self._key("leases"))
+            pipe.zcount(self._key("completed"), f"({cutoff}", "+inf")
+            pipe.zcard(self._key("dead"))
+            answers = pipe.execute()
+        pending_by_type = dict(zip(types, answers[: len(types)], strict=True))
+        claimed, completed, dead = answers[len(types) :]
+        return {
+            "pending": sum(pending_by_type.values()),
+            "claimed": claimed,
+            "completed": completed,
+            "dead": dead,
+            "pending_by_type": pending_by_type,
+        }
+
+    def aggregate_results(self, limit: int = 100) -> dict[str, Any]:
+        """Totals by status, and the newest ``limit`` completed results."""
+        counts = self.counts()
+        done = self.list_tasks("completed", limit=limit)
+        return {
+            "team_id": self.team_id,
+            "total_pending": counts["pending"],
+            "total_claimed": counts["claimed"],
+            "total_completed": counts["completed"],
+            "total_dead_lettered": counts["dead"],
+            "by_status": {k: counts[k] for k in ("pending", "claimed", "completed", "dead")},
+            "results": [
+                {"task_id": t.task_id, "task_type": t.task_type, "result": t.result} for t in done
+            ],
+        }
+
+
+def list_teams(memory: RedisShortTermMemory, caller: Caller | None = None) -> list[str]:
+    """Every team that has registered an agent or queued a task."""
+    if caller is not None:
+        caller.require(READ, "listing teams")
+    return [t.decode() for t in memory.client.zrevrange(memory.keys.teams, 0, -1)]

@@ -1,0 +1,41 @@
+"""Pages of listings: a list with the cursor of the next page."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+MAX_PAGE = 500
+
+
+class Page(list[T], Generic[T]):
+    """One page of a listing. It is a plain list, plus ``next_cursor`` (``None`` on the
+    last page) to pass back for the following page, and ``total`` where it is cheap."""
+
+    def __init__(
+        self, items: Iterable[T] = (), next_cursor: str | None = None, total: int | None = None
+    ) -> None:
+        super().__init__(items)
+        self.next_cursor = next_cursor
+        self.total = total
+
+
+def check_limit(limit: object) -> int:
+    from .exceptions import InvalidValue
+
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
+        raise InvalidValue(f"limit must be an integer from 1 to {MAX_PAGE}, got {limit!r}")
+    return limit
+
+
+def offset_cursor(cursor: str | None) -> int:
+    """Cursors of offset-paged listings are decimal offsets."""
+    from .exceptions import InvalidValue
+
+    if cursor is None:
+        return 0
+    if not (isinstance(cursor, str) and cursor.isdigit()):
+        raise InvalidValue(f"cursor {cursor!r} is not one this listing handed out")
+    return int(cursor)

@@ -1,0 +1,197 @@
+"""Team sessions: a purpose, its participants and their shared context.
+
+A session's keys share the ``{sess:<id>}`` hash tag. Every write refreshes the SESSION
+TTL on all of them, so a session lives while it is used and disappears after the TTL of
+silence. Participants are a hash (one field each), so concurrent joins never lose one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from .codec import check_id, check_key, decode, encode
+from .page import Page, check_limit, offset_cursor
+from .redis_memory import RedisShortTermMemory
+from .signals import list_signals, send
+from .tiers import ADMIN, READ, WRITE, AccessTier, Caller
+from .ttl import TTLStrategy
+
+# KEYS: 2 meta, 3 participants, 4 context, 5 the sessions index
+# ARGV: 4 session id, 5 ttl, 6 operation, 7 agent or key, 8 value or purpose
+_TOUCH = """
+local op = ARGV[6]
+local ttl = tonumber(ARGV[5])
+if op == 'delete' then
+  local n = redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
+  redis.call('ZREM', KEYS[5], ARGV[4])
+  if n > 0 then emit('session.deleted', 'session_id', ARGV[4]) end
+  return n
+end
+if op == 'create' then
+  if redis.call('HSETNX', KEYS[2], 'purpose', ARGV[8]) == 1 then
+    redis.call('HSET', KEYS[2], 'created_at', now, 'created_by', ARGV[2])
+    emit('session.created', 'session_id', ARGV[4])
+  end
+elseif redis.call('EXISTS', KEYS[2]) == 0 then
+  return fail('NOTFOUND', 'no session ' .. ARGV[4] .. ' (never created, expired or deleted)')
+elseif op == 'join' then
+  if redis.call('HSET', KEYS[3], ARGV[7], now) == 1 then
+    emit('session.joined', 'session_id', ARGV[4], 'agent', ARGV[7])
+  end
+elseif op == 'leave' then
+  if redis.call('HDEL', KEYS[3], ARGV[7]) == 1 then
+    emit('session.left', 'session_id', ARGV[4], 'agent', ARGV[7])
+  end
+elseif op == 'share' then
+  redis.call('HSET', KEYS[4], ARGV[7], ARGV[8])
+  emit('session.shared', 'session_id', ARGV[4], 'key', ARGV[7])
+end
+redis.call('PEXPIRE', KEYS[2], ttl)
+redis.call('PEXPIRE', KEYS[3], ttl)
+redis.call('PEXPIRE', KEYS[4], ttl)
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
+redis.call('ZADD', KEYS[5], now + ttl, ARGV[4])
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    session_id: str
+    purpose: str
+    created_by: str
+    created_at_ms: int
+    participants: list[str]
+    ttl_ms: int
+
+
+class TeamSession:
+    """A collaborative session. Constructing one creates it when it does not exist yet
+    (for callers that may write); an existing session keeps its purpose."""
+
+    def __init__(
+        self,
+        memory: RedisShortTermMemory,
+        session_id: str,
+        purpose: str = "",
+        *,
+        actor: str | None = None,
+        access_tier: AccessTier = AccessTier.CONTRIBUTOR,
+    ) -> None:
+        self.memory = memory
+        self.session_id = check_id(session_id, "session_id")
+        if not isinstance(purpose, str) or len(purpose) > 2000:
+            raise ValueError("purpose must be a string of at most 2000 characters")
+        self.purpose = purpose
+        self.caller = Caller(check_id(actor or f"session:{session_id}", "actor"), access_tier)
+        if access_tier.can_write:
+            self._touch("create", "", purpose)
+
+    def _key(self, part: str) -> str:
+        return self.memory.keys.session(self.session_id, part)
+
+    def _touch(self, op: str, name: str = "", value: str = "") -> int:
+        return self.memory.run_script(
+            _TOUCH,
+            self.caller,
+            [
+                self._key("meta"),
+                self._key("agents"),
+                self._key("context"),
+                self.memory.keys.sessions,
+            ],
+            [self.session_id, self.memory.ttl_ms(TTLStrategy.SESSION), op, name, value],
+        )
+
+    def add_agent(self, agent_id: str) -> None:
+        self.caller.require(WRITE, "add_agent")
+        self._touch("join", check_id(agent_id, "agent_id"))
+
+    def remove_agent(self, agent_id: str) -> None:
+        self.caller.require(WRITE, "remove_agent")
+        self._touch("leave", check_id(agent_id, "agent_id"))
+
+    def share(self, key: str, data: Any) -> None:
+        """Share ``data`` under ``key`` with every participant."""
+        self.caller.require(WRITE, "share")
+        self._touch("share", check_key(key), encode(data, self.memory.max_value_bytes))
+
+    def get(self, key: str) -> Any:
+        """A shared value, or None."""
+        self.caller.require(READ, "get")
+        return decode(self.memory.client.hget(self._key("context"), check_key(key)))
+
+    def get_context(self) -> dict[str, Any]:
+        self.caller.require(READ, "get_context")
+        raw = self.memory.client.hgetall(self._key("context"))
+        return {k.decode(): decode(v) for k, v in sorted(raw.items())}
+
+    @property
+    def participants(self) -> list[str]:
+        return sorted(a.decode() for a in self.memory.client.hkeys(self._key("agents")))
+
+    def get_agents(self) -> list[str]:
+        return self.participants
+
+    def signal(self, signal_type: str, data: Any = None) -> dict[str, Any]:
+        """Signal every participant; the signal also goes to the session's own log."""
+        self.caller.require(WRITE, "signal")
+        return send(
+            self.memory,
+            self.caller,
+            signal_type,
+            data,
+            deliver_to=self.participants,
+            session_id=self.session_id,
+        )
+
+    def signals(self, limit: int = 50, cursor: str | None = None) -> Page[dict[str, Any]]:
+        """The session's recent signals, newest first."""
+        return list_signals(self.memory, limit, cursor, session_id=self.session_id)
+
+    def info(self) -> SessionInfo | None:
+        """What the session is now, or None once it has expired or been deleted."""
+        return get_session(self.memory, self.session_id)
+
+    def delete(self) -> bool:
+        """End the session for everyone (STEWARD)."""
+        self.caller.require(ADMIN, "deleting a session")
+        return bool(self._touch("delete"))
+
+
+def get_session(memory: RedisShortTermMemory, session_id: str) -> SessionInfo | None:
+    keys = memory.keys
+    with memory.client.pipeline(transaction=False) as pipe:
+        pipe.hgetall(keys.session(session_id, "meta"))
+        pipe.hkeys(keys.session(session_id, "agents"))
+        pipe.pttl(keys.session(session_id, "meta"))
+        meta, agents, ttl = pipe.execute()
+    if not meta:
+        return None
+    meta = {k.decode(): v.decode() for k, v in meta.items()}
+    return SessionInfo(
+        session_id,
+        meta.get("purpose", ""),
+        meta.get("created_by", ""),
+        int(meta.get("created_at", 0)),
+        sorted(a.decode() for a in agents),
+        ttl,
+    )
+
+
+def list_sessions(
+    memory: RedisShortTermMemory, limit: int = 50, cursor: str | None = None
+) -> Page[SessionInfo]:
+    """Active sessions, the one expiring last first."""
+    start = offset_cursor(cursor)
+    limit = check_limit(limit)
+    now = memory.server_time_ms()
+    index = memory.keys.sessions
+    with memory.client.pipeline(transaction=False) as pipe:
+        pipe.zcount(index, f"({now}", "+inf")
+        pipe.zrevrangebyscore(index, "+inf", f"({now}", start=start, num=limit)
+        total, ids = pipe.execute()
+    sessions = [get_session(memory, i.decode()) for i in ids]
+    more = start + limit < total
+    return Page([s for s in sessions if s is not None], str(start + limit) if more else None, total)

@@ -1,0 +1,52 @@
+"""Counts for ``RedisShortTermMemory.get_stats``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import redis
+
+from .coordination import AgentCoordinator, list_teams
+from .ttl import TTLStrategy
+
+if TYPE_CHECKING:
+    from .redis_memory import RedisShortTermMemory
+
+
+def collect_stats(memory: RedisShortTermMemory) -> dict[str, Any]:
+    keys = memory.keys
+    now = memory.server_time_ms()
+    patterns_cutoff = f"({now - memory.ttl_ms(TTLStrategy.STAGED_PATTERNS):013d}"
+    signals_cutoff = f"({now - memory.ttl_ms(TTLStrategy.COORDINATION):013d}"
+    agents = [a.decode() for a in memory.client.zrangebyscore(keys.working_agents, now, "+inf")]
+    with memory.client.pipeline(transaction=False) as pipe:
+        for agent_id in agents:
+            pipe.zcount(keys.working_index(agent_id), f"({now}", "+inf")
+        pipe.zlexcount(keys.patterns_staged, patterns_cutoff, "+")
+        pipe.zlexcount(keys.signals_recent, signals_cutoff, "+")
+        pipe.zcount(keys.sessions, f"({now}", "+inf")
+        pipe.xlen(keys.events)
+        answers = pipe.execute()
+    working_keys = sum(answers[: len(agents)])
+    staged, signals, sessions, events = answers[len(agents) :]
+    tasks = {"pending": 0, "claimed": 0, "completed": 0, "dead": 0}
+    for team in list_teams(memory):
+        counts = AgentCoordinator(memory, team).counts()
+        for state in tasks:
+            tasks[state] += counts[state]
+    try:
+        used = memory.client.info("memory").get("used_memory")
+    except redis.ResponseError:
+        used = None
+    return {
+        "mode": memory.mode,
+        "address": memory.address,
+        "working_keys": working_keys,
+        "working_agents": len(agents),
+        "staged_patterns": staged,
+        "signals": signals,
+        "tasks": tasks,
+        "sessions": sessions,
+        "events": events,
+        "used_memory": used,
+    }
