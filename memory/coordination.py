@@ -502,6 +502,12 @@ class AgentCoordinator:
         holder = held[0] if held else None
         return self._as(holder), int(fencing_token)
 
+    def _release(self, task_id: str, token: int) -> None:
+        # Forget the lease once it is used or lost, but only the one that was used: a
+        # late call with an old token must not drop a newer claim of the same task.
+        if self._held.get(task_id, (None, None))[1] == token:
+            del self._held[task_id]
+
     def complete_task(
         self, task_id: str, result: Any = None, *, fencing_token: int | None = None
     ) -> None:
@@ -529,7 +535,7 @@ class AgentCoordinator:
                 ],
             )
         finally:
-            self._held.pop(task_id, None)
+            self._release(task_id, token)
 
     def fail_task(
         self,
@@ -568,7 +574,7 @@ class AgentCoordinator:
                 ],
             )
         finally:
-            self._held.pop(task_id, None)
+            self._release(task_id, token)
         return status.decode()
 
     def extend_lease(

@@ -33,6 +33,7 @@ class KeySchema:
         self.patterns_staged = f"{prefix}{{patterns}}:staged"
         self.signals_recent = f"{prefix}{{signals}}:recent"
         self.signals_broadcast = f"{prefix}{{signals}}:broadcast"
+        self.signals_seq = f"{prefix}{{signals}}:seq"
 
     # working memory
     def working(self, agent_id: str, key: str) -> str:

@@ -7,8 +7,9 @@ marked seen for that agent). A type filter leaves signals of other types waiting
 Agents do not receive their own broadcasts. Everything expires after the COORDINATION
 TTL, read or not. ``list_signals`` reads the recent feed without consuming anything.
 
-Signal ids are ``<server ms, 13 digits>-<random hex>``, so they sort by time. Index
-members are ``<id>|<type>``; ids never contain ``|``.
+Signal ids are ``<server ms, 13 digits>-<sequence, 12 digits>-<token>``, so they sort
+in the order they were sent. The token is the sender's, which makes a retried send
+idempotent. Index members are ``<id>|<type>``; ids never contain ``|``.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from .redis_memory import RedisShortTermMemory
 from .tiers import READ, WRITE, Caller
 from .ttl import TTLStrategy
 
-# KEYS[2] record, KEYS[3] the recent feed, KEYS[4..] the indexes that deliver it
+# KEYS[2] record, KEYS[3] the recent feed, KEYS[4] the sequence, KEYS[5..] the indexes
+# that deliver it
 # (one inbox, the broadcast index, or a session's participants' inboxes plus its log).
 # ARGV[4] token, ARGV[5] the record as a JSON object, ARGV[6] type, ARGV[7] ttl.
 # A retried call (same token) finds the record and returns it without a second copy.
@@ -35,13 +37,14 @@ local existing = redis.call('GET', KEYS[2])
 if existing then return existing end
 local ttl = tonumber(ARGV[7])
 local cutoff = '(' .. string.format('%013d', now - ttl)
-local id = string.format('%013d', now) .. '-' .. ARGV[4]
+local seq = redis.call('INCR', KEYS[4])
+local id = string.format('%013d-%012d-', now, seq % 1000000000000) .. ARGV[4]
 local body = '{"id":"' .. id .. '","timestamp":' .. string.format('%.3f', now / 1000)
              .. ',' .. string.sub(ARGV[5], 2)
 redis.call('SET', KEYS[2], body, 'PX', ttl)
 redis.call('ZREMRANGEBYLEX', KEYS[3], '-', cutoff)
 redis.call('ZADD', KEYS[3], 0, id)
-for i = 4, #KEYS do
+for i = 5, #KEYS do
   redis.call('ZREMRANGEBYLEX', KEYS[i], '-', cutoff)
   redis.call('ZADD', KEYS[i], 0, id .. '|' .. ARGV[6])
   redis.call('PEXPIRE', KEYS[i], ttl)
@@ -125,7 +128,7 @@ def send(
     body = memory.run_script(
         _SEND,
         caller,
-        [keys.signal(token), keys.signals_recent, *delivery],
+        [keys.signal(token), keys.signals_recent, keys.signals_seq, *delivery],
         [
             token,
             encode(record, memory.max_value_bytes, "signal data"),
@@ -212,7 +215,7 @@ def _load(memory: RedisShortTermMemory, ids: list[str]) -> list[dict[str, Any]]:
     if not ids:
         return []
     try:
-        bodies = memory.client.mget([memory.keys.signal(i.split("-", 1)[1]) for i in ids])
+        bodies = memory.client.mget([memory.keys.signal(i.rsplit("-", 1)[1]) for i in ids])
     except redis.RedisError as exc:
         raise memory.connection_error(exc) from exc
     return [decode(b) for b in bodies if b is not None]

@@ -1,0 +1,248 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from memory import (
+    AccessDenied,
+    AccessTier,
+    AgentCoordinator,
+    AgentTask,
+    InvalidValue,
+    LeaseLost,
+    NotFound,
+    TTLStrategy,
+)
+from memory.coordination import list_teams
+
+
+def task(task_id: str, priority: int = 5, task_type: str = "review", **fields) -> AgentTask:
+    fields.setdefault("description", "d")
+    return AgentTask(task_id=task_id, task_type=task_type, priority=priority, **fields)
+
+
+@pytest.fixture
+def coordinator(memory):
+    return AgentCoordinator(memory, team_id="code_review_team")
+
+
+def test_claims_highest_priority_first_then_fifo(coordinator):
+    for task_id, priority in [("low", 2), ("high1", 9), ("mid", 5), ("high2", 9)]:
+        coordinator.add_task(task(task_id, priority))
+    claimed = [coordinator.claim_task("worker", "review").task_id for _ in range(4)]
+    assert claimed == ["high1", "high2", "mid", "low"]
+    assert coordinator.claim_task("worker", "review") is None
+
+
+def test_claims_only_the_requested_type(coordinator):
+    coordinator.add_task(task("sec", task_type="security_review"))
+    assert coordinator.claim_task("perf_agent", "performance_review") is None
+    assert coordinator.claim_task("sec_agent", "security_review").task_id == "sec"
+
+
+def test_add_task_is_idempotent(coordinator):
+    assert coordinator.add_task(task("t1", 3)) is True
+    assert coordinator.add_task(task("t1", 9, description="changed")) is False
+    claimed = coordinator.claim_task("w", "review")
+    assert (claimed.priority, claimed.description) == (3, "d")
+    assert coordinator.claim_task("w", "review") is None
+
+
+def test_claim_carries_lease_and_increasing_fencing_tokens(coordinator):
+    coordinator.add_task(task("a"))
+    coordinator.add_task(task("b"))
+    first = coordinator.claim_task("w1", "review")
+    second = coordinator.claim_task("w2", "review")
+    assert first.status == "claimed" and first.claimed_by == "w1" and first.attempts == 1
+    assert second.fencing_token > first.fencing_token
+    assert first.lease_expires_ms > 0
+
+
+def test_complete_and_aggregate(coordinator):
+    coordinator.register_agent("security_agent", ["security_review"])
+    coordinator.add_task(task("review_001", 8, task_type="security_review"))
+    claimed = coordinator.claim_task("security_agent", "security_review")
+    coordinator.complete_task(claimed.task_id, {"vulnerabilities": 0})
+    results = coordinator.aggregate_results()
+    assert results["total_completed"] == 1
+    assert results["by_status"] == {"pending": 0, "claimed": 0, "completed": 1, "dead": 0}
+    assert results["results"] == [
+        {"task_id": "review_001", "task_type": "security_review", "result": {"vulnerabilities": 0}}
+    ]
+    assert coordinator.get_task("review_001").status == "completed"
+
+
+def test_only_the_lease_holder_completes(memory, coordinator):
+    coordinator.add_task(task("t"))
+    claimed = coordinator.claim_task("w1", "review")
+    other = AgentCoordinator(memory, "code_review_team")
+    with pytest.raises(LeaseLost):
+        other.complete_task("t", "mine")
+    with pytest.raises(LeaseLost, match="stale"):
+        other.complete_task("t", "mine", fencing_token=claimed.fencing_token + 1)
+    other.complete_task("t", "theirs", fencing_token=claimed.fencing_token)
+    assert coordinator.get_task("t").result == "theirs"
+    with pytest.raises(LeaseLost, match="completed"):
+        coordinator.complete_task("t", "again", fencing_token=claimed.fencing_token)
+
+
+def test_expired_lease_returns_task_and_fences_late_completion(memory):
+    coordinator = AgentCoordinator(memory, "team", lease_seconds=0.2, max_attempts=3)
+    coordinator.add_task(task("t"))
+    slow = coordinator.claim_task("slow", "review")
+    time.sleep(0.3)
+    fast = coordinator.claim_task("fast", "review")
+    assert fast.task_id == "t" and fast.attempts == 2
+    with pytest.raises(LeaseLost):
+        coordinator.complete_task("t", "late", fencing_token=slow.fencing_token)
+    coordinator.complete_task("t", "on time")
+    assert coordinator.get_task("t").result == "on time"
+
+
+def test_completion_after_the_deadline_is_refused_even_before_reclaim(memory):
+    coordinator = AgentCoordinator(memory, "team", lease_seconds=0.2)
+    coordinator.add_task(task("t"))
+    coordinator.claim_task("slow", "review")
+    time.sleep(0.3)
+    with pytest.raises(LeaseLost, match="ran out"):
+        coordinator.complete_task("t", "late")
+
+
+def test_dead_letter_after_max_attempts(memory):
+    coordinator = AgentCoordinator(memory, "team", lease_seconds=0.1, max_attempts=2)
+    coordinator.add_task(task("t"))
+    coordinator.claim_task("w", "review")
+    time.sleep(0.15)
+    assert coordinator.claim_task("w", "review").attempts == 2
+    time.sleep(0.15)
+    assert coordinator.claim_task("w", "review") is None
+    assert coordinator.counts()["dead"] == 1
+    [dead] = coordinator.list_tasks("dead")
+    assert (dead.task_id, dead.status, dead.attempts) == ("t", "dead", 2)
+
+
+def test_reap_expired_handles_every_type(memory):
+    coordinator = AgentCoordinator(memory, "team", lease_seconds=0.1)
+    coordinator.add_task(task("a", task_type="x"))
+    coordinator.add_task(task("b", task_type="y"))
+    coordinator.claim_task("w", "x")
+    coordinator.claim_task("w", "y")
+    time.sleep(0.15)
+    assert coordinator.reap_expired() == 2
+    assert coordinator.counts()["pending_by_type"] == {"x": 1, "y": 1}
+
+
+def test_fail_task_retries_then_dead_letters(memory):
+    coordinator = AgentCoordinator(memory, "team", max_attempts=2)
+    coordinator.add_task(task("t"))
+    coordinator.claim_task("w", "review")
+    assert coordinator.fail_task("t", "boom") == "pending"
+    coordinator.claim_task("w", "review")
+    assert coordinator.fail_task("t", "boom again") == "dead"
+    assert coordinator.get_task("t").result == {"error": "boom again"}
+
+
+def test_extend_lease(memory):
+    coordinator = AgentCoordinator(memory, "team", lease_seconds=0.3)
+    coordinator.add_task(task("t"))
+    claimed = coordinator.claim_task("w", "review")
+    deadline = coordinator.extend_lease("t", lease_seconds=5)
+    assert deadline > claimed.lease_expires_ms
+    time.sleep(0.4)
+    coordinator.complete_task("t", "done")
+
+
+def test_steward_requeues_and_cancels(memory):
+    steward = AgentCoordinator(memory, "team", access_tier=AccessTier.STEWARD, max_attempts=1)
+    steward.add_task(task("t"))
+    steward.add_task(task("u"))
+    steward.claim_task("w", "review")
+    steward.fail_task("t", "boom")
+    assert steward.counts()["dead"] == 1
+    steward.requeue_task("t")
+    requeued = steward.get_task("t")
+    assert (requeued.status, requeued.attempts) == ("pending", 0)
+    steward.cancel_task("u")
+    assert steward.get_task("u") is None
+    assert [t.task_id for t in steward.list_tasks("pending", "review")] == ["t"]
+    with pytest.raises(NotFound):
+        steward.cancel_task("nope")
+
+
+def test_only_stewards_requeue_or_cancel(memory, coordinator):
+    coordinator.add_task(task("t"))
+    for action in (coordinator.requeue_task, coordinator.cancel_task):
+        with pytest.raises(AccessDenied, match="STEWARD"):
+            action("t")
+    assert coordinator.counts()["pending"] == 1
+
+
+def test_observers_cannot_queue_or_claim(memory):
+    observer = AgentCoordinator(memory, "team", access_tier=AccessTier.OBSERVER)
+    with pytest.raises(AccessDenied):
+        observer.add_task(task("t"))
+    with pytest.raises(AccessDenied):
+        observer.claim_task("w", "review")
+
+
+def test_pending_and_claimed_tasks_never_expire(memory):
+    coordinator = AgentCoordinator(memory, "team")
+    coordinator.add_task(task("a"))
+    coordinator.add_task(task("b"))
+    coordinator.claim_task("w", "review")
+    team_keys = [k for k in memory.client.scan_iter(match=f"{memory.keys.prefix}{{team:team}}*")]
+    assert team_keys
+    assert all(memory.client.pttl(k) == -1 for k in team_keys)
+
+
+def test_results_expire_per_ttl(make_memory):
+    memory = make_memory(ttls={TTLStrategy.WORKING_RESULTS: 0.2})
+    coordinator = AgentCoordinator(memory, "team")
+    coordinator.add_task(task("t"))
+    coordinator.claim_task("w", "review")
+    coordinator.complete_task("t", {"big": "result"})
+    time.sleep(0.3)
+    assert coordinator.aggregate_results()["total_completed"] == 0
+    assert memory.client.get(memory.keys.result("team", "t")) is None
+
+
+def test_agents_liveness_from_heartbeats(memory):
+    coordinator = AgentCoordinator(memory, "team", alive_seconds=0.3, dead_seconds=0.5)
+    coordinator.register_agent("a", ["x"])
+    coordinator.register_agent("b", ["y"])
+    assert {a.agent_id: a.liveness for a in coordinator.get_agents()} == {
+        "a": "alive",
+        "b": "alive",
+    }
+    time.sleep(0.35)
+    coordinator.heartbeat("a")
+    assert {a.agent_id: a.liveness for a in coordinator.get_agents()} == {"a": "alive", "b": "late"}
+    time.sleep(0.2)
+    liveness = {a.agent_id: (a.liveness, a.capabilities) for a in coordinator.get_agents()}
+    assert liveness == {"a": ("alive", ["x"]), "b": ("dead", ["y"])}
+    with pytest.raises(NotFound):
+        coordinator.heartbeat("stranger")
+    assert list_teams(memory) == ["team"]
+
+
+def test_listing_tasks_by_state(memory, coordinator):
+    for i in range(5):
+        coordinator.add_task(task(f"t{i}", priority=i + 1))
+    page = coordinator.list_tasks("pending", "review", limit=2)
+    assert [t.task_id for t in page] == ["t4", "t3"]
+    rest = coordinator.list_tasks("pending", "review", limit=5, cursor=page.next_cursor)
+    assert [t.task_id for t in rest] == ["t2", "t1", "t0"]
+    assert rest.next_cursor is None
+    coordinator.claim_task("w", "review")
+    [claimed] = coordinator.list_tasks("claimed")
+    assert claimed.claimed_by == "w"
+    with pytest.raises(InvalidValue):
+        coordinator.list_tasks("pending")
+
+
+@pytest.mark.parametrize("priority", [0, 11, -1, 5.5, "5", True])
+def test_bad_priorities_write_nothing(memory, coordinator, priority):
+    with pytest.raises(ValueError, match="priority"):
+        coordinator.add_task(task("t", priority=priority))
+    assert memory.client.dbsize() == 0
