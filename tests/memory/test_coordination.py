@@ -191,7 +191,7 @@ def test_pending_and_claimed_tasks_never_expire(memory):
     coordinator.add_task(task("a"))
     coordinator.add_task(task("b"))
     coordinator.claim_task("w", "review")
-    team_keys = [k for k in memory.client.scan_iter(match=f"{memory.keys.prefix}{{team:team}}*")]
+    team_keys = list(memory.client.scan_iter(match=f"{memory.keys.prefix}{{team:team}}*"))
     assert team_keys
     assert all(memory.client.pttl(k) == -1 for k in team_keys)
 
