@@ -59,6 +59,9 @@ class KeySchema:
     def signal_seen(self, agent_id: str) -> str:
         return f"{self.prefix}{{signals}}:seen:{agent_id}"
 
+    def signal_cursor(self, agent_id: str) -> str:
+        return f"{self.prefix}{{signals}}:cursor:{agent_id}"
+
     def session_signals(self, session_id: str) -> str:
         return f"{self.prefix}{{signals}}:session:{session_id}"
 

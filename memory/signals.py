@@ -53,11 +53,14 @@ emit('signal.sent', 'signal_id', id, 'signal_type', ARGV[6], 'target', ARGV[8], 
 return body
 """
 
-# KEYS[2] the agent's inbox, KEYS[3] the broadcast index, KEYS[4] the agent's seen set.
+# KEYS[2] the agent's inbox, KEYS[3] the broadcast index, KEYS[4] the broadcasts the
+# agent consumed through a type filter, KEYS[5] the agent's broadcast cursor.
 # ARGV[4] agent, ARGV[5] type filter ('' for all), ARGV[6] ttl.
+# An unfiltered receive takes every broadcast after the cursor and moves the cursor, so
+# its cost follows what is new; a filtered one cannot move it, and marks what it took.
 _RECEIVE = """
 local ttl = tonumber(ARGV[6])
-local cutoff = '(' .. string.format('%013d', now - ttl)
+local oldest = string.format('%013d', now - ttl)
 local want = ARGV[5]
 local out = {}
 local function matches(member)
@@ -65,18 +68,26 @@ local function matches(member)
   local bar = string.find(member, '|', 1, true)
   return string.sub(member, bar + 1) == want
 end
-for i = 2, 4 do redis.call('ZREMRANGEBYLEX', KEYS[i], '-', cutoff) end
+for i = 2, 4 do redis.call('ZREMRANGEBYLEX', KEYS[i], '-', '(' .. oldest) end
 for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
   if matches(member) then
     table.insert(out, member)
     redis.call('ZREM', KEYS[2], member)
   end
 end
-for _, member in ipairs(redis.call('ZRANGE', KEYS[3], 0, -1)) do
-  if matches(member) and not redis.call('ZSCORE', KEYS[4], member) then
+local cursor = redis.call('GET', KEYS[5])
+if not cursor or cursor < oldest then cursor = oldest end
+local last = nil
+for _, member in ipairs(redis.call('ZRANGE', KEYS[3], '(' .. cursor, '+', 'BYLEX')) do
+  if not redis.call('ZSCORE', KEYS[4], member) and matches(member) then
     table.insert(out, member)
-    redis.call('ZADD', KEYS[4], 0, member)
+    if want ~= '' then redis.call('ZADD', KEYS[4], 0, member) end
   end
+  last = member
+end
+if want == '' and last then
+  redis.call('SET', KEYS[5], last, 'PX', ttl)
+  redis.call('ZREMRANGEBYLEX', KEYS[4], '-', '[' .. last)
 end
 if #out > 0 then
   redis.call('PEXPIRE', KEYS[4], ttl)
@@ -156,6 +167,7 @@ def receive(
             keys.signal_inbox(caller.user_id),
             keys.signals_broadcast,
             keys.signal_seen(caller.user_id),
+            keys.signal_cursor(caller.user_id),
         ],
         [caller.user_id, signal_type or "", memory.ttl_ms(TTLStrategy.COORDINATION)],
     )

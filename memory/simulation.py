@@ -85,7 +85,9 @@ class SimulatedTeam:
                 continue
             coordinator.complete_task(task.task_id, {"issues": issues, "by": name})
             agent.stash(f"result:{task.task_id}", {"issues": issues}, ttl=900)
-            agent.send_signal("review_complete", {"task": task.task_id}, target_agent="lead_reviewer")
+            agent.send_signal(
+                "review_complete", {"task": task.task_id}, target_agent="lead_reviewer"
+            )
             done += 1
             if rng.random() < 0.4:
                 title, text = rng.choice(FINDINGS[task_type])

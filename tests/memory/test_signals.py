@@ -105,3 +105,18 @@ def test_observers_may_receive_but_not_send(memory, team):
     assert len(monitor.receive_signals()) == 1
     with pytest.raises(AccessDenied):
         monitor.send_signal("t", 2)
+
+
+def test_mixed_filtered_and_unfiltered_receives_deliver_each_broadcast_once(team):
+    sender, me = team("sender"), team("me")
+    delivered = []
+    for round_number in range(3):
+        for kind in ("a", "b", "c"):
+            sender.send_signal(kind, f"{kind}{round_number}")
+        delivered += me.receive_signals("b")
+        if round_number != 1:
+            delivered += me.receive_signals()
+    delivered += me.receive_signals()
+    data = [s["data"] for s in delivered]
+    assert sorted(data) == sorted(f"{k}{n}" for n in range(3) for k in "abc")
+    assert len(data) == len(set(data))
