@@ -17,7 +17,15 @@ class AccessDenied(ShortTermMemoryError, PermissionError):
 
 
 class MemoryConnectionError(ShortTermMemoryError, ConnectionError):
-    """Redis could not be reached, or answered in a way the library cannot use."""
+    """Redis could not be reached, or answered in a way the library cannot use.
+
+    ``unreachable`` is False when a server answered but refused the connection (a wrong
+    password, say), as opposed to nothing answering at all.
+    """
+
+    def __init__(self, message: str, *, unreachable: bool = True) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
 
 
 class InvalidValue(ShortTermMemoryError, ValueError):

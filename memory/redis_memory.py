@@ -127,7 +127,7 @@ class RedisShortTermMemory:
                 self.client = redis.Redis.from_url(DEFAULT_URL, **options)
         self.mode = "mock" if isinstance(self.client, fakeredis.FakeRedis) else "redis"
         if self.mode == "redis":
-            self._check_server()
+            self._check_server(connect_timeout)
 
     # connection -------------------------------------------------------------------
 
@@ -141,14 +141,28 @@ class RedisShortTermMemory:
             return f"unix:{kwargs['path']}"
         return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
 
-    def _check_server(self) -> None:
+    def _check_server(self, timeout: float) -> None:
+        # The client's own timeouts and retries suit steady work, not a first contact: a
+        # server that accepts but never answers would hold the caller for many seconds.
+        # So the first PING goes through a one-off connection with one short timeout.
+        pool = self.client.connection_pool
+        probe_options = {**pool.connection_kwargs, "socket_timeout": timeout, "retry": None}
+        probe_options["socket_connect_timeout"] = timeout
+        probe = pool.connection_class(**probe_options)
         try:
-            self.client.ping()
-        except redis.RedisError as exc:
+            probe.connect()
+            probe.send_command("PING")
+            probe.read_response()
+        except (redis.RedisError, OSError) as exc:
+            unreachable = not isinstance(exc, redis.AuthenticationError | redis.ResponseError)
             raise MemoryConnectionError(
-                f"cannot reach Redis at {self.address}: {exc}. Start the server, fix "
-                'REDIS_URL, or set REDIS_URL="" to use the in-process mock on purpose.'
+                f"cannot reach Redis at {self.address}: {str(exc).rstrip('.')}. Start the "
+                'server, fix REDIS_URL, or set REDIS_URL="" to use the in-process mock on '
+                "purpose.",
+                unreachable=unreachable,
             ) from exc
+        finally:
+            probe.disconnect()
         try:
             policy = self.client.config_get("maxmemory-policy").get("maxmemory-policy", "")
         except redis.ResponseError:  # managed servers often disable CONFIG
@@ -300,7 +314,9 @@ def get_redis_memory(**options: Any) -> RedisShortTermMemory:
         return RedisShortTermMemory(use_mock=True, **options)
     try:
         return RedisShortTermMemory(url=DEFAULT_URL, **options)
-    except MemoryConnectionError:
+    except MemoryConnectionError as exc:
+        if not exc.unreachable:  # something answers there, but refuses us: say so
+            raise
         logger.warning(
             "REDIS_URL is not set and no Redis answers on localhost:6379; using the "
             "in-process mock, which other processes cannot see. Set REDIS_URL to share "
@@ -319,7 +335,10 @@ def get_railway_redis(
 def check_redis_connection(url: str | None = None) -> bool:
     """True when a real Redis server answers at ``url`` (default: ``REDIS_URL``, else
     localhost). The mock does not count."""
-    url = url if url is not None else (os.environ.get("REDIS_URL") or DEFAULT_URL)
+    if url is None:
+        url = os.environ.get("REDIS_URL", DEFAULT_URL).strip()
+        if not url:  # REDIS_URL="" chooses the mock, which is not a Redis server
+            return False
     try:
         memory = RedisShortTermMemory(url=url)
     except (MemoryConnectionError, ValueError):
