@@ -2,9 +2,10 @@
 
 A team's keys share the ``{team:<id>}`` hash tag. Per task there is a spec (the
 ``AgentTask`` as JSON, in the ``spec`` hash) and a state (in the ``state`` hash):
-``status, attempts, holder, token, score, type`` joined by tabs (ids hold no control
+``status, attempts, holder, token, score, type, deadline`` joined by tabs (ids hold no control
 characters). Queues are sorted sets per task type scored so that ``ZPOPMIN`` gives the
-highest priority first and FIFO within a priority; leases are a sorted set by deadline.
+highest priority first and FIFO within a priority; leases are sorted sets per task type
+by deadline, so a claim reaps exactly the expired leases of its own type.
 
 A claim is a lease with a fencing token from a per-team counter. Only the current token,
 before its deadline, may complete or fail the task. A lease that runs out puts the task
@@ -32,11 +33,13 @@ local function get_state(id)
   if not raw then return nil end
   local f = {}
   for part in string.gmatch(raw, '([^\\t]*)\\t?') do table.insert(f, part) end
-  return {status=f[1], attempts=tonumber(f[2]), holder=f[3], token=f[4], score=f[5], type=f[6]}
+  return {status=f[1], attempts=tonumber(f[2]), holder=f[3], token=f[4], score=f[5], type=f[6],
+          deadline=f[7] or ''}
 end
 local function put_state(id, s)
   redis.call('HSET', KEYS[STATE], id, table.concat(
-    {s.status, tostring(s.attempts), s.holder, s.token, s.score, s.type}, '\\t'))
+    {s.status, tostring(s.attempts), s.holder, s.token, s.score, s.type, s.deadline or ''},
+    '\\t'))
 end
 """
 
@@ -55,7 +58,7 @@ local seq = redis.call('INCR', KEYS[6])
 local score = (10 - tonumber(ARGV[7])) * 1099511627776 + seq
 redis.call('HSET', KEYS[2], ARGV[4], ARGV[6])
 put_state(ARGV[4], {status='pending', attempts=0, holder='', token='',
-                    score=string.format('%.0f', score), type=ARGV[5]})
+                    score=string.format('%.0f', score), type=ARGV[5], deadline=''})
 redis.call('ZADD', KEYS[4], score, ARGV[4])
 redis.call('SADD', KEYS[5], ARGV[5])
 redis.call('ZADD', KEYS[7], now, ARGV[8])
@@ -65,11 +68,13 @@ return 1
     3,
 )
 
+REAP_BATCH = 200
+
 # Reaping, shared by claim and reap: KEYS 3 state, 4 queue, 5 leases, 6 dead.
 # ARGV 4 type, 5 max attempts, 6 team.
 _REAP = """
 local function reap()
-  local expired = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, 200)
+  local expired = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, REAP_BATCH)
   local n = 0
   for _, id in ipairs(expired) do
     local s = get_state(id)
@@ -78,6 +83,7 @@ local function reap()
       local holder = s.holder
       s.holder = ''
       s.token = ''
+      s.deadline = ''
       if s.attempts >= tonumber(ARGV[5]) then
         s.status = 'dead'
         redis.call('ZADD', KEYS[6], now, id)
@@ -95,7 +101,7 @@ local function reap()
   end
   return n
 end
-"""
+""".replace("REAP_BATCH", str(REAP_BATCH))
 
 # KEYS: 2 spec, 3 state, 4 queue, 5 leases, 6 dead, 7 fence
 # ARGV: 4 type, 5 max attempts, 6 team, 7 agent, 8 lease ms
@@ -112,6 +118,7 @@ s.attempts = s.attempts + 1
 s.holder = ARGV[7]
 s.token = tostring(redis.call('INCR', KEYS[7]))
 local deadline = now + tonumber(ARGV[8])
+s.deadline = tostring(deadline)
 put_state(id, s)
 redis.call('ZADD', KEYS[5], deadline, id)
 emit('task.claimed', 'team', ARGV[6], 'task_id', id, 'task_type', ARGV[4], 'agent', ARGV[7],
@@ -175,6 +182,7 @@ redis.call('ZREM', KEYS[4], ARGV[4])
 local holder = s.holder
 s.holder = ''
 s.token = ''
+s.deadline = ''
 redis.call('SET', KEYS[7], ARGV[7], 'PX', tonumber(ARGV[10]))
 if ARGV[8] == '1' and s.attempts < tonumber(ARGV[9]) then
   s.status = 'pending'
@@ -197,6 +205,8 @@ _EXTEND = _lua(
     + """
 local deadline = now + tonumber(ARGV[7])
 redis.call('ZADD', KEYS[4], deadline, ARGV[4])
+s.deadline = tostring(deadline)
+put_state(ARGV[4], s)
 emit('task.lease_extended', 'team', ARGV[6], 'task_id', ARGV[4], 'agent', s.holder)
 return deadline
 """,
@@ -219,6 +229,7 @@ redis.call('ZREM', KEYS[5], ARGV[4])
 redis.call('ZREM', KEYS[6], ARGV[4])
 s.holder = ''
 s.token = ''
+s.deadline = ''
 if ARGV[5] == 'requeue' then
   s.status = 'pending'
   s.attempts = 0
@@ -343,7 +354,7 @@ class AgentCoordinator:
         )
         # Leases this coordinator took, so complete_task(task_id, result) works as in
         # the reference without passing the token around.
-        self._held: dict[str, tuple[str, int]] = {}
+        self._held: dict[str, tuple[str, int, str]] = {}
 
     def _key(self, part: str) -> str:
         return self.memory.keys.team(self.team_id, part)
@@ -471,7 +482,7 @@ class AgentCoordinator:
                 self._key("spec"),
                 self._key("state"),
                 self.memory.keys.queue(self.team_id, task_type),
-                self._key("leases"),
+                self.memory.keys.leases(self.team_id, task_type),
                 self._key("dead"),
                 self._key("fence"),
             ],
@@ -486,10 +497,11 @@ class AgentCoordinator:
         task.fencing_token = int(token)
         task.lease_expires_ms = int(deadline)
         task.attempts = int(attempts)
-        self._held[task.task_id] = (agent_id, task.fencing_token)
+        self._held[task.task_id] = (agent_id, task.fencing_token, task_type)
         return task
 
-    def _lease(self, task_id: str, fencing_token: int | None) -> tuple[Caller, int]:
+    def _lease(self, task_id: str, fencing_token: int | None) -> tuple[Caller, int, str]:
+        """Who holds ``task_id``'s lease, with which token, for which task type."""
         check_id(task_id, "task_id")
         held = self._held.get(task_id)
         if fencing_token is None:
@@ -498,21 +510,23 @@ class AgentCoordinator:
                     f"this coordinator holds no lease on task {task_id}; pass the "
                     "fencing_token from the claim"
                 )
-            return self._as(held[0]), held[1]
-        holder = held[0] if held else None
-        return self._as(holder), int(fencing_token)
+            agent_id, token, task_type = held
+            return self._as(agent_id), token, task_type
+        if held is not None:
+            return self._as(held[0]), int(fencing_token), held[2]
+        return self.caller, int(fencing_token), self._task_type(task_id)
 
     def _release(self, task_id: str, token: int) -> None:
         # Forget the lease once it is used or lost, but only the one that was used: a
         # late call with an old token must not drop a newer claim of the same task.
-        if self._held.get(task_id, (None, None))[1] == token:
+        if task_id in self._held and self._held[task_id][1] == token:
             del self._held[task_id]
 
     def complete_task(
         self, task_id: str, result: Any = None, *, fencing_token: int | None = None
     ) -> None:
         """Complete a claimed task with ``result``; refused unless the lease is current."""
-        caller, token = self._lease(task_id, fencing_token)
+        caller, token, task_type = self._lease(task_id, fencing_token)
         caller.require(WRITE, "complete_task")
         payload = encode(result, self.memory.max_value_bytes, "result")
         try:
@@ -522,7 +536,7 @@ class AgentCoordinator:
                 [
                     self._key("spec"),
                     self._key("state"),
-                    self._key("leases"),
+                    self.memory.keys.leases(self.team_id, task_type),
                     self._key("completed"),
                     self.memory.keys.result(self.team_id, task_id),
                 ],
@@ -547,10 +561,9 @@ class AgentCoordinator:
     ) -> str:
         """Give a claimed task up. It goes back to its queue (``retry`` and attempts left)
         or to the dead-letter set; returns the new status, ``"pending"`` or ``"dead"``."""
-        caller, token = self._lease(task_id, fencing_token)
+        caller, token, task_type = self._lease(task_id, fencing_token)
         caller.require(WRITE, "fail_task")
         payload = encode({"error": error}, self.memory.max_value_bytes, "error")
-        task_type = self._task_type(task_id)
         try:
             status = self.memory.run_script(
                 _FAIL,
@@ -558,7 +571,7 @@ class AgentCoordinator:
                 [
                     self._key("spec"),
                     self._key("state"),
-                    self._key("leases"),
+                    self.memory.keys.leases(self.team_id, task_type),
                     self.memory.keys.queue(self.team_id, task_type),
                     self._key("dead"),
                     self.memory.keys.result(self.team_id, task_id),
@@ -581,14 +594,18 @@ class AgentCoordinator:
         self, task_id: str, *, fencing_token: int | None = None, lease_seconds: float | None = None
     ) -> int:
         """Push a held lease's deadline out; returns the new deadline (server ms)."""
-        caller, token = self._lease(task_id, fencing_token)
+        caller, token, task_type = self._lease(task_id, fencing_token)
         caller.require(WRITE, "extend_lease")
         lease = self.lease_ms if lease_seconds is None else ttl_ms(lease_seconds, "lease_seconds")
         return int(
             self.memory.run_script(
                 _EXTEND,
                 caller,
-                [self._key("spec"), self._key("state"), self._key("leases")],
+                [
+                    self._key("spec"),
+                    self._key("state"),
+                    self.memory.keys.leases(self.team_id, task_type),
+                ],
                 [task_id, token, self.team_id, lease],
             )
         )
@@ -598,19 +615,25 @@ class AgentCoordinator:
         self.caller.require(WRITE, "reap_expired")
         total = 0
         for task_type in self.task_types():
-            total += self.memory.run_script(
-                _REAP_ONLY,
-                self.caller,
-                [
-                    self._key("spec"),
-                    self._key("state"),
-                    self.memory.keys.queue(self.team_id, task_type),
-                    self._key("leases"),
-                    self._key("dead"),
-                ],
-                [task_type, self.max_attempts, self.team_id],
-            )
+            reaped = REAP_BATCH
+            while reaped == REAP_BATCH:  # a script reaps one batch, to stay short
+                reaped = self._reap(task_type)
+                total += reaped
         return total
+
+    def _reap(self, task_type: str) -> int:
+        return self.memory.run_script(
+            _REAP_ONLY,
+            self.caller,
+            [
+                self._key("spec"),
+                self._key("state"),
+                self.memory.keys.queue(self.team_id, task_type),
+                self.memory.keys.leases(self.team_id, task_type),
+                self._key("dead"),
+            ],
+            [task_type, self.max_attempts, self.team_id],
+        )
 
     def requeue_task(self, task_id: str) -> None:
         """Put a dead-lettered or claimed task back in its queue with no attempts (STEWARD)."""
@@ -630,7 +653,7 @@ class AgentCoordinator:
                 self._key("spec"),
                 self._key("state"),
                 self.memory.keys.queue(self.team_id, task_type),
-                self._key("leases"),
+                self.memory.keys.leases(self.team_id, task_type),
                 self._key("dead"),
                 self.memory.keys.result(self.team_id, task_id),
             ],
@@ -660,20 +683,19 @@ class AgentCoordinator:
         with self.memory.client.pipeline(transaction=False) as pipe:
             pipe.hmget(self._key("spec"), ids)
             pipe.hmget(self._key("state"), ids)
-            pipe.zmscore(self._key("leases"), ids)
             pipe.mget([self.memory.keys.result(self.team_id, i) for i in ids])
-            specs, states, deadlines, results = pipe.execute()
+            specs, states, results = pipe.execute()
         tasks = []
-        for spec, state, deadline, result in zip(specs, states, deadlines, results, strict=True):
+        for spec, state, result in zip(specs, states, results, strict=True):
             if spec is None or state is None:
                 continue
-            status, attempts, holder, token, _, _ = state.decode().split("\t")
+            status, attempts, holder, token, _, _, deadline = state.decode().split("\t")
             task = AgentTask(**decode(spec))
             task.status = status
             task.attempts = int(attempts)
             task.claimed_by = holder or None
             task.fencing_token = int(token) if token else None
-            task.lease_expires_ms = int(deadline) if deadline is not None else None
+            task.lease_expires_ms = int(deadline) if deadline else None
             task.result = decode(result)
             tasks.append(task)
         return tasks
@@ -688,7 +710,7 @@ class AgentCoordinator:
         """Tasks in one state, a page at a time.
 
         ``pending`` needs ``task_type`` and lists in claim order; ``claimed`` lists by
-        lease deadline; ``completed`` and ``dead`` newest first.
+        lease deadline (its listing reads every claim: there are as many as workers); ``completed`` and ``dead`` newest first.
         """
         start = offset_cursor(cursor)
         limit = check_limit(limit)
@@ -700,8 +722,8 @@ class AgentCoordinator:
             key = self.memory.keys.queue(self.team_id, check_id(task_type, "task_type"))
             total, ids = client.zcard(key), client.zrange(key, start, end)
         elif status == "claimed":
-            key = self._key("leases")
-            total, ids = client.zcard(key), client.zrange(key, start, end)
+            claims = self._claims(task_type)
+            total, ids = len(claims), [task_id for task_id, _ in claims[start : end + 1]]
         elif status in ("completed", "dead"):
             key = self._key(status)
             total, ids = client.zcard(key), client.zrevrange(key, start, end)
@@ -713,6 +735,15 @@ class AgentCoordinator:
         more = start + limit < total
         return Page(tasks, str(start + limit) if more else None, total)
 
+    def _claims(self, task_type: str | None) -> list[tuple[bytes, float]]:
+        """Claimed task ids with their deadlines, soonest first, across types."""
+        types = [check_id(task_type, "task_type")] if task_type else self.task_types()
+        with self.memory.client.pipeline(transaction=False) as pipe:
+            for name in types:
+                pipe.zrange(self.memory.keys.leases(self.team_id, name), 0, -1, withscores=True)
+            per_type = pipe.execute()
+        return sorted((pair for pairs in per_type for pair in pairs), key=lambda p: p[1])
+
     def counts(self) -> dict[str, Any]:
         """Tasks per state, and pending per task type."""
         types = self.task_types()
@@ -720,12 +751,14 @@ class AgentCoordinator:
         with self.memory.client.pipeline(transaction=False) as pipe:
             for task_type in types:
                 pipe.zcard(self.memory.keys.queue(self.team_id, task_type))
-            pipe.zcard(self._key("leases"))
+            for task_type in types:
+                pipe.zcard(self.memory.keys.leases(self.team_id, task_type))
             pipe.zcount(self._key("completed"), f"({cutoff}", "+inf")
             pipe.zcard(self._key("dead"))
             answers = pipe.execute()
         pending_by_type = dict(zip(types, answers[: len(types)], strict=True))
-        claimed, completed, dead = answers[len(types) :]
+        claimed = sum(answers[len(types) : 2 * len(types)])
+        completed, dead = answers[2 * len(types) :]
         return {
             "pending": sum(pending_by_type.values()),
             "claimed": claimed,

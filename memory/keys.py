@@ -68,11 +68,14 @@ class KeySchema:
     # teams and tasks
     def team(self, team_id: str, part: str) -> str:
         """One of a team's keys: ``agents``, ``heartbeats``, ``spec``, ``state``,
-        ``leases``, ``completed``, ``dead``, ``types``, ``fence`` or ``seq``."""
+        ``completed``, ``dead``, ``types``, ``fence`` or ``seq``."""
         return f"{self.prefix}{{team:{team_id}}}:{part}"
 
     def queue(self, team_id: str, task_type: str) -> str:
         return f"{self.prefix}{{team:{team_id}}}:queue:{task_type}"
+
+    def leases(self, team_id: str, task_type: str) -> str:
+        return f"{self.prefix}{{team:{team_id}}}:leases:{task_type}"
 
     def result(self, team_id: str, task_id: str) -> str:
         return f"{self.prefix}{{team:{team_id}}}:result:{task_id}"
