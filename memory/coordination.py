@@ -36,6 +36,20 @@ local function get_state(id)
   return {status=f[1], attempts=tonumber(f[2]), holder=f[3], token=f[4], score=f[5], type=f[6],
           deadline=f[7] or ''}
 end
+-- Queue depth for the dashboard's sparkline: a running count of pending tasks ('current')
+-- and its value at the end of each minute, kept for two hours. Scripts that move tasks in
+-- or out of a queue pass this hash as their last key.
+local function depth(delta)
+  local key = KEYS[#KEYS]
+  local minute = math.floor(now / 60000)
+  local value = redis.call('HINCRBY', key, 'current', delta)
+  redis.call('HSET', key, minute, value)
+  if redis.call('HLEN', key) > 150 then
+    for _, field in ipairs(redis.call('HKEYS', key)) do
+      if field ~= 'current' and tonumber(field) < minute - 120 then redis.call('HDEL', key, field) end
+    end
+  end
+end
 local function put_state(id, s)
   redis.call('HSET', KEYS[STATE], id, table.concat(
     {s.status, tostring(s.attempts), s.holder, s.token, s.score, s.type, s.deadline or ''},
@@ -60,6 +74,7 @@ redis.call('HSET', KEYS[2], ARGV[4], ARGV[6])
 put_state(ARGV[4], {status='pending', attempts=0, holder='', token='',
                     score=string.format('%.0f', score), type=ARGV[5], deadline=''})
 redis.call('ZADD', KEYS[4], score, ARGV[4])
+depth(1)
 redis.call('SADD', KEYS[5], ARGV[5])
 redis.call('ZADD', KEYS[7], now, ARGV[8])
 emit('task.added', 'team', ARGV[8], 'task_id', ARGV[4], 'task_type', ARGV[5], 'priority', ARGV[7])
@@ -92,6 +107,7 @@ local function reap()
       else
         s.status = 'pending'
         redis.call('ZADD', KEYS[4], tonumber(s.score), id)
+        depth(1)
         emit('task.lease_expired', 'team', ARGV[6], 'task_id', id, 'holder', holder,
              'attempts', s.attempts)
       end
@@ -112,6 +128,7 @@ reap()
 local popped = redis.call('ZPOPMIN', KEYS[4])
 if #popped == 0 then return nil end
 local id = popped[1]
+depth(-1)
 local s = get_state(id)
 s.status = 'claimed'
 s.attempts = s.attempts + 1
@@ -187,6 +204,7 @@ redis.call('SET', KEYS[7], ARGV[7], 'PX', tonumber(ARGV[10]))
 if ARGV[8] == '1' and s.attempts < tonumber(ARGV[9]) then
   s.status = 'pending'
   redis.call('ZADD', KEYS[5], tonumber(s.score), ARGV[4])
+  depth(1)
 else
   s.status = 'dead'
   redis.call('ZADD', KEYS[6], now, ARGV[4])
@@ -224,7 +242,7 @@ end
 if s.status == 'completed' or s.status == 'cancelled' then
   return fail('STATE', 'task ' .. ARGV[4] .. ' is already ' .. s.status)
 end
-redis.call('ZREM', KEYS[4], ARGV[4])
+local was_pending = redis.call('ZREM', KEYS[4], ARGV[4]) == 1
 redis.call('ZREM', KEYS[5], ARGV[4])
 redis.call('ZREM', KEYS[6], ARGV[4])
 s.holder = ''
@@ -234,12 +252,14 @@ if ARGV[5] == 'requeue' then
   s.status = 'pending'
   s.attempts = 0
   redis.call('ZADD', KEYS[4], tonumber(s.score), ARGV[4])
+  if not was_pending then depth(1) end
   put_state(ARGV[4], s)
   emit('task.requeued', 'team', ARGV[6], 'task_id', ARGV[4])
 else
   redis.call('HDEL', KEYS[2], ARGV[4])
   redis.call('HDEL', KEYS[3], ARGV[4])
   redis.call('DEL', KEYS[7])
+  if was_pending then depth(-1) end
   emit('task.cancelled', 'team', ARGV[6], 'task_id', ARGV[4])
 end
 return 1
@@ -452,6 +472,7 @@ class AgentCoordinator:
                 self._key("types"),
                 self._key("seq"),
                 self.memory.keys.teams,
+                self._key("depth"),
             ],
             [
                 task.task_id,
@@ -485,6 +506,7 @@ class AgentCoordinator:
                 self.memory.keys.leases(self.team_id, task_type),
                 self._key("dead"),
                 self._key("fence"),
+                self._key("depth"),
             ],
             [task_type, self.max_attempts, self.team_id, agent_id, lease],
         )
@@ -575,6 +597,7 @@ class AgentCoordinator:
                     self.memory.keys.queue(self.team_id, task_type),
                     self._key("dead"),
                     self.memory.keys.result(self.team_id, task_id),
+                    self._key("depth"),
                 ],
                 [
                     task_id,
@@ -631,6 +654,7 @@ class AgentCoordinator:
                 self.memory.keys.queue(self.team_id, task_type),
                 self.memory.keys.leases(self.team_id, task_type),
                 self._key("dead"),
+                self._key("depth"),
             ],
             [task_type, self.max_attempts, self.team_id],
         )
@@ -656,6 +680,7 @@ class AgentCoordinator:
                 self.memory.keys.leases(self.team_id, task_type),
                 self._key("dead"),
                 self.memory.keys.result(self.team_id, task_id),
+                self._key("depth"),
             ],
             [task_id, action, self.team_id, task_type],
         )

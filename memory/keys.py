@@ -34,6 +34,7 @@ class KeySchema:
         self.signals_recent = f"{prefix}{{signals}}:recent"
         self.signals_broadcast = f"{prefix}{{signals}}:broadcast"
         self.signals_seq = f"{prefix}{{signals}}:seq"
+        self.signals_rate = f"{prefix}{{signals}}:per_minute"
 
     # working memory
     def working(self, agent_id: str, key: str) -> str:
@@ -68,7 +69,7 @@ class KeySchema:
     # teams and tasks
     def team(self, team_id: str, part: str) -> str:
         """One of a team's keys: ``agents``, ``heartbeats``, ``spec``, ``state``,
-        ``completed``, ``dead``, ``types``, ``fence`` or ``seq``."""
+        ``completed``, ``dead``, ``types``, ``fence``, ``seq`` or ``depth``."""
         return f"{self.prefix}{{team:{team_id}}}:{part}"
 
     def queue(self, team_id: str, task_type: str) -> str:

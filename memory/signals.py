@@ -27,8 +27,8 @@ from .redis_memory import RedisShortTermMemory
 from .tiers import READ, WRITE, Caller
 from .ttl import TTLStrategy
 
-# KEYS[2] record, KEYS[3] the recent feed, KEYS[4] the sequence, KEYS[5..] the indexes
-# that deliver it
+# KEYS[2] record, KEYS[3] the recent feed, KEYS[4] the sequence, KEYS[5] signals per
+# minute (for the dashboard's rate sparkline), KEYS[6..] the indexes that deliver it
 # (one inbox, the broadcast index, or a session's participants' inboxes plus its log).
 # ARGV[4] token, ARGV[5] the record as a JSON object, ARGV[6] type, ARGV[7] ttl.
 # A retried call (same token) finds the record and returns it without a second copy.
@@ -44,7 +44,14 @@ local body = '{"id":"' .. id .. '","timestamp":' .. string.format('%.3f', now / 
 redis.call('SET', KEYS[2], body, 'PX', ttl)
 redis.call('ZREMRANGEBYLEX', KEYS[3], '-', cutoff)
 redis.call('ZADD', KEYS[3], 0, id)
-for i = 5, #KEYS do
+local minute = math.floor(now / 60000)
+redis.call('HINCRBY', KEYS[5], minute, 1)
+if redis.call('HLEN', KEYS[5]) > 150 then
+  for _, field in ipairs(redis.call('HKEYS', KEYS[5])) do
+    if tonumber(field) < minute - 120 then redis.call('HDEL', KEYS[5], field) end
+  end
+end
+for i = 6, #KEYS do
   redis.call('ZREMRANGEBYLEX', KEYS[i], '-', cutoff)
   redis.call('ZADD', KEYS[i], 0, id .. '|' .. ARGV[6])
   redis.call('PEXPIRE', KEYS[i], ttl)
@@ -139,7 +146,7 @@ def send(
     body = memory.run_script(
         _SEND,
         caller,
-        [keys.signal(token), keys.signals_recent, keys.signals_seq, *delivery],
+        [keys.signal(token), keys.signals_recent, keys.signals_seq, keys.signals_rate, *delivery],
         [
             token,
             encode(record, memory.max_value_bytes, "signal data"),

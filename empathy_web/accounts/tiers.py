@@ -1,0 +1,59 @@
+"""Logins and access tiers: a user's tier is their highest tier group.
+
+This is the web side's one place for tier decisions; the library checks the same tier
+again on every call, so a view that forgot its check would still be refused there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+
+from memory import AccessTier
+
+TIER_GROUPS = {
+    "observer": AccessTier.OBSERVER,
+    "contributor": AccessTier.CONTRIBUTOR,
+    "validator": AccessTier.VALIDATOR,
+    "steward": AccessTier.STEWARD,
+}
+
+
+def user_tier(user: AbstractBaseUser | AnonymousUser) -> AccessTier | None:
+    """The user's tier, or None for anonymous users and users in no tier group."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    if user.is_superuser:
+        return AccessTier.STEWARD
+    cached = getattr(user, "_empathy_tier", False)
+    if cached is not False:
+        return cached
+    names = user.groups.filter(name__in=TIER_GROUPS).values_list("name", flat=True)
+    tier = max((TIER_GROUPS[name] for name in names), default=None)
+    user._empathy_tier = tier
+    return tier
+
+
+def tier_required(needed: AccessTier) -> Callable:
+    """View decorator: log in first, then 403 unless the user's tier is at least ``needed``."""
+
+    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @login_required
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            tier = user_tier(request.user)
+            if tier is None or tier < needed:
+                raise PermissionDenied(f"This needs the {needed.name.lower()} tier.")
+            request.tier = tier
+            return view(request, *args, **kwargs)
+
+        wrapper.required_tier = needed
+        return wrapper
+
+    return decorate

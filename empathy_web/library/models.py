@@ -1,0 +1,51 @@
+"""What must outlive Redis's TTLs: promoted patterns and the audit trail."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class PromotedPattern(models.Model):
+    """A staged pattern a validator approved into the library."""
+
+    pattern_id = models.CharField(max_length=200, unique=True)
+    name = models.CharField(max_length=500)
+    pattern_type = models.CharField(max_length=200, db_index=True)
+    description = models.TextField(blank=True)
+    code = models.TextField(blank=True)
+    confidence = models.FloatField()
+    agent_id = models.CharField(max_length=200, help_text="the agent that discovered it")
+    context = models.JSONField(default=dict, blank=True)
+    staged_at = models.DateTimeField(null=True, blank=True)
+    promoted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    promoted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-promoted_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.pattern_id})"
+
+
+class AuditEntry(models.Model):
+    """One action a person took: who, with which tier, what, on what, when, and details."""
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_name = models.CharField(max_length=150, help_text="kept if the user is deleted")
+    tier = models.CharField(max_length=20)
+    action = models.CharField(max_length=64, db_index=True)
+    target = models.CharField(max_length=500)
+    details = models.JSONField(default=dict, blank=True)
+    created = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.created:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.target}"
