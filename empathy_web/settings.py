@@ -68,6 +68,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "channels",
+    "servestatic",
     "django_htmx",
     "template_partials",
     "axes",
@@ -86,6 +87,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "empathy_web.dashboard.middleware.MemoryUnavailableMiddleware",
     "axes.middleware.AxesMiddleware",
 ]
 

@@ -68,7 +68,8 @@ class SessionInfo:
 
 class TeamSession:
     """A collaborative session. Constructing one creates it when it does not exist yet
-    (for callers that may write); an existing session keeps its purpose."""
+    (for callers that may write, unless ``create=False``); an existing session keeps its
+    purpose. Writes to a session that does not exist raise ``NotFound``."""
 
     def __init__(
         self,
@@ -78,6 +79,7 @@ class TeamSession:
         *,
         actor: str | None = None,
         access_tier: AccessTier = AccessTier.CONTRIBUTOR,
+        create: bool = True,
     ) -> None:
         self.memory = memory
         self.session_id = check_id(session_id, "session_id")
@@ -85,7 +87,7 @@ class TeamSession:
             raise ValueError("purpose must be a string of at most 2000 characters")
         self.purpose = purpose
         self.caller = Caller(check_id(actor or f"session:{session_id}", "actor"), access_tier)
-        if access_tier.can_write:
+        if create and access_tier.can_write:
             self._touch("create", "", purpose)
 
     def _key(self, part: str) -> str:

@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,40 +14,72 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='AuditEntry',
+            name="AuditEntry",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('actor_name', models.CharField(help_text='kept if the user is deleted', max_length=150)),
-                ('tier', models.CharField(max_length=20)),
-                ('action', models.CharField(db_index=True, max_length=64)),
-                ('target', models.CharField(max_length=500)),
-                ('details', models.JSONField(blank=True, default=dict)),
-                ('created', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('actor', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "actor_name",
+                    models.CharField(help_text="kept if the user is deleted", max_length=150),
+                ),
+                ("tier", models.CharField(max_length=20)),
+                ("action", models.CharField(db_index=True, max_length=64)),
+                ("target", models.CharField(max_length=500)),
+                ("details", models.JSONField(blank=True, default=dict)),
+                ("created", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'verbose_name_plural': 'audit entries',
-                'ordering': ['-created'],
+                "verbose_name_plural": "audit entries",
+                "ordering": ["-created"],
             },
         ),
         migrations.CreateModel(
-            name='PromotedPattern',
+            name="PromotedPattern",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('pattern_id', models.CharField(max_length=200, unique=True)),
-                ('name', models.CharField(max_length=500)),
-                ('pattern_type', models.CharField(db_index=True, max_length=200)),
-                ('description', models.TextField(blank=True)),
-                ('code', models.TextField(blank=True)),
-                ('confidence', models.FloatField()),
-                ('agent_id', models.CharField(help_text='the agent that discovered it', max_length=200)),
-                ('context', models.JSONField(blank=True, default=dict)),
-                ('staged_at', models.DateTimeField(blank=True, null=True)),
-                ('promoted_at', models.DateTimeField(auto_now_add=True)),
-                ('promoted_by', models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("pattern_id", models.CharField(max_length=200, unique=True)),
+                ("name", models.CharField(max_length=500)),
+                ("pattern_type", models.CharField(db_index=True, max_length=200)),
+                ("description", models.TextField(blank=True)),
+                ("code", models.TextField(blank=True)),
+                ("confidence", models.FloatField()),
+                (
+                    "agent_id",
+                    models.CharField(help_text="the agent that discovered it", max_length=200),
+                ),
+                ("context", models.JSONField(blank=True, default=dict)),
+                ("staged_at", models.DateTimeField(blank=True, null=True)),
+                ("promoted_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "promoted_by",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-promoted_at'],
+                "ordering": ["-promoted_at"],
             },
         ),
     ]

@@ -1,0 +1,146 @@
+"""What people can do from the dashboard. POST only; each action goes through the
+library as the person (their username and tier) and is written to the audit trail."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from empathy_web.accounts.tiers import tier_required
+from empathy_web.library.audit import record
+from memory import (
+    AccessTier,
+    AgentCoordinator,
+    AgentTask,
+    NotFound,
+    StateConflict,
+    TeamSession,
+)
+
+from . import views
+from .agents_memory import empathy_for, get_memory
+from .forms import AddTaskForm, SendSignalForm, ShareForm
+
+WRITE = AccessTier.CONTRIBUTOR
+ADMIN = AccessTier.STEWARD
+
+
+def _invalid(form, exc: Exception, render: Callable[..., HttpResponse], *args) -> HttpResponse:
+    form.add_error(None, str(exc))
+    return render(*args, form=form, status=400)
+
+
+@require_POST
+@tier_required(WRITE)
+def add_task(request: HttpRequest) -> HttpResponse:
+    form = AddTaskForm(request.POST)
+    if not form.is_valid():
+        return views.render_tasks(request, form=form, status=400)
+    data = form.cleaned_data
+    task = AgentTask(data["task_id"], data["task_type"], data["description"], data["priority"])
+    try:
+        coordinator = AgentCoordinator(
+            get_memory(), data["team_id"], access_tier=request.tier, actor=_actor(request)
+        )
+        added = coordinator.add_task(task)
+    except (ValueError, TypeError) as exc:
+        return _invalid(form, exc, views.render_tasks, request)
+    if added:
+        record(request, "task.add", f"{data['team_id']}/{data['task_id']}", **data)
+        messages.success(request, f"Task {data['task_id']} queued in {data['team_id']}.")
+    else:
+        messages.warning(request, f"Task {data['task_id']} already exists; nothing changed.")
+    return HttpResponseRedirect(reverse("tasks") + f"?team={data['team_id']}")
+
+
+@require_POST
+@tier_required(WRITE)
+def send_signal(request: HttpRequest) -> HttpResponse:
+    form = SendSignalForm(request.POST)
+    if not form.is_valid():
+        return views.render_signals(request, form=form, status=400)
+    data = form.cleaned_data
+    person = empathy_for(_actor(request), request.tier)
+    try:
+        sent = person.send_signal(data["signal_type"], data["data"], data["target_agent"] or None)
+    except (ValueError, TypeError) as exc:
+        return _invalid(form, exc, views.render_signals, request)
+    record(request, "signal.send", data["target_agent"] or "*", signal_id=sent["id"], **data)
+    messages.success(request, f"Signal {data['signal_type']} sent.")
+    return HttpResponseRedirect(reverse("signals"))
+
+
+@require_POST
+@tier_required(WRITE)
+def share(request: HttpRequest, session_id: str) -> HttpResponse:
+    form = ShareForm(request.POST)
+    if not form.is_valid():
+        return views.render_session(request, session_id, form=form, status=400)
+    session = _session(request, session_id)
+    try:
+        session.share(form.cleaned_data["key"], form.cleaned_data["value"])
+    except NotFound as exc:
+        messages.error(request, str(exc))
+        return HttpResponseRedirect(reverse("sessions"))
+    except (ValueError, TypeError) as exc:
+        return _invalid(form, exc, views.render_session, request, session_id)
+    record(request, "session.share", session_id, key=form.cleaned_data["key"])
+    messages.success(request, f"Shared {form.cleaned_data['key']} with the session.")
+    return HttpResponseRedirect(reverse("session_detail", args=[session_id]))
+
+
+@require_POST
+@tier_required(ADMIN)
+def task_action(request: HttpRequest, team_id: str, task_id: str, action: str) -> HttpResponse:
+    if action not in ("requeue", "cancel"):
+        raise Http404(f"No task action {action!r}.")
+    coordinator = AgentCoordinator(
+        get_memory(), team_id, access_tier=request.tier, actor=_actor(request)
+    )
+    try:
+        if action == "requeue":
+            coordinator.requeue_task(task_id)
+        else:
+            coordinator.cancel_task(task_id)
+    except (NotFound, StateConflict) as exc:
+        messages.error(request, str(exc))
+    else:
+        record(request, f"task.{action}", f"{team_id}/{task_id}")
+        messages.success(request, f"Task {task_id}: {action} done.")
+    return HttpResponseRedirect(reverse("tasks") + f"?team={team_id}")
+
+
+@require_POST
+@tier_required(ADMIN)
+def delete_session(request: HttpRequest, session_id: str) -> HttpResponse:
+    if _session(request, session_id).delete():
+        record(request, "session.delete", session_id)
+        messages.success(request, f"Session {session_id} deleted.")
+    else:
+        messages.warning(request, f"Session {session_id} was already gone.")
+    return HttpResponseRedirect(reverse("sessions"))
+
+
+@require_POST
+@tier_required(ADMIN)
+def clear_memory(request: HttpRequest, agent_id: str) -> HttpResponse:
+    person = empathy_for(_actor(request), request.tier)
+    count = person.clear_memory(agent_id)
+    record(request, "memory.clear", agent_id, keys=count)
+    messages.success(request, f"Cleared {count} keys of {agent_id}'s working memory.")
+    return HttpResponseRedirect(reverse("working_memory"))
+
+
+def _actor(request: HttpRequest) -> str:
+    return request.user.get_username()
+
+
+def _session(request: HttpRequest, session_id: str) -> TeamSession:
+    """The session as the person acting on it; never creates one."""
+    return TeamSession(
+        get_memory(), session_id, access_tier=request.tier, actor=_actor(request), create=False
+    )

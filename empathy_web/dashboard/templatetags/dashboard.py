@@ -1,0 +1,58 @@
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from django import template
+
+register = template.Library()
+
+
+@register.filter
+def duration_ms(value: int | None) -> str:
+    """A remaining time in ms as ``1h 02m``, ``4m 05s`` or ``12s``."""
+    if value is None or value < 0:
+        return "-"
+    seconds = int(value) // 1000
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {seconds:02d}s"
+    return f"{seconds}s"
+
+
+@register.filter
+def epoch_ms(value: int | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value / 1000, tz=UTC)
+
+
+@register.filter
+def epoch_s(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, tz=UTC)
+
+
+@register.filter
+def as_json(value: Any) -> str:
+    """Pretty JSON for a <pre>; the template's autoescaping still applies."""
+    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+@register.inclusion_tag("dashboard/sparkline.html")
+def sparkline(values: list[int], label: str, width: int = 240, height: int = 40) -> dict:
+    """An inline SVG polyline of ``values`` (oldest first), scaled to the box."""
+    top = max(values, default=0) or 1
+    step = width / max(len(values) - 1, 1)
+    points = " ".join(
+        f"{i * step:.1f},{height - 2 - (v / top) * (height - 4):.1f}" for i, v in enumerate(values)
+    )
+    return {
+        "points": points,
+        "label": label,
+        "width": width,
+        "height": height,
+        "latest": values[-1] if values else 0,
+        "peak": max(values, default=0),
+    }

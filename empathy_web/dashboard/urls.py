@@ -1,0 +1,26 @@
+from django.urls import path
+
+from . import actions, views
+
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("signals/", views.signals, name="signals"),
+    path("signals/send/", actions.send_signal, name="send_signal"),
+    path("patterns/", views.patterns, name="patterns"),
+    path("tasks/", views.tasks, name="tasks"),
+    path("tasks/add/", actions.add_task, name="add_task"),
+    path(
+        "tasks/<str:team_id>/<str:task_id>/<str:action>/",
+        actions.task_action,
+        name="task_action",
+    ),
+    path("agents/", views.agents, name="agents"),
+    path("sessions/", views.sessions, name="sessions"),
+    path("sessions/<str:session_id>/", views.session_detail, name="session_detail"),
+    path("sessions/<str:session_id>/share/", actions.share, name="share"),
+    path("sessions/<str:session_id>/delete/", actions.delete_session, name="delete_session"),
+    path("memory/", views.working_memory, name="working_memory"),
+    path("memory/<str:agent_id>/clear/", actions.clear_memory, name="clear_memory"),
+    path("healthz", views.healthz, name="healthz"),
+    path("readyz", views.readyz, name="readyz"),
+]
