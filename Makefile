@@ -32,7 +32,7 @@ bench: venv redis
 	$(VENV)/bin/pytest -m benchmark -s tests/benchmarks
 
 demo: venv
-	$(VENV)/bin/python -m memory.demo
+	DJANGO_DEBUG=true $(VENV)/bin/python manage.py demo
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -25,6 +25,10 @@ FINDINGS = {
         ("JWT refresh window", "Refresh tokens five minutes before they expire"),
         ("Secrets from the environment", "Read credentials from the environment"),
     ],
+    "style_review": [
+        ("One name per idea", "Name a helper after what it returns"),
+        ("Early returns", "Return early instead of nesting conditionals"),
+    ],
     "performance_review": [
         ("Batch round trips", "Pipeline Redis commands issued in a loop"),
         ("Select related rows", "Fetch related rows in one query, not one per row"),
@@ -35,12 +39,19 @@ FINDINGS = {
 
 @dataclass
 class SimulatedTeam:
-    """Runs until ``stop()``; ``pace`` scales every pause (smaller is busier)."""
+    """Runs until ``stop()``; ``pace`` scales every pause (smaller is busier).
+
+    Now and then a specialist "dies" holding a task: it stops heartbeating and never
+    finishes, so its lease runs out and the task goes back to the queue (or, after
+    ``max_attempts``, to the dead-letter set); after a while it comes back.
+    """
 
     memory: RedisShortTermMemory
     team_id: str = "code_review_team"
     pace: float = 1.0
     seed: int | None = None
+    lease_seconds: float = 15.0
+    crash_rate: float = 0.08
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
 
@@ -48,6 +59,7 @@ class SimulatedTeam:
         specialists = [
             ("security_agent", "security_review"),
             ("performance_agent", "performance_review"),
+            ("style_agent", "style_review"),
         ]
         self._threads = [
             threading.Thread(target=self._specialist, args=(name, kind), daemon=True)
@@ -69,7 +81,9 @@ class SimulatedTeam:
     def _specialist(self, name: str, task_type: str) -> None:
         rng = random.Random(None if self.seed is None else hash((self.seed, name)))
         agent = EmpathyOS(name, short_term_memory=self.memory)
-        coordinator = AgentCoordinator(self.memory, self.team_id, actor=name, lease_seconds=30)
+        coordinator = AgentCoordinator(
+            self.memory, self.team_id, actor=name, lease_seconds=self.lease_seconds
+        )
         coordinator.register_agent(name, [task_type])
         done = 0
         while self._pause(rng, 0.5, 2.0):
@@ -79,6 +93,11 @@ class SimulatedTeam:
                 continue
             if not self._pause(rng, 0.5, 1.5):
                 return
+            if rng.random() < self.crash_rate:
+                # Die mid-task: no completion, no heartbeats, until well past the lease.
+                if not self._pause(rng, 2 * self.lease_seconds, 3 * self.lease_seconds):
+                    return
+                continue
             issues = rng.randint(0, 4)
             if rng.random() < 0.1:
                 coordinator.fail_task(task.task_id, "analyser timed out")
@@ -112,6 +131,9 @@ class SimulatedTeam:
         number = 0
         while self._pause(rng, 1.0, 3.0):
             coordinator.heartbeat("lead_reviewer")
+            if coordinator.counts()["pending"] >= 12:  # let the team catch up
+                lead.receive_signals("review_complete")
+                continue
             number += 1
             session = TeamSession(
                 self.memory, f"pr_{number}", f"Review PR #{number}", actor="lead_reviewer"
@@ -119,6 +141,7 @@ class SimulatedTeam:
             for name, kind in (
                 ("security_agent", "security"),
                 ("performance_agent", "performance"),
+                ("style_agent", "style"),
             ):
                 session.add_agent(name)
                 coordinator.add_task(
