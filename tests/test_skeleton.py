@@ -61,7 +61,7 @@ def test_password_protected_server_and_stop():
 @pytest.mark.parametrize(
     "env",
     [
-        pytest.param({}, id="unconfigured-dev"),
+        pytest.param({"DJANGO_DEBUG": "true"}, id="development"),
         pytest.param({"SECRET_KEY": "x" * 50, "ALLOWED_HOSTS": "example.test"}, id="secret-key"),
     ],
 )
@@ -71,8 +71,9 @@ def test_manage_py_check_is_clean(env):
     assert "System check identified no issues" in result.stdout
 
 
-def test_settings_refuse_to_start_without_secret_key_when_not_debug():
-    result = _manage("check", env=_env(DJANGO_DEBUG="false"))
+@pytest.mark.parametrize("debug", [{}, {"DJANGO_DEBUG": "false"}], ids=["unset", "false"])
+def test_settings_refuse_to_start_without_secret_key_when_not_debug(debug):
+    result = _manage("check", env=_env(**debug))
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
 
