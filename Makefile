@@ -5,7 +5,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: venv redis test bench demo lint format
+.PHONY: venv system-deps test bench demo lint format
 
 venv: $(STAMP)
 
@@ -16,19 +16,26 @@ $(STAMP): pyproject.toml $(wildcard memory/__init__.py empathy_web/__init__.py)
 	$(VENV)/bin/pip install -e '.[dev]'
 	touch $(STAMP)
 
-# Installs redis-server if missing. Does not start a system service: tests start their own.
-redis:
-	@if ! command -v redis-server >/dev/null 2>&1; then \
+# Installs redis-server and Chromium (for browser tests) when missing. Starts no system
+# service: the tests start their own servers.
+system-deps:
+	@missing=""; \
+	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	if [ -n "$$missing" ]; then \
 		$(SUDO) apt-get update && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
 	fi
 
-test: venv redis
+# Browser tests run as their own pytest process (see tests/e2e/conftest.py).
+test: venv system-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest -q
+	DJANGO_TEST_DB_FILE=.test-e2e.sqlite3 DJANGO_ALLOW_ASYNC_UNSAFE=true \
+		$(VENV)/bin/pytest -q -m e2e tests/e2e
 
-bench: venv redis
+bench: venv system-deps
 	$(VENV)/bin/pytest -m benchmark -s tests/benchmarks
 
 demo: venv

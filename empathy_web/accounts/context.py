@@ -10,5 +10,7 @@ from .tiers import user_tier
 
 
 def tier(request: HttpRequest) -> dict[str, Any]:
-    """``tier`` (an AccessTier or None) and ``AccessTier`` for every template."""
-    return {"tier": user_tier(request.user), "AccessTier": AccessTier}
+    """``tier`` (an AccessTier or None), and each tier by name (``STEWARD``...) for
+    comparisons such as ``{% if tier >= CONTRIBUTOR %}``. (The enum class itself cannot
+    go in: templates call callables, and calling it fails.)"""
+    return {"tier": user_tier(request.user), **{t.name: t for t in AccessTier}}
