@@ -166,6 +166,10 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# The one-process demo runs the event bridge inside the web server; deployments run
+# `manage.py run_bridge` on its own.
+EMBEDDED_BRIDGE = envbool("EMBEDDED_BRIDGE", "false")
+
 # Security: strict by default, relaxed only by DEBUG or an explicit variable (for example
 # SECURE_SSL_REDIRECT=false behind a proxy that already redirects).
 SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", "false" if DEBUG else "true")

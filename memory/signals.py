@@ -230,6 +230,32 @@ def list_signals(
         high = "(" + members[-1].decode()
 
 
+def signals_after(
+    memory: RedisShortTermMemory,
+    after: str | None,
+    limit: int = 100,
+    **filters: str | None,
+) -> Page[dict[str, Any]]:
+    """Signals sent after the signal ``after`` (all recent ones when None), oldest
+    first, reading at most ``limit``, filtered like ``list_signals``. ``next_cursor`` is
+    the last id read (matching or not), to pass as ``after`` next time: a live feed
+    catches up exactly once, in order."""
+    limit = check_limit(limit)
+    cutoff = memory.server_time_ms() - memory.ttl_ms(TTLStrategy.COORDINATION)
+    low = f"({cutoff:013d}"
+    if after:
+        low = max(low, "(" + after)
+    wanted = {k: v for k, v in filters.items() if v is not None}
+    if wanted.get("target") == "*":
+        wanted["target"] = None
+    members = memory.client.execute_command(
+        "ZRANGE", memory.keys.signals_recent, low, "+", "BYLEX", "LIMIT", 0, limit
+    )
+    ids = [m.decode() for m in members]
+    signals = [s for s in _load(memory, ids) if all(s.get(k) == v for k, v in wanted.items())]
+    return Page(signals, ids[-1] if ids else after)
+
+
 def _load(memory: RedisShortTermMemory, ids: list[str]) -> list[dict[str, Any]]:
     if not ids:
         return []

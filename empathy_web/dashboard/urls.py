@@ -21,6 +21,7 @@ urlpatterns = [
     path("sessions/<str:session_id>/delete/", actions.delete_session, name="delete_session"),
     path("memory/", views.working_memory, name="working_memory"),
     path("memory/<str:agent_id>/clear/", actions.clear_memory, name="clear_memory"),
+    path("live/", views.live_poll, name="live_poll"),
     path("healthz", views.healthz, name="healthz"),
     path("readyz", views.readyz, name="readyz"),
 ]

@@ -5,7 +5,7 @@ import time
 import pytest
 
 from memory import AccessDenied, AccessTier, EmpathyOS, TTLStrategy
-from memory.signals import list_signals
+from memory.signals import list_signals, signals_after
 
 
 @pytest.fixture
@@ -120,3 +120,14 @@ def test_mixed_filtered_and_unfiltered_receives_deliver_each_broadcast_once(team
     data = [s["data"] for s in delivered]
     assert sorted(data) == sorted(f"{k}{n}" for n in range(3) for k in "abc")
     assert len(data) == len(set(data))
+
+
+def test_signals_after_an_id_catch_up_in_order_exactly_once(memory, team):
+    for i in range(5):
+        team("a").send_signal("n", i)
+    first = signals_after(memory, None, limit=2)
+    rest = signals_after(memory, first.next_cursor)
+    assert [s["data"] for s in first + rest] == [0, 1, 2, 3, 4]
+    assert signals_after(memory, rest.next_cursor) == []
+    nothing = signals_after(memory, first.next_cursor, sender="nobody")
+    assert nothing == [] and nothing.next_cursor == rest.next_cursor

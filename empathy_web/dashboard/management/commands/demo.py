@@ -47,6 +47,7 @@ class Command(BaseCommand):
         if options["no_serve"]:
             return
         team, process = None, None
+        settings.EMBEDDED_BRIDGE = True
         if memory.mode == "mock":
             team = SimulatedTeam(memory, pace=options["pace"])
             team.start()

@@ -1,0 +1,108 @@
+"""The dashboard's websocket: a snapshot of the page's panels on connect, then fresh
+fragments whenever the bridge says the agents changed something.
+
+Delivery: pushes are hints. Whatever a hint says, the consumer re-reads Redis, so a lost
+or merged hint costs freshness, not correctness; the bridge also sends a periodic
+refresh. The signal feed is the exception that must not skip or repeat: the browser
+tells us the last signal it shows, and we send exactly the signals after it, in order.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+from urllib.parse import parse_qsl
+
+from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from empathy_web.accounts.tiers import user_tier
+from memory.tiers import Caller
+
+from .agents_memory import UNAVAILABLE
+from .fragments import render_new_signals, render_panels
+from .panels import PANELS
+
+GROUP = "dashboard"
+# A client may send a few messages a second (resume, pings); a flood closes it alone.
+MAX_MESSAGES = 20
+PER_SECONDS = 1.0
+CLOSE_FORBIDDEN = 4403
+CLOSE_FLOOD = 4429
+
+
+class DashboardConsumer(AsyncWebsocketConsumer):
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        tier = await database_sync_to_async(user_tier)(user) if user is not None else None
+        if tier is None:
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
+        params = dict(parse_qsl(self.scope.get("query_string", b"").decode()))
+        wanted = params.pop("panels", "").split(",")
+        self.panels = [name for name in wanted if name in PANELS]
+        self.params = params
+        self.viewer = Caller(user.get_username(), tier)
+        self.csrf_token = self.scope.get("cookies", {}).get("csrftoken", "")
+        self.feed = "signal-feed" in self.panels
+        self.last_signal: str | None = None
+        self.resumed = False
+        self.recent: list[float] = []
+        if settings.EMBEDDED_BRIDGE:
+            from .bridge import ensure_embedded_bridge
+
+            ensure_embedded_bridge()
+        await self.channel_layer.group_add(GROUP, self.channel_name)
+        await self.accept()
+        await self.send_panels([name for name in self.panels if name != "signal-feed"])
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "panels"):
+            await self.channel_layer.group_discard(GROUP, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        now = time.monotonic()
+        self.recent = [t for t in self.recent if now - t < PER_SECONDS] + [now]
+        if len(self.recent) > MAX_MESSAGES:
+            await self.close(code=CLOSE_FLOOD)
+            return
+        try:
+            message = json.loads(text_data or "")
+        except json.JSONDecodeError:
+            return
+        if isinstance(message, dict) and message.get("resume") is not None and self.feed:
+            # The id of the newest signal the page shows ("" when it shows none).
+            self.last_signal = str(message["resume"]) or None
+            self.resumed = True
+            await self.send_new_signals()
+
+    async def memory_changed(self, event: dict[str, Any]) -> None:
+        """A hint from the bridge: these panels may have changed."""
+        changed = set(event.get("panels", ()))
+        await self.send_panels([n for n in self.panels if n in changed and n != "signal-feed"])
+        if self.feed and self.resumed and "signal-feed" in changed:
+            await self.send_new_signals()
+
+    async def send_panels(self, names: list[str]) -> None:
+        if not names:
+            return
+        try:
+            html = await sync_to_async(render_panels, thread_sensitive=False)(
+                names, self.params, self.viewer, self.csrf_token
+            )
+        except UNAVAILABLE:
+            return  # Redis is down: keep what the page shows; the next hint retries
+        await self.send(text_data=html)
+
+    async def send_new_signals(self) -> None:
+        try:
+            html, self.last_signal = await sync_to_async(
+                render_new_signals, thread_sensitive=False
+            )(self.last_signal, self.params, self.viewer, self.csrf_token)
+        except UNAVAILABLE:
+            return
+        if html:
+            await self.send(text_data=html)

@@ -1,0 +1,35 @@
+"""``manage.py run_bridge``: carry agents' events to every open dashboard."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import Any
+
+from channels.layers import get_channel_layer
+from django.core.management.base import BaseCommand
+
+from empathy_web.dashboard.agents_memory import get_memory
+from empathy_web.dashboard.bridge import Bridge
+
+
+class Command(BaseCommand):
+    help = "Tail the short-term memory's event stream and notify dashboards (stops on SIGTERM)."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--coalesce", type=float, default=0.25, help="seconds per update window"
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        asyncio.run(self._run(options["coalesce"]))
+        self.stdout.write("Bridge stopped.")
+
+    async def _run(self, coalesce: float) -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        memory = get_memory()
+        self.stdout.write(f"Bridge running on {memory.address}.")
+        await Bridge(memory, get_channel_layer(), coalesce=coalesce).run(stop)

@@ -1,0 +1,198 @@
+"""The dashboard's panels: what each shows, built from Redis a page at a time.
+
+A panel is one template fragment (a ``partialdef`` whose root element has the panel's
+id) and the function that builds its context from the page's query parameters. Pages
+render their panels inline; the live consumer renders the same fragments alone and swaps
+them in by id, so there is one copy of each panel's HTML.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import Http404
+
+from memory import AgentCoordinator, TeamSession
+from memory import patterns as staged
+from memory.coordination import list_teams
+from memory.metrics import queue_depth, signal_rate
+from memory.sessions import get_session, list_sessions
+from memory.signals import list_signals
+from memory.tiers import AccessTier, Caller
+from memory.ttl import TTLStrategy
+from memory.working import list_agents, list_entries
+
+from .agents_memory import get_memory
+
+PAGE = 25
+SIGNAL_FILTERS = ("signal_type", "sender", "target", "team")
+
+Params = Mapping[str, str]
+
+
+def _cursor(params: Params, name: str = "cursor") -> str | None:
+    return params.get(name) or None
+
+
+def overview(params: Params, viewer: Caller) -> dict[str, Any]:
+    memory = get_memory()
+    now = memory.server_time_ms()
+    teams = []
+    liveness = {"alive": 0, "late": 0, "dead": 0}
+    for team_id in list_teams(memory):
+        coordinator = AgentCoordinator(memory, team_id)
+        teams.append({"team_id": team_id, **coordinator.counts()})
+        for agent in coordinator.get_agents(limit=500):
+            liveness[agent.liveness] += 1
+    staged_ttl = memory.ttl_ms(TTLStrategy.STAGED_PATTERNS)
+    # Patterns staged between TTL and TTL minus an hour ago expire within the hour.
+    expiring = memory.client.zlexcount(
+        memory.keys.patterns_staged,
+        f"({now - staged_ttl:013d}",
+        f"({now - staged_ttl + 3_600_000:013d}",
+    )
+    return {
+        "teams": teams,
+        "liveness": liveness,
+        "stats": memory.get_stats(),
+        "expiring_soon": expiring,
+        "signal_rate": signal_rate(memory),
+        "queue_depth": queue_depth(memory),
+    }
+
+
+def signal_feed(params: Params, viewer: Caller) -> dict[str, Any]:
+    filters = {name: params.get(name) or None for name in SIGNAL_FILTERS}
+    page = list_signals(get_memory(), PAGE, _cursor(params), **filters)
+    return {"page": page, "filters": {k: v or "" for k, v in filters.items()}}
+
+
+def pattern_queue(params: Params, viewer: Caller) -> dict[str, Any]:
+    memory = get_memory()
+    page = staged.list_staged(memory, viewer, PAGE, _cursor(params))
+    ttls = staged.staged_ttl_ms(memory, [p.pattern_id for p in page])
+    return {"page": page, "rows": list(zip(page, ttls, strict=True))}
+
+
+def task_board(params: Params, viewer: Caller) -> dict[str, Any]:
+    memory = get_memory()
+    teams = list_teams(memory)
+    team_id = params.get("team") or (teams[0] if teams else None)
+    sections: list[dict[str, Any]] = []
+    counts: dict[str, Any] = {}
+    if team_id:
+        coordinator = AgentCoordinator(memory, team_id)
+        counts = coordinator.counts()
+        wanted, cursor = params.get("status"), _cursor(params)
+
+        def page(state: str, key: str, task_type: str | None = None) -> Any:
+            return coordinator.list_tasks(state, task_type, PAGE, cursor if wanted == key else None)
+
+        for task_type in coordinator.task_types():
+            key = f"pending:{task_type}"
+            sections.append(
+                {
+                    "key": key,
+                    "title": f"Queued: {task_type}",
+                    "page": page("pending", key, task_type),
+                }
+            )
+        for state, title in (
+            ("claimed", "Claimed"),
+            ("completed", "Completed"),
+            ("dead", "Dead-lettered"),
+        ):
+            sections.append({"key": state, "title": title, "page": page(state, state)})
+    return {
+        "teams": teams,
+        "team_id": team_id,
+        "counts": counts,
+        "sections": sections,
+        "now_ms": memory.server_time_ms(),
+    }
+
+
+def agent_list(params: Params, viewer: Caller) -> dict[str, Any]:
+    memory = get_memory()
+    teams = []
+    for team_id in list_teams(memory):
+        coordinator = AgentCoordinator(memory, team_id)
+        claims: dict[str, list[Any]] = {}
+        for task in coordinator.list_tasks("claimed", limit=500):
+            claims.setdefault(task.claimed_by, []).append(task)
+        cursor = _cursor(params) if params.get("team") == team_id else None
+        page = coordinator.get_agents(PAGE, cursor)
+        rows = [(agent, claims.get(agent.agent_id, [])) for agent in page]
+        teams.append({"team_id": team_id, "page": page, "rows": rows})
+    return {"teams": teams}
+
+
+def session_list(params: Params, viewer: Caller) -> dict[str, Any]:
+    return {"page": list_sessions(get_memory(), PAGE, _cursor(params))}
+
+
+def session_detail(params: Params, viewer: Caller) -> dict[str, Any]:
+    memory = get_memory()
+    session_id = params.get("session_id", "")
+    info = get_session(memory, session_id) if session_id else None
+    if info is None:
+        raise Http404("No such session: it never existed, expired or was deleted.")
+    session = TeamSession(memory, session_id, access_tier=AccessTier.OBSERVER, create=False)
+    return {
+        "info": info,
+        "context_items": sorted(session.get_context().items()),
+        "signals": session.signals(limit=PAGE, cursor=_cursor(params)),
+    }
+
+
+def working_memory(params: Params, viewer: Caller) -> dict[str, Any]:
+    memory = get_memory()
+    agent_id = params.get("agent") or None
+    agents_page = list_agents(memory, 100, _cursor(params, "agents_cursor"))
+    if agent_id is None and agents_page:
+        agent_id = agents_page[0]
+    entries = list_entries(memory, agent_id, PAGE, _cursor(params)) if agent_id else None
+    return {"agents_page": agents_page, "agent_id": agent_id, "entries": entries}
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One live panel: its element id, fragment, context builder, and the event types
+    (by prefix) that can change it."""
+
+    name: str
+    template: str
+    build: Callable[[Params, Caller], dict[str, Any]]
+    topics: tuple[str, ...]
+
+
+_EVERYTHING = ("",)
+PANELS = {
+    panel.name: panel
+    for panel in (
+        Panel("overview-panel", "dashboard/overview.html", overview, _EVERYTHING),
+        Panel("signal-feed", "dashboard/signals.html", signal_feed, ("signal.",)),
+        Panel("pattern-queue", "dashboard/patterns.html", pattern_queue, ("pattern.",)),
+        Panel("task-board", "dashboard/tasks.html", task_board, ("task.",)),
+        Panel("agent-list", "dashboard/agents.html", agent_list, ("agent.", "task.")),
+        Panel("session-list", "dashboard/sessions.html", session_list, ("session.",)),
+        Panel(
+            "session-detail",
+            "dashboard/session_detail.html",
+            session_detail,
+            ("session.", "signal."),
+        ),
+        Panel("working-memory", "dashboard/memory.html", working_memory, ("working.",)),
+    )
+}
+
+
+def panels_for(event_types: set[str]) -> set[str]:
+    """The panels that events of these types may have changed."""
+    return {
+        name
+        for name, panel in PANELS.items()
+        if any(kind.startswith(topic) for kind in event_types for topic in panel.topics)
+    }

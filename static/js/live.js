@@ -1,0 +1,70 @@
+// Live dashboard: connection status, signal-feed resume, polling fallback, countdowns.
+(function () {
+  "use strict";
+  var POLL_AFTER_FAILURES = 3;
+  var POLL_EVERY_MS = 5000;
+  var failures = 0;
+  var pollTimer = null;
+
+  function setStatus(state, text) {
+    var el = document.getElementById("live-status");
+    if (el) { el.dataset.state = state; el.textContent = text; }
+  }
+
+  function newestSignalId() {
+    var first = document.querySelector("#signal-items [data-signal-id]");
+    return first ? first.dataset.signalId : "";
+  }
+
+  function poll() {
+    var main = document.querySelector("main[data-live-poll]");
+    if (!main) { return; }
+    var url = main.dataset.livePoll + "&after=" + encodeURIComponent(newestSignalId());
+    htmx.ajax("GET", url, { swap: "none" });
+  }
+
+  function startPolling() {
+    if (pollTimer) { return; }
+    setStatus("polling", "polling every 5 s");
+    poll();
+    pollTimer = setInterval(poll, POLL_EVERY_MS);
+  }
+
+  function stopPolling() {
+    if (pollTimer) { clearInterval(pollTimer); pollTimer = null; }
+  }
+
+  document.addEventListener("htmx:wsOpen", function (event) {
+    failures = 0;
+    stopPolling();
+    setStatus("live", "live");
+    // Ask for every signal newer than the newest one shown: nothing missed, no repeats.
+    event.detail.socketWrapper.send(JSON.stringify({ resume: newestSignalId() }));
+  });
+
+  document.addEventListener("htmx:wsClose", function () {
+    failures += 1;
+    if (failures >= POLL_AFTER_FAILURES) { startPolling(); } else { setStatus("reconnecting", "reconnecting…"); }
+  });
+
+  document.addEventListener("htmx:wsError", function () {
+    failures += 1;
+    if (failures >= POLL_AFTER_FAILURES) { startPolling(); }
+  });
+
+  document.addEventListener("htmx:oobAfterSwap", function () {
+    var empty = document.querySelector("#signal-items .empty");
+    if (empty && document.querySelector("#signal-items [data-signal-id]")) { empty.remove(); }
+  });
+
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll("[data-deadline]").forEach(function (el) {
+      var left = Math.round((Number(el.dataset.deadline) - now) / 1000);
+      el.textContent = left > 0 ? left + " s" : "expired";
+      el.classList.toggle("urgent", left <= 10);
+    });
+  }
+  setInterval(tick, 1000);
+  document.addEventListener("DOMContentLoaded", tick);
+})();
