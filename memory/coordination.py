@@ -43,8 +43,8 @@ local function depth(delta)
   local key = KEYS[#KEYS]
   local minute = math.floor(now / 60000)
   local value = redis.call('HINCRBY', key, 'current', delta)
-  redis.call('HSET', key, minute, value)
-  if redis.call('HLEN', key) > 150 then
+  -- A new minute's first write adds a field: only then can old minutes need trimming.
+  if redis.call('HSET', key, minute, value) == 1 and redis.call('HLEN', key) > 150 then
     for _, field in ipairs(redis.call('HKEYS', key)) do
       if field ~= 'current' and tonumber(field) < minute - 120 then redis.call('HDEL', key, field) end
     end

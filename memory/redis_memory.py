@@ -11,7 +11,6 @@ from typing import Any
 import fakeredis
 import redis
 from redis.backoff import ExponentialBackoff
-from redis.commands.core import Script
 from redis.retry import Retry
 
 from .codec import DEFAULT_MAX_VALUE_BYTES, ttl_ms
@@ -103,7 +102,7 @@ class RedisShortTermMemory:
         self._ttl_ms = {kind: kind.value * 1000 for kind in TTLStrategy}
         for kind, seconds in (ttls or {}).items():
             self._ttl_ms[TTLStrategy(kind)] = ttl_ms(seconds, f"ttl for {kind.name}")
-        self._scripts: dict[str, Script] = {}
+        self._scripts: dict[str, str] = {}  # script body -> its SHA on the server
         self._reader: redis.Redis | None = None
 
         if client is not None:
@@ -197,32 +196,51 @@ class RedisShortTermMemory:
     # scripts ----------------------------------------------------------------------
 
     def run_script(
-        self,
-        body: str,
-        caller: Caller,
-        keys: Sequence[str],
-        args: Sequence[Any],
-        client: Any = None,
+        self, body: str, caller: Caller, keys: Sequence[str], args: Sequence[Any]
     ) -> Any:
         """Run a Lua script (prefixed with ``LUA_PRELUDE``) in one atomic round trip.
 
         ``KEYS[1]`` is always the event stream and ``ARGV[1..3]`` the stream length,
         actor and tier, so the script's own keys start at ``KEYS[2]`` and its own
-        arguments at ``ARGV[4]``. Pass a pipeline as ``client`` to queue the call.
+        arguments at ``ARGV[4]``.
         """
-        script = self._scripts.get(body)
-        if script is None:
-            script = self._scripts[body] = self.client.register_script(LUA_PRELUDE + body)
+        sha = self._scripts.get(body) or self._load_script(body)
         try:
-            return script(
-                keys=[self.keys.events, *keys],
-                args=[self.events_maxlen, caller.user_id, caller.tier.name, *args],
-                client=client or self.client,
-            )
+            try:
+                return self.client.evalsha(
+                    sha,
+                    len(keys) + 1,
+                    self.keys.events,
+                    *keys,
+                    self.events_maxlen,
+                    caller.user_id,
+                    caller.tier.name,
+                    *args,
+                )
+            except redis.exceptions.NoScriptError:  # the server restarted or was flushed
+                sha = self._load_script(body)
+                return self.client.evalsha(
+                    sha,
+                    len(keys) + 1,
+                    self.keys.events,
+                    *keys,
+                    self.events_maxlen,
+                    caller.user_id,
+                    caller.tier.name,
+                    *args,
+                )
         except redis.ResponseError as exc:
             raise script_error(exc) from None
         except redis.RedisError as exc:
             raise self.connection_error(exc) from exc
+
+    def _load_script(self, body: str) -> str:
+        try:
+            sha = self.client.script_load(LUA_PRELUDE + body)
+        except redis.RedisError as exc:
+            raise self.connection_error(exc) from exc
+        self._scripts[body] = sha = sha.decode() if isinstance(sha, bytes) else sha
+        return sha
 
     # events -----------------------------------------------------------------------
 

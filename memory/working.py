@@ -19,11 +19,13 @@ _STASH = """
 local ttl = tonumber(ARGV[5])
 local expires = now + ttl
 redis.call('SET', KEYS[2], ARGV[4], 'PX', ttl)
-redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
-redis.call('ZADD', KEYS[3], expires, ARGV[6])
+if redis.call('ZADD', KEYS[3], expires, ARGV[6]) == 1 then
+  -- Only a new key can grow the index, so that is when expired members are trimmed.
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+end
 if redis.call('PTTL', KEYS[3]) < ttl then redis.call('PEXPIRE', KEYS[3], ttl) end
-redis.call('ZADD', KEYS[4], 'GT', expires, ARGV[7])
-emit('working.stashed', 'agent', ARGV[7], 'key', ARGV[6])
+redis.call('ZADD', KEYS[4], 'GT', expires, ARGV[2])
+emit('working.stashed', 'key', ARGV[6])
 return 1
 """
 
@@ -61,7 +63,7 @@ def stash(
             keys.working_index(caller.user_id),
             keys.working_agents,
         ],
-        [value, millis, key, caller.user_id],
+        [value, millis, key],
     )
 
 

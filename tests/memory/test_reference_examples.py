@@ -13,6 +13,7 @@ redis-server (flushed first), or is ``""`` for the in-process mock.
 
 from __future__ import annotations
 
+import ast
 import re
 import socket
 from collections.abc import Callable, Iterator
@@ -588,9 +589,40 @@ def test_team_session(doc: ReferenceRunner) -> None:
 # Wizards with Redis Memory -------------------------------------------------------------
 
 
-@pytest.mark.skip(reason="wizards are a later issue")
-def test_wizards_with_redis_memory(capsys: pytest.CaptureFixture[str]) -> None:
-    ReferenceRunner(capsys).run("Wizards with Redis Memory")
+async def test_wizards_with_redis_memory(doc: ReferenceRunner, backend: str) -> None:
+    # The example awaits at top level, as in a notebook or ``python -m asyncio``:
+    # compiled with that flag, the code object evaluates to a coroutine.
+    code = compile(
+        EXAMPLES["Wizards with Redis Memory"],
+        "<short-term-memory.md: Wizards with Redis Memory>",
+        "exec",
+        flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT,
+    )
+    await eval(code, doc.namespace)
+
+    from memory.wizards import BaseWizard
+
+    wizard = doc["wizard"]
+    memory = doc["memory"]
+    assert memory.mode == backend
+    # "..." is valid Python with nothing to flag.
+    result = doc["result"]
+    assert result["parsed"] is True
+    assert result["vulnerabilities"] == []
+    # The analysis was cached: the same input again is a hit, not a second analysis.
+    again = await wizard.analyze_with_cache({"code": "...", "language": "python"})
+    assert again == result
+    assert wizard.stats == {"analyses_run": 1, "cache_hits": 1, "cache_misses": 1}
+    # Another wizard sees the shared findings.
+    other = BaseWizard(memory, wizard_id="performance_wizard")
+    assert other.get_shared_context("security_findings") == []
+    # The pattern waits in the validator queue, staged by the wizard.
+    validator = EmpathyOS("lead", short_term_memory=memory, access_tier=AccessTier.VALIDATOR)
+    [staged] = validator.get_staged_patterns()
+    assert staged.pattern_id == "sec_001"
+    assert staged.agent_id == wizard.wizard_id
+    assert staged.name == "SQL Injection Prevention"
+    assert staged.confidence == 0.9
 
 
 # Mock Mode -----------------------------------------------------------------------------

@@ -1,0 +1,131 @@
+"""Settings come from the environment: each test runs manage.py (or Python) in a fresh
+process with only the variables it sets, from the repository root."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PRODUCTION = {
+    "DJANGO_DEBUG": "false",
+    "SECRET_KEY": secrets.token_urlsafe(64),
+    "ALLOWED_HOSTS": "dashboard.example",
+}
+# What a process needs to run at all; nothing the settings read.
+INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
+
+
+def environment(**variables: str) -> dict[str, str]:
+    env = {name: os.environ[name] for name in INHERITED if name in os.environ}
+    env.update(variables)
+    return env
+
+
+def run(*args: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=environment(**variables),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def manage(*args: str, **variables: str) -> subprocess.CompletedProcess[str]:
+    return run("manage.py", *args, **variables)
+
+
+def loaded_settings(**variables: str) -> dict:
+    """The database and channel layer settings a process gets, without connecting."""
+    code = (
+        "import json; from django.conf import settings; "
+        "db = settings.DATABASES['default']; "
+        "print(json.dumps({'database': {k: db.get(k) for k in ('ENGINE', 'NAME', 'HOST', 'PORT')}, "
+        "'channel_layer': settings.CHANNEL_LAYERS['default']}))"
+    )
+    result = run("-c", code, DJANGO_SETTINGS_MODULE="empathy_web.settings", **variables)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_production_settings_pass_the_deployment_checklist():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues (0 silenced)." in result.stdout
+
+
+def test_the_deployment_checklist_catches_debug_in_production():
+    result = manage(
+        "check", "--deploy", "--fail-level", "WARNING", **{**PRODUCTION, "DJANGO_DEBUG": "true"}
+    )
+
+    assert result.returncode != 0
+    assert "security.W018" in result.stdout + result.stderr  # DEBUG is on
+
+
+def test_it_refuses_to_start_without_a_secret_key():
+    for debug in ({}, {"DJANGO_DEBUG": "false"}):
+        result = manage("check", **debug, ALLOWED_HOSTS="dashboard.example")
+
+        assert result.returncode != 0
+        assert "SECRET_KEY is not set. Set the SECRET_KEY environment variable" in result.stderr
+
+
+def test_it_refuses_a_debug_flag_that_is_not_a_boolean():
+    result = manage("check", **{**PRODUCTION, "DJANGO_DEBUG": "sometimes"})
+
+    assert result.returncode != 0
+    assert "DJANGO_DEBUG must be a boolean (true/false), got 'sometimes'" in result.stderr
+
+
+def test_a_sqlite_database_url_is_used(tmp_path):
+    database = tmp_path / "x.db"
+
+    result = manage("migrate", "--noinput", **PRODUCTION, DATABASE_URL=f"sqlite:///{database}")
+
+    assert result.returncode == 0, result.stderr
+    assert database.exists()
+    with sqlite3.connect(database) as connection:
+        groups = connection.execute("SELECT name FROM auth_group ORDER BY name").fetchall()
+    assert groups == [("contributor",), ("observer",), ("steward",), ("validator",)]
+
+
+def test_a_postgres_database_url_selects_postgresql():
+    found = loaded_settings(**PRODUCTION, DATABASE_URL="postgres://u:p@127.0.0.1:1/db")
+
+    assert found["database"] == {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "db",
+        "HOST": "127.0.0.1",
+        "PORT": 1,
+    }
+
+
+def test_without_database_url_it_uses_the_sqlite_file_in_the_repository():
+    found = loaded_settings(**PRODUCTION)
+
+    assert found["database"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert found["database"]["NAME"] == str(ROOT / "db.sqlite3")
+
+
+def test_redis_url_puts_the_channel_layer_on_that_redis():
+    url = "redis://127.0.0.1:6399/2"
+
+    layer = loaded_settings(**PRODUCTION, REDIS_URL=url)["channel_layer"]
+
+    assert layer["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+    assert [host["address"] for host in layer["CONFIG"]["hosts"]] == [url]
+
+
+def test_without_redis_url_the_channel_layer_is_in_process():
+    layer = loaded_settings(**PRODUCTION)["channel_layer"]
+
+    assert layer["BACKEND"] == "channels.layers.InMemoryChannelLayer"
