@@ -152,7 +152,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "static-collected"
+# In development static files come straight from STATICFILES_DIRS and the apps; a
+# deployment serves what `collectstatic` gathered here.
+STATIC_ROOT = os.getenv("STATIC_ROOT") or (None if DEBUG else BASE_DIR / "static-collected")
 
 # One Redis serves the agents and, when set, the channel layer; otherwise the layer is
 # in-process (the embedded demo).

@@ -10,6 +10,7 @@ from typing import Any
 from .exceptions import InvalidValue, UnserialisableValue
 
 MAX_ID_LENGTH = 200
+MAX_ACTOR_LENGTH = 256  # an actor may be a derived name such as "coordinator:<team id>"
 MAX_KEY_LENGTH = 512
 # Redis would keep a key with a huge PX forever; a year is far past any short-term use.
 MAX_TTL_SECONDS = 366 * 24 * 60 * 60
@@ -21,8 +22,9 @@ def check_id(
 ) -> str:
     """Return ``value`` if it is a usable id for agents, tasks, sessions, patterns...
 
-    Ids become parts of Redis key names, so they may not hold control characters, and
-    may not hold braces, which would change the key's Cluster hash tag.
+    Ids become parts of Redis key names, so they may not hold control characters, nor
+    braces, which would change the key's Cluster hash tag; and parts of URL paths, so
+    they may not hold slashes.
     """
     if not isinstance(value, str):
         raise InvalidValue(f"{what} must be a string, not {type(value).__name__}")
@@ -32,8 +34,8 @@ def check_id(
         raise InvalidValue(f"{what} is {len(value)} characters long; the limit is {max_length}")
     if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
         raise InvalidValue(f"{what} {value!r} contains a control character")
-    if not braces and ("{" in value or "}" in value):
-        raise InvalidValue(f"{what} {value!r} must not contain '{{' or '}}'")
+    if not braces and any(ch in value for ch in "{}/"):
+        raise InvalidValue(f"{what} {value!r} must not contain '{{', '}}' or '/'")
     return value
 
 

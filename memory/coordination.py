@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .codec import check_id, check_priority, decode, encode, ttl_ms
+from .codec import MAX_ACTOR_LENGTH, check_id, check_priority, decode, encode, ttl_ms
 from .exceptions import InvalidValue, LeaseLost, NotFound
 from .page import Page, check_limit, offset_cursor
 from .redis_memory import RedisShortTermMemory
@@ -361,7 +361,10 @@ class AgentCoordinator:
     ) -> None:
         self.memory = memory
         self.team_id = check_id(team_id, "team_id")
-        self.caller = Caller(check_id(actor or f"coordinator:{team_id}", "actor"), access_tier)
+        self.caller = Caller(
+            check_id(actor or f"coordinator:{team_id}", "actor", max_length=MAX_ACTOR_LENGTH),
+            access_tier,
+        )
         self.lease_ms = ttl_ms(lease_seconds, "lease_seconds")
         if isinstance(max_attempts, bool) or not isinstance(max_attempts, int) or max_attempts < 1:
             raise InvalidValue("max_attempts must be a positive integer")

@@ -16,9 +16,10 @@ from .redis_memory import RedisShortTermMemory
 from .tiers import READ, VALIDATE, WRITE, Caller
 from .ttl import TTLStrategy
 
-# The index holds one member per staged pattern, "<staged_at ms, 13 digits>|<id>", all
-# with score 0, so lexicographic order is time order. That gives exact keyset paging
-# (newest first, ties broken by id) and lets every write trim expired members by range.
+# The index holds one member per staged pattern, "<expiry ms, 13 digits>|<id>", all with
+# score 0, so lexicographic order is expiry order. That gives exact keyset paging (ties
+# broken by id), counts of what expires within any window, and lets every write trim
+# expired members by range, whatever TTL each pattern was staged with.
 _STAGE = """
 if redis.call('EXISTS', KEYS[4]) == 1 then
   return fail('DECIDED', 'pattern ' .. ARGV[4] .. ' was already decided; stage it under a new id')
@@ -28,9 +29,9 @@ local old = redis.call('HMGET', KEYS[2], 'agent', 'member')
 if old[1] and old[1] ~= ARGV[5] then
   return fail('TAKEN', 'pattern ' .. ARGV[4] .. ' is already staged by ' .. old[1])
 end
-redis.call('ZREMRANGEBYLEX', KEYS[3], '-', '(' .. string.format('%013d', now - ttl))
+redis.call('ZREMRANGEBYLEX', KEYS[3], '-', '(' .. string.format('%013d', now))
 if old[2] then redis.call('ZREM', KEYS[3], old[2]) end
-local member = string.format('%013d', now) .. '|' .. ARGV[4]
+local member = string.format('%013d', now + ttl) .. '|' .. ARGV[4]
 local body = '{"staged_at":' .. string.format('%.3f', now / 1000) .. ',' .. string.sub(ARGV[6], 2)
 redis.call('HSET', KEYS[2], 'json', body, 'agent', ARGV[5], 'member', member)
 redis.call('PEXPIRE', KEYS[2], ttl)
@@ -104,13 +105,6 @@ class StagedPattern:
             pattern.staged_at = datetime.fromtimestamp(staged, tz=UTC)
         return pattern
 
-    @property
-    def cursor(self) -> str:
-        """The cursor that continues a listing after this pattern."""
-        if self.staged_at is None:
-            raise InvalidValue(f"pattern {self.pattern_id} has not been staged")
-        return f"{round(self.staged_at.timestamp() * 1000):013d}|{self.pattern_id}"
-
 
 def stage(memory: RedisShortTermMemory, caller: Caller, pattern: StagedPattern) -> StagedPattern:
     """Stage ``pattern``. Restaging your own id replaces it; another agent's id is refused."""
@@ -140,14 +134,13 @@ def stage(memory: RedisShortTermMemory, caller: Caller, pattern: StagedPattern) 
 def list_staged(
     memory: RedisShortTermMemory, caller: Caller, limit: int = 50, cursor: str | None = None
 ) -> Page[StagedPattern]:
-    """Staged patterns, newest first, a page at a time."""
+    """Staged patterns, newest first (the latest to expire first), a page at a time."""
     caller.require(READ, "get_staged_patterns")
     limit = check_limit(limit)
     if cursor is not None and not (isinstance(cursor, str) and "|" in cursor):
         raise InvalidValue(f"cursor {cursor!r} is not one this listing handed out")
     keys = memory.keys
-    cutoff = memory.server_time_ms() - memory.ttl_ms(TTLStrategy.STAGED_PATTERNS)
-    low = "(" + f"{cutoff:013d}"
+    low = "(" + f"{memory.server_time_ms():013d}"  # expired ones are gone
     high = "+" if cursor is None else "(" + cursor
     try:
         members = memory.client.execute_command(
@@ -171,6 +164,14 @@ def get_staged(
     caller.require(READ, "reading a staged pattern")
     raw = memory.client.hget(memory.keys.pattern(check_id(pattern_id, "pattern_id")), "json")
     return None if raw is None else StagedPattern.from_json(raw)
+
+
+def count_staged(memory: RedisShortTermMemory, expiring_within_ms: int | None = None) -> int:
+    """How many patterns are staged; or, with ``expiring_within_ms``, how many of them
+    expire within that time."""
+    now = memory.server_time_ms()
+    high = "+" if expiring_within_ms is None else f"({now + expiring_within_ms:013d}"
+    return memory.client.zlexcount(memory.keys.patterns_staged, f"({now:013d}", high)
 
 
 def staged_ttl_ms(memory: RedisShortTermMemory, pattern_ids: list[str]) -> list[int]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .codec import check_id, check_key, decode, encode
+from .codec import MAX_ACTOR_LENGTH, check_id, check_key, decode, encode
 from .page import Page, check_limit, offset_cursor
 from .redis_memory import RedisShortTermMemory
 from .signals import list_signals, send
@@ -86,7 +86,10 @@ class TeamSession:
         if not isinstance(purpose, str) or len(purpose) > 2000:
             raise ValueError("purpose must be a string of at most 2000 characters")
         self.purpose = purpose
-        self.caller = Caller(check_id(actor or f"session:{session_id}", "actor"), access_tier)
+        self.caller = Caller(
+            check_id(actor or f"session:{session_id}", "actor", max_length=MAX_ACTOR_LENGTH),
+            access_tier,
+        )
         if create and access_tier.can_write:
             self._touch("create", "", purpose)
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 def collect_stats(memory: RedisShortTermMemory) -> dict[str, Any]:
     keys = memory.keys
     now = memory.server_time_ms()
-    patterns_cutoff = f"({now - memory.ttl_ms(TTLStrategy.STAGED_PATTERNS):013d}"
+    patterns_cutoff = f"({now:013d}"  # the index is ordered by expiry time
     signals_cutoff = f"({now - memory.ttl_ms(TTLStrategy.COORDINATION):013d}"
     agents = [a.decode() for a in memory.client.zrangebyscore(keys.working_agents, now, "+inf")]
     with memory.client.pipeline(transaction=False) as pipe:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth import get_user_model
-from django.db.models.signals import m2m_changed, pre_save
+from django.contrib.auth.models import Group
+from django.db.models.signals import m2m_changed, post_delete, pre_delete, pre_save
 from django.dispatch import receiver
 
 from memory import AccessTier
@@ -29,13 +30,36 @@ def _staff_on_save(sender: type, instance: Any, **kwargs: Any) -> None:
     instance.is_staff = _is_steward(instance)
 
 
-@receiver(m2m_changed, sender=User.groups.through)
-def _staff_on_groups(sender: type, instance: Any, action: str, **kwargs: Any) -> None:
-    if action not in {"post_add", "post_remove", "post_clear"}:
-        return
-    users = [instance] if isinstance(instance, User) else User.objects.filter(groups=instance)
+def _refresh_staff(users: Any) -> None:
     for user in users:
         staff = _is_steward(user)
         if user.is_staff != staff:
             User.objects.filter(pk=user.pk).update(is_staff=staff)
             user.is_staff = staff
+
+
+@receiver(m2m_changed, sender=User.groups.through)
+def _staff_on_groups(
+    sender: type, instance: Any, action: str, reverse: bool, pk_set: set | None, **kwargs: Any
+) -> None:
+    if isinstance(instance, User):  # user.groups.add/remove/set/clear
+        if action in {"post_add", "post_remove", "post_clear"}:
+            _refresh_staff([instance])
+        return
+    # group.user_set...: the users touched are pk_set, or (for clear) whoever was in it.
+    if action == "pre_clear":
+        instance._members_before_clear = list(instance.user_set.values_list("pk", flat=True))
+    elif action in {"post_add", "post_remove"}:
+        _refresh_staff(User.objects.filter(pk__in=pk_set or ()))
+    elif action == "post_clear":
+        _refresh_staff(User.objects.filter(pk__in=instance._members_before_clear))
+
+
+@receiver(pre_delete, sender=Group)
+def _remember_members(sender: type, instance: Group, **kwargs: Any) -> None:
+    instance._members_before_delete = list(instance.user_set.values_list("pk", flat=True))
+
+
+@receiver(post_delete, sender=Group)
+def _staff_after_group_delete(sender: type, instance: Group, **kwargs: Any) -> None:
+    _refresh_staff(User.objects.filter(pk__in=getattr(instance, "_members_before_delete", ())))

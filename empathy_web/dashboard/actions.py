@@ -8,6 +8,7 @@ from collections.abc import Callable
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
 from empathy_web.accounts.tiers import tier_required
@@ -54,7 +55,7 @@ def add_task(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"Task {data['task_id']} queued in {data['team_id']}.")
     else:
         messages.warning(request, f"Task {data['task_id']} already exists; nothing changed.")
-    return HttpResponseRedirect(reverse("tasks") + f"?team={data['team_id']}")
+    return _to_team(data["team_id"])
 
 
 @require_POST
@@ -111,7 +112,7 @@ def task_action(request: HttpRequest, team_id: str, task_id: str, action: str) -
     else:
         record(request, f"task.{action}", f"{team_id}/{task_id}")
         messages.success(request, f"Task {task_id}: {action} done.")
-    return HttpResponseRedirect(reverse("tasks") + f"?team={team_id}")
+    return _to_team(team_id)
 
 
 @require_POST
@@ -133,6 +134,10 @@ def clear_memory(request: HttpRequest, agent_id: str) -> HttpResponse:
     record(request, "memory.clear", agent_id, keys=count)
     messages.success(request, f"Cleared {count} keys of {agent_id}'s working memory.")
     return HttpResponseRedirect(reverse("working_memory"))
+
+
+def _to_team(team_id: str) -> HttpResponse:
+    return HttpResponseRedirect(f"{reverse('tasks')}?{urlencode({'team': team_id})}")
 
 
 def _actor(request: HttpRequest) -> str:

@@ -23,7 +23,7 @@ from empathy_web.accounts.tiers import user_tier
 from memory.tiers import Caller
 
 from .agents_memory import UNAVAILABLE
-from .fragments import render_new_signals, render_panels
+from .fragments import masked_csrf_token, render_new_signals, render_panels
 from .panels import PANELS
 
 GROUP = "dashboard"
@@ -46,7 +46,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.panels = [name for name in wanted if name in PANELS]
         self.params = params
         self.viewer = Caller(user.get_username(), tier)
-        self.csrf_token = self.scope.get("cookies", {}).get("csrftoken", "")
+        self.csrf_token = masked_csrf_token(self.scope.get("cookies", {}).get("csrftoken", ""))
         self.feed = "signal-feed" in self.panels
         self.last_signal: str | None = None
         self.resumed = False

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from django.http import HttpRequest
+from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
 
 from memory.signals import signals_after
@@ -20,9 +22,19 @@ from .panels import PANELS, SIGNAL_FILTERS
 FEED_CATCH_UP = 200
 
 
+def masked_csrf_token(cookie_secret: str) -> str:
+    """A fresh masked CSRF token for the browser's csrftoken cookie, as ``{% csrf_token %}``
+    gives a page (masking differs per response, which defeats BREACH-style guessing)."""
+    if not cookie_secret:
+        return ""
+    request = HttpRequest()
+    request.META["CSRF_COOKIE"] = cookie_secret
+    return get_token(request)
+
+
 def template_context(viewer: Caller, csrf_token: str) -> dict[str, Any]:
-    """What the context processors would give a page: the tier names, and a CSRF token
-    (the cookie's secret, which the CSRF check accepts) for action buttons."""
+    """What the context processors would give a page: the tier names, and the CSRF
+    token for action buttons."""
     return {
         "tier": viewer.tier,
         **{t.name: t for t in AccessTier},

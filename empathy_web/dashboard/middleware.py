@@ -6,13 +6,16 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from memory import InvalidValue
+
 from .agents_memory import UNAVAILABLE
 
 logger = logging.getLogger("empathy_web")
 
 
 class MemoryUnavailableMiddleware:
-    """When Redis is down, every page says so in a banner instead of failing with a 500."""
+    """When Redis is down, every page says so in a banner instead of failing with a 500;
+    an id or cursor the library refuses is a 400 that says what is wrong with it."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -21,6 +24,10 @@ class MemoryUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, InvalidValue):
+            # An id or cursor in the URL that the library refuses: the request is bad.
+            context = {"problem": str(exception)}
+            return render(request, "dashboard/bad_request.html", context, status=400)
         if not isinstance(exception, UNAVAILABLE):
             return None
         logger.warning("short-term memory unavailable for %s: %s", request.path, exception)

@@ -21,7 +21,6 @@ from memory.metrics import queue_depth, signal_rate
 from memory.sessions import get_session, list_sessions
 from memory.signals import list_signals
 from memory.tiers import AccessTier, Caller
-from memory.ttl import TTLStrategy
 from memory.working import list_agents, list_entries
 
 from .agents_memory import get_memory
@@ -38,7 +37,6 @@ def _cursor(params: Params, name: str = "cursor") -> str | None:
 
 def overview(params: Params, viewer: Caller) -> dict[str, Any]:
     memory = get_memory()
-    now = memory.server_time_ms()
     teams = []
     liveness = {"alive": 0, "late": 0, "dead": 0}
     for team_id in list_teams(memory):
@@ -46,13 +44,7 @@ def overview(params: Params, viewer: Caller) -> dict[str, Any]:
         teams.append({"team_id": team_id, **coordinator.counts()})
         for agent in coordinator.get_agents(limit=500):
             liveness[agent.liveness] += 1
-    staged_ttl = memory.ttl_ms(TTLStrategy.STAGED_PATTERNS)
-    # Patterns staged between TTL and TTL minus an hour ago expire within the hour.
-    expiring = memory.client.zlexcount(
-        memory.keys.patterns_staged,
-        f"({now - staged_ttl:013d}",
-        f"({now - staged_ttl + 3_600_000:013d}",
-    )
+    expiring = staged.count_staged(memory, expiring_within_ms=3_600_000)
     return {
         "teams": teams,
         "liveness": liveness,

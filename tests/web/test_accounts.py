@@ -171,7 +171,6 @@ STAFF_FROM_GROUP_SIDE_BUG = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=STAFF_FROM_GROUP_SIDE_BUG)
 @pytest.mark.parametrize("how", ["remove", "clear", "set-empty"])
 def test_leaving_from_the_group_side_drops_staff(how):
     user = make_user("alice", "steward")
@@ -188,7 +187,6 @@ def test_leaving_from_the_group_side_drops_staff(how):
     assert not fresh(user).is_staff
 
 
-@pytest.mark.xfail(strict=True, reason=STAFF_FROM_GROUP_SIDE_BUG)
 def test_deleting_the_steward_group_drops_staff():
     user = make_user("alice", "steward")
 

@@ -241,13 +241,6 @@ def test_it_counts_staged_patterns_that_expire_within_the_hour(memory, short_pat
     assert "1 awaiting validation · 1 expire within the hour" in text
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the overview (empathy_web/dashboard/panels.py, overview(), 'expiring' zlexcount) derives "
-    "expiry from the stage time plus the web's own STAGED_PATTERNS TTL, not the pattern's "
-    "TTL: a pattern an agent staged with a 30-minute TTL is not counted, while the patterns "
-    "page shows it expiring in 29m",
-)
 def test_it_counts_a_pattern_expiring_soon_whatever_ttl_its_agent_used(
     memory, short_patterns, observer
 ):
@@ -1075,7 +1068,6 @@ MALFORMED_QUERY_BUG = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=MALFORMED_QUERY_BUG)
 @pytest.mark.parametrize(
     ("method", "path"),
     [
