@@ -2,7 +2,7 @@
 
 A team's keys share the ``{team:<id>}`` hash tag. Per task there is a spec (the
 ``AgentTask`` as JSON, in the ``spec`` hash) and a state (in the ``state`` hash):
-``status, attempts, holder, token, score, type, deadline`` joined by tabs (ids hold no control
+``status, attempts, holder, token, score, type`` joined by tabs (ids hold no control
 characters). Queues are sorted sets per task type scored so that ``ZPOPMIN`` gives the
 highest priority first and FIFO within a priority; leases are sorted sets per task type
 by deadline, so a claim reaps exactly the expired leases of its own type.
@@ -33,8 +33,7 @@ local function get_state(id)
   if not raw then return nil end
   local f = {}
   for part in string.gmatch(raw, '([^\\t]*)\\t?') do table.insert(f, part) end
-  return {status=f[1], attempts=tonumber(f[2]), holder=f[3], token=f[4], score=f[5], type=f[6],
-          deadline=f[7] or ''}
+  return {status=f[1], attempts=tonumber(f[2]), holder=f[3], token=f[4], score=f[5], type=f[6]}
 end
 -- Queue depth for the dashboard's sparkline: a running count of pending tasks ('current')
 -- and its value at the end of each minute, kept for two hours. Scripts that move tasks in
@@ -52,7 +51,7 @@ local function depth(delta)
 end
 local function put_state(id, s)
   redis.call('HSET', KEYS[STATE], id, table.concat(
-    {s.status, tostring(s.attempts), s.holder, s.token, s.score, s.type, s.deadline or ''},
+    {s.status, tostring(s.attempts), s.holder, s.token, s.score, s.type},
     '\\t'))
 end
 """
@@ -72,7 +71,7 @@ local seq = redis.call('INCR', KEYS[6])
 local score = (10 - tonumber(ARGV[7])) * 1099511627776 + seq
 redis.call('HSET', KEYS[2], ARGV[4], ARGV[6])
 put_state(ARGV[4], {status='pending', attempts=0, holder='', token='',
-                    score=string.format('%.0f', score), type=ARGV[5], deadline=''})
+                    score=string.format('%.0f', score), type=ARGV[5]})
 redis.call('ZADD', KEYS[4], score, ARGV[4])
 depth(1)
 redis.call('SADD', KEYS[5], ARGV[5])
@@ -98,7 +97,6 @@ local function reap()
       local holder = s.holder
       s.holder = ''
       s.token = ''
-      s.deadline = ''
       if s.attempts >= tonumber(ARGV[5]) then
         s.status = 'dead'
         redis.call('ZADD', KEYS[6], now, id)
@@ -135,7 +133,6 @@ s.attempts = s.attempts + 1
 s.holder = ARGV[7]
 s.token = tostring(redis.call('INCR', KEYS[7]))
 local deadline = now + tonumber(ARGV[8])
-s.deadline = tostring(deadline)
 put_state(id, s)
 redis.call('ZADD', KEYS[5], deadline, id)
 emit('task.claimed', 'team', ARGV[6], 'task_id', id, 'task_type', ARGV[4], 'agent', ARGV[7],
@@ -199,7 +196,6 @@ redis.call('ZREM', KEYS[4], ARGV[4])
 local holder = s.holder
 s.holder = ''
 s.token = ''
-s.deadline = ''
 redis.call('SET', KEYS[7], ARGV[7], 'PX', tonumber(ARGV[10]))
 if ARGV[8] == '1' and s.attempts < tonumber(ARGV[9]) then
   s.status = 'pending'
@@ -223,8 +219,6 @@ _EXTEND = _lua(
     + """
 local deadline = now + tonumber(ARGV[7])
 redis.call('ZADD', KEYS[4], deadline, ARGV[4])
-s.deadline = tostring(deadline)
-put_state(ARGV[4], s)
 emit('task.lease_extended', 'team', ARGV[6], 'task_id', ARGV[4], 'agent', s.holder)
 return deadline
 """,
@@ -247,7 +241,6 @@ redis.call('ZREM', KEYS[5], ARGV[4])
 redis.call('ZREM', KEYS[6], ARGV[4])
 s.holder = ''
 s.token = ''
-s.deadline = ''
 if ARGV[5] == 'requeue' then
   s.status = 'pending'
   s.attempts = 0
@@ -717,15 +710,21 @@ class AgentCoordinator:
         for spec, state, result in zip(specs, states, results, strict=True):
             if spec is None or state is None:
                 continue
-            status, attempts, holder, token, _, _, deadline = state.decode().split("\t")
+            status, attempts, holder, token, _, _ = state.decode().split("\t")
             task = AgentTask(**decode(spec))
             task.status = status
             task.attempts = int(attempts)
             task.claimed_by = holder or None
             task.fencing_token = int(token) if token else None
-            task.lease_expires_ms = int(deadline) if deadline else None
             task.result = decode(result)
             tasks.append(task)
+        claimed = [t for t in tasks if t.status == "claimed"]
+        if claimed:  # the lease sets are the one record of deadlines
+            with self.memory.client.pipeline(transaction=False) as pipe:
+                for task in claimed:
+                    pipe.zscore(self.memory.keys.leases(self.team_id, task.task_type), task.task_id)
+                for task, deadline in zip(claimed, pipe.execute(), strict=True):
+                    task.lease_expires_ms = None if deadline is None else int(deadline)
         return tasks
 
     def list_tasks(
