@@ -1,0 +1,166 @@
+"""The live websocket, driven through the whole ASGI application (origin and auth
+included), against a real redis-server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import redis
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import Group, User
+from django.test import Client
+
+from empathy_web.asgi import application
+from empathy_web.dashboard.agents_memory import use_memory
+from empathy_web.dashboard.bridge import Bridge
+from empathy_web.dashboard.consumers import CLOSE_FLOOD, GROUP
+from memory import AgentCoordinator, AgentTask, EmpathyOS, RedisShortTermMemory
+
+pytestmark = pytest.mark.django_db(transaction=True)
+ORIGIN = (b"origin", b"http://localhost")
+
+
+@pytest.fixture
+def memory(redis_server):
+    redis.Redis.from_url(redis_server.url).flushall()
+    memory = RedisShortTermMemory(url=redis_server.url)
+    use_memory(memory)
+    yield memory
+    use_memory(None)
+    memory.close()
+
+
+def session_cookie(tier: str | None) -> bytes:
+    user = User.objects.create_user(f"user-{tier}-{User.objects.count()}")
+    if tier:
+        user.groups.add(Group.objects.get_or_create(name=tier)[0])
+    client = Client()
+    client.force_login(user)
+    return f"sessionid={client.cookies['sessionid'].value}; csrftoken={'x' * 32}".encode()
+
+
+async def connect(query: str, tier: str | None = "observer", origin=ORIGIN):
+    cookie = await sync_to_async(session_cookie)(tier)
+    headers = [(b"cookie", cookie)] + ([origin] if origin else [])
+    communicator = WebsocketCommunicator(application, f"/ws/dashboard/?{query}", headers=headers)
+    connected, code = await communicator.connect()
+    return communicator, connected, code
+
+
+async def test_anonymous_and_tierless_handshakes_are_refused(memory):
+    communicator = WebsocketCommunicator(
+        application, "/ws/dashboard/?panels=overview-panel", headers=[ORIGIN]
+    )
+    connected, _ = await communicator.connect()
+    assert not connected
+    communicator, connected, _ = await connect("panels=overview-panel", tier=None)
+    assert not connected
+
+
+@pytest.mark.parametrize("origin", [(b"origin", b"http://evil.example"), None])
+async def test_foreign_or_missing_origins_are_refused(memory, origin):
+    communicator, connected, _ = await connect("panels=overview-panel", origin=origin)
+    assert not connected
+
+
+async def test_connect_sends_a_snapshot_of_the_pages_panels(memory):
+    AgentCoordinator(memory, "team").add_task(AgentTask("t1", "review", "d", 5))
+    communicator, connected, _ = await connect("panels=overview-panel,task-board&team=team")
+    assert connected
+    html = await communicator.receive_from(timeout=5)
+    assert 'id="overview-panel" hx-swap-oob="true"' in html
+    assert 'id="task-board" hx-swap-oob="true"' in html
+    assert 'id="task-t1"' in html
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize(("tier", "buttons"), [("observer", False), ("steward", True)])
+async def test_fragments_depend_on_the_viewers_tier(memory, tier, buttons):
+    AgentCoordinator(memory, "team").add_task(AgentTask("t1", "review", "d", 5))
+    communicator, connected, _ = await connect("panels=task-board&team=team", tier=tier)
+    html = await communicator.receive_from(timeout=5)
+    assert ("Cancel</button>" in html) is buttons
+    assert ('name="csrfmiddlewaretoken"' in html) is buttons
+    await communicator.disconnect()
+
+
+async def test_a_hint_rerenders_the_changed_panels_only(memory):
+    communicator, connected, _ = await connect("panels=overview-panel,pattern-queue")
+    await communicator.receive_from(timeout=5)  # the snapshot
+    coordinator = AgentCoordinator(memory, "team")
+    await sync_to_async(coordinator.add_task)(AgentTask("t9", "review", "d", 5))
+    await get_channel_layer().group_send(
+        GROUP, {"type": "memory.changed", "panels": ["overview-panel", "task-board"]}
+    )
+    html = await communicator.receive_from(timeout=5)
+    assert 'id="overview-panel"' in html and "team" in html
+    assert 'id="pattern-queue"' not in html
+    await communicator.disconnect()
+
+
+def signal_ids(html: str) -> list[str]:
+    return [part.split('"')[0] for part in html.split('data-signal-id="')[1:]]
+
+
+async def test_the_signal_feed_resumes_after_the_last_signal_shown(memory):
+    sender = EmpathyOS("agent", short_term_memory=memory)
+    sent = [(await sync_to_async(sender.send_signal)("n", i))["id"] for i in range(5)]
+    communicator, connected, _ = await connect("panels=signal-feed")
+    assert await communicator.receive_nothing(timeout=0.2)  # the feed waits for resume
+    await communicator.send_to(text_data=json.dumps({"resume": sent[1]}))
+    html = await communicator.receive_from(timeout=5)
+    assert 'hx-swap-oob="afterbegin:#signal-items"' in html
+    assert signal_ids(html) == list(reversed(sent[2:]))  # newest on top, once each
+
+    later = (await sync_to_async(sender.send_signal)("n", 5))["id"]
+    await get_channel_layer().group_send(
+        GROUP, {"type": "memory.changed", "panels": ["signal-feed"]}
+    )
+    assert signal_ids(await communicator.receive_from(timeout=5)) == [later]
+    await get_channel_layer().group_send(
+        GROUP, {"type": "memory.changed", "panels": ["signal-feed"]}
+    )
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()
+
+
+async def test_a_flooding_client_is_closed_without_affecting_others(memory):
+    flooder, _, _ = await connect("panels=overview-panel")
+    calm, _, _ = await connect("panels=overview-panel")
+    await flooder.receive_from(timeout=5)
+    await calm.receive_from(timeout=5)
+    for _ in range(50):
+        await flooder.send_to(text_data="{}")
+    closed = await flooder.receive_output(timeout=5)
+    while closed["type"] != "websocket.close":
+        closed = await flooder.receive_output(timeout=5)
+    assert closed["code"] == CLOSE_FLOOD
+    await get_channel_layer().group_send(
+        GROUP, {"type": "memory.changed", "panels": ["overview-panel"]}
+    )
+    assert 'id="overview-panel"' in await calm.receive_from(timeout=5)
+    await calm.disconnect()
+
+
+async def test_the_bridge_turns_agent_activity_into_live_updates(memory):
+    stop = asyncio.Event()
+    bridge = Bridge(memory, get_channel_layer(), coalesce=0.05, block_ms=100)
+    task = asyncio.create_task(bridge.run(stop))
+    try:
+        communicator, _, _ = await connect("panels=task-board&team=team")
+        await communicator.receive_from(timeout=5)
+        await asyncio.sleep(0.3)  # the bridge has resolved its starting point
+        coordinator = AgentCoordinator(memory, "team")
+        await sync_to_async(coordinator.add_task)(AgentTask("live-1", "review", "d", 5))
+        html = await communicator.receive_from(timeout=5)
+        assert 'id="task-live-1"' in html
+        await communicator.disconnect()
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 5)
+    saved = memory.client.get(bridge.cursor_key).decode()
+    assert saved == bridge.last_id  # a restarted bridge resumes here
