@@ -1,0 +1,149 @@
+"""Live updates in a real browser: agents in their own processes, the real bridge
+command, the channel layer on Redis, and the page's websocket."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+import redis
+from channels.testing import ChannelsLiveServerTestCase
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from playwright.sync_api import Page, expect
+
+from memory import AgentCoordinator, AgentTask, RedisShortTermMemory
+from tests.redis_server import start_redis_server
+
+pytestmark = pytest.mark.e2e
+
+# Keeps a handle on every websocket the page opens, and can refuse new ones, so a test
+# can drop the connection and hold it down while agents keep working.
+TRACK_SOCKETS = """
+(() => {
+  const Native = window.WebSocket;
+  window.__sockets = [];
+  window.__blockSockets = false;
+  function Tracked(url, protocols) {
+    // While blocked, connect somewhere that refuses, so the page sees a failed attempt.
+    const socket = new Native(window.__blockSockets ? "ws://127.0.0.1:9/" : url, protocols);
+    window.__sockets.push(socket);
+    return socket;
+  }
+  Tracked.prototype = Native.prototype;
+  Object.assign(Tracked, {CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3});
+  window.WebSocket = Tracked;
+})();
+"""
+
+# What a network drop looks like to the page: the socket ends with 1006 (abnormal
+# closure), which is when the ws extension reconnects. close() itself cannot send 1006.
+DROP_CONNECTION = """
+window.__blockSockets = true;
+const socket = window.__sockets.at(-1);
+const onclose = socket.onclose;
+socket.onclose = null;
+socket.close();
+onclose(new CloseEvent("close", {code: 1006}));
+"""
+
+AGENT = """
+import sys
+from memory import EmpathyOS, get_redis_memory
+agent = EmpathyOS(sys.argv[1], short_term_memory=get_redis_memory())
+for text in sys.argv[2:]:
+    agent.send_signal("progress", {"text": text}, target_agent="lead")
+"""
+
+
+class LiveDashboard(ChannelsLiveServerTestCase):
+    serve_static = True
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.redis = start_redis_server([])
+        os.environ["REDIS_URL"] = cls.redis.url
+        super().setUpClass()
+        cls.bridge = subprocess.Popen(
+            [sys.executable, "manage.py", "run_bridge", "--coalesce", "0.05"],
+            cwd=settings.BASE_DIR,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+        )
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.bridge.send_signal(signal.SIGTERM)
+        assert cls.bridge.wait(10) == 0  # a clean stop on SIGTERM
+        super().tearDownClass()
+        os.environ.pop("REDIS_URL", None)
+        cls.redis.stop()
+
+    def setUp(self) -> None:
+        redis.Redis.from_url(self.redis.url).flushall()
+        self.memory = RedisShortTermMemory(url=self.redis.url)
+        user = User.objects.create_user("watcher", password="watcher-password-1")
+        user.groups.add(Group.objects.get_or_create(name="observer")[0])
+
+    def tearDown(self) -> None:
+        self.memory.close()
+
+    @pytest.fixture(autouse=True)
+    def _page(self, page: Page) -> None:
+        self.page = page
+        page.add_init_script(TRACK_SOCKETS)
+
+    def open(self, path: str) -> None:
+        self.page.goto(f"{self.live_server_url}/accounts/login/")
+        self.page.fill("#id_username", "watcher")
+        self.page.fill("#id_password", "watcher-password-1")
+        self.page.click("button[type=submit]")
+        self.page.goto(f"{self.live_server_url}{path}")
+        expect(self.page.locator("#live-status")).to_have_text("live")
+
+    def agent_says(self, name: str, *texts: str) -> None:
+        subprocess.run(
+            [sys.executable, "-c", AGENT, name, *texts],
+            env={**os.environ, "REDIS_URL": self.redis.url},
+            check=True,
+            timeout=60,
+        )
+
+    def test_a_signal_from_an_agent_process_appears_in_the_feed(self) -> None:
+        self.open("/signals/")
+        self.agent_says("security_agent", "scanned auth.py")
+        feed = self.page.locator("#signal-items")
+        expect(feed).to_contain_text("scanned auth.py")
+        expect(feed).to_contain_text("security_agent")
+
+    def test_a_claimed_task_moves_from_queued_to_claimed(self) -> None:
+        coordinator = AgentCoordinator(self.memory, "team")
+        coordinator.add_task(AgentTask("review_7", "review", "Review PR #7", 8))
+        self.open("/tasks/?team=team")
+        row = self.page.locator("#task-review_7")
+        expect(row).to_have_class("pending")
+        coordinator.claim_task("security_agent", "review")
+        expect(row).to_have_class("claimed")
+        expect(row).to_contain_text("security_agent")
+
+    def test_signals_sent_while_disconnected_arrive_once_in_order(self) -> None:
+        self.agent_says("agent", "before")
+        self.open("/signals/")
+        expect(self.page.locator("#signal-items")).to_contain_text("before")
+        self.page.evaluate(DROP_CONNECTION)
+        expect(self.page.locator("#live-status")).not_to_have_text("live")
+        self.agent_says("agent", "away-1", "away-2", "away-3")
+        self.page.wait_for_timeout(500)
+        self.page.evaluate("window.__blockSockets = false")
+        expect(self.page.locator("#live-status")).to_have_text("live", timeout=15000)
+        expect(self.page.locator("#signal-items")).to_contain_text("away-3")
+        texts = self.page.locator("#signal-items pre").all_inner_texts()
+        order = [t for t in (" ".join(x.split()) for x in texts) if '"text"' in t]
+        assert order == [
+            '{ "text": "away-3" }',
+            '{ "text": "away-2" }',
+            '{ "text": "away-1" }',
+            '{ "text": "before" }',
+        ]
