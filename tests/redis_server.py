@@ -162,8 +162,9 @@ def _wait_until_ready(server: RedisServer, deadline: float) -> bool:
     )
 
 
-def start_redis_server(extra_args: list[str] | None = None) -> RedisServer:
-    """Start a redis-server on a free loopback port and wait until it answers PING.
+def start_redis_server(extra_args: list[str] | None = None, port: int | None = None) -> RedisServer:
+    """Start a redis-server on a free loopback port (or on ``port``, to restart one in
+    place) and wait until it answers PING.
 
     `extra_args` are appended to the command line, e.g. `["--requirepass", "secret"]`.
     The caller must call `.stop()` (or `.kill()`) on the result.
@@ -172,8 +173,9 @@ def start_redis_server(extra_args: list[str] | None = None) -> RedisServer:
     extra = list(extra_args or [])
     password = _password_from(extra)
     last_log = ""
-    for _ in range(PORT_ATTEMPTS):
-        port = _free_port()
+    wanted = port
+    for _ in range(PORT_ATTEMPTS if wanted is None else 1):
+        port = wanted or _free_port()
         workdir = Path(tempfile.mkdtemp(prefix=f"redis-test-{port}-"))
         log_path = workdir / "redis.log"
         cmd = [

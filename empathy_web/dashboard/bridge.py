@@ -10,7 +10,9 @@ Delivery guarantees, in order of the loop below:
 - Hints carry no data. Consumers re-read Redis, so a hint that the channel layer drops
   (it drops messages to consumers over capacity) delays an update until the next hint or
   the periodic refresh, and never corrupts one.
-- Redis or channel-layer failures are retried with exponential backoff, forever.
+- Redis or channel-layer failures are retried with exponential backoff, forever. After
+  an outage every panel is refreshed twice, a little apart, because a Redis restart also
+  loses the consumers' group memberships until they re-join (every 2 s).
 """
 
 from __future__ import annotations
@@ -71,6 +73,7 @@ class Bridge:
         pending: set[str] = set()
         window_started = 0.0
         last_refresh = time.monotonic()
+        resyncs: list[float] = []  # when to refresh every panel after an outage
         while not stop.is_set():
             try:
                 if self.last_id is None:
@@ -80,6 +83,9 @@ class Bridge:
                 events = await asyncio.to_thread(
                     self.memory.read_events, self.last_id, block_ms=wait, count=500
                 )
+                if self.backoff.attempt:
+                    logger.info("bridge: Redis is back")
+                    resyncs = [time.monotonic() + delay for delay in (0.5, 2.5)]
                 self.backoff.reset()
             except UNAVAILABLE as exc:
                 delay = self.backoff.next_delay()
@@ -96,11 +102,16 @@ class Bridge:
                 if await self._announce(panels_for(pending), stop):
                     pending.clear()
                     last_refresh = now
-            elif now - last_refresh >= self.refresh_every and await self._announce(
+            elif self._refresh_due(now, last_refresh, resyncs) and await self._announce(
                 set(PANELS), stop
             ):
-                # Liveness and countdowns change with time alone, and hints may be lost.
                 last_refresh = now
+                resyncs = [when for when in resyncs if when > now]
+
+    def _refresh_due(self, now: float, last_refresh: float, resyncs: list[float]) -> bool:
+        # Liveness and countdowns change with time alone, hints may be lost, and an
+        # outage may have lost anything.
+        return bool(resyncs and now >= resyncs[0]) or now - last_refresh >= self.refresh_every
 
     async def _announce(self, panels: set[str], stop: asyncio.Event) -> bool:
         try:

@@ -9,6 +9,8 @@ tells us the last signal it shows, and we send exactly the signals after it, in 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 from typing import Any
@@ -30,6 +32,9 @@ GROUP = "dashboard"
 # A client may send a few messages a second (resume, pings); a flood closes it alone.
 MAX_MESSAGES = 20
 PER_SECONDS = 1.0
+# Group memberships live in Redis and vanish if it restarts without persistence, so a
+# consumer re-joins its group this often (joining is idempotent).
+REJOIN_EVERY = 2.0
 CLOSE_FORBIDDEN = 4403
 CLOSE_FLOOD = 4429
 
@@ -56,12 +61,21 @@ class DashboardConsumer(AsyncWebsocketConsumer):
 
             ensure_embedded_bridge()
         await self.channel_layer.group_add(GROUP, self.channel_name)
+        self.rejoin = asyncio.create_task(self._rejoin_forever())
         await self.accept()
         await self.send_panels([name for name in self.panels if name != "signal-feed"])
 
     async def disconnect(self, code: int) -> None:
-        if hasattr(self, "panels"):
-            await self.channel_layer.group_discard(GROUP, self.channel_name)
+        if hasattr(self, "rejoin"):
+            self.rejoin.cancel()
+            with contextlib.suppress(Exception):  # Redis may be the reason we are leaving
+                await self.channel_layer.group_discard(GROUP, self.channel_name)
+
+    async def _rejoin_forever(self) -> None:
+        while True:
+            await asyncio.sleep(REJOIN_EVERY)
+            with contextlib.suppress(Exception):  # Redis down: try again next time
+                await self.channel_layer.group_add(GROUP, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         now = time.monotonic()

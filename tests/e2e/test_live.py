@@ -147,3 +147,20 @@ class LiveDashboard(ChannelsLiveServerTestCase):
             '{ "text": "away-1" }',
             '{ "text": "before" }',
         ]
+
+    def test_dashboards_recover_on_their_own_after_redis_restarts(self) -> None:
+        coordinator = AgentCoordinator(self.memory, "team")
+        coordinator.add_task(AgentTask("before_restart", "review", "queued before", 5))
+        self.open("/tasks/?team=team")
+        expect(self.page.locator("#task-before_restart")).to_be_visible()
+
+        port = self.redis.port
+        self.redis.stop()  # no persistence: everything in Redis is gone
+        type(self).redis = start_redis_server([], port=port)
+        coordinator = AgentCoordinator(RedisShortTermMemory(url=self.redis.url), "team")
+        coordinator.add_task(AgentTask("after_restart", "review", "queued after", 5))
+
+        # The true state now holds only the new task; the page converges without a reload.
+        expect(self.page.locator("#task-after_restart")).to_be_visible(timeout=5000)
+        expect(self.page.locator("#task-before_restart")).to_have_count(0)
+        expect(self.page.locator("#live-status")).to_have_text("live")
