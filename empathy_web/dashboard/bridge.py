@@ -39,7 +39,7 @@ class Backoff:
     """Exponential backoff with full jitter."""
 
     base: float = 0.1
-    cap: float = 5.0
+    cap: float = 2.0
     attempt: int = 0
 
     def next_delay(self) -> float:

@@ -1,13 +1,15 @@
 """One team's task queue, checked step by step against a small pure-Python model.
 
 Hypothesis drives random sequences of adds, claims, completions, failures, lease
-expiries, reaps, requeues and cancels; after every step the queue's counts, listings
-and per-task state must equal what the model predicts. Every example runs on its own
-key prefix, on the real redis-server and on fakeredis.
+extensions and expiries, reaps, requeues and cancels, through two worker coordinators
+(as two processes would) and a steward. After every step the queue's counts, listings,
+depth series and per-task state must equal what the model predicts. Every example runs
+on its own key prefix, on the real redis-server and on fakeredis.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from dataclasses import dataclass
 from typing import Any
@@ -34,12 +36,14 @@ from memory import (
     RedisShortTermMemory,
     StateConflict,
 )
+from memory.metrics import queue_depth
 from tests.memory.conftest import MakeMemory
 
 TEAM = "model-team"
 TASK_IDS = ("t1", "t2", "t3", "t4", "t5", "t6")
 TASK_TYPES = ("build", "review")
 AGENTS = ("agent-a", "agent-b", "agent-c")
+WORKERS = 2
 # Far longer than any example runs, so a lease only runs out when a rule says so.
 LEASE_SECONDS = 600.0
 
@@ -47,6 +51,8 @@ task_ids = st.sampled_from(TASK_IDS)
 task_types = st.sampled_from(TASK_TYPES)
 priorities = st.integers(min_value=1, max_value=10)
 agents = st.sampled_from(AGENTS)
+workers = st.integers(min_value=0, max_value=WORKERS - 1)
+finishes = st.sampled_from(["complete", "fail", "extend"])
 
 
 @dataclass
@@ -58,6 +64,7 @@ class ModelTask:
     attempts: int = 0
     holder: str | None = None
     token: int | None = None
+    deadline: int | None = None  # of the current lease, by the server's clock
     expired: bool = False  # claimed, but its lease has run out (not reaped yet)
     result: Any = None
 
@@ -76,6 +83,9 @@ class QueueMachine(RuleBasedStateMachine):
         self.last_token = 0
         # Every fencing token ever handed out, per task id (kept across cancels).
         self.issued: dict[str, list[int]] = {}
+        # The lease (token, task type) each worker coordinator remembers per task, for
+        # calls without a token.
+        self.remembered: list[dict[str, tuple[int, str]]] = [{} for _ in range(WORKERS)]
         self.max_attempts = 1
 
     @initialize(
@@ -85,7 +95,7 @@ class QueueMachine(RuleBasedStateMachine):
     def start(self, max_attempts: int, seed: list[tuple[str, str, int]]) -> None:
         self.max_attempts = max_attempts
         options = {"lease_seconds": LEASE_SECONDS, "max_attempts": max_attempts}
-        self.worker = AgentCoordinator(self.memory, TEAM, **options)
+        self.workers = [AgentCoordinator(self.memory, TEAM, **options) for _ in range(WORKERS)]
         self.steward = AgentCoordinator(
             self.memory, TEAM, access_tier=AccessTier.STEWARD, actor="steward", **options
         )
@@ -139,6 +149,7 @@ class QueueMachine(RuleBasedStateMachine):
         task.status = status
         task.holder = None
         task.token = None
+        task.deadline = None
         task.expired = False
 
     def model_reap(self, task_type: str | None) -> int:
@@ -159,18 +170,18 @@ class QueueMachine(RuleBasedStateMachine):
     @rule(task_id=task_ids, task_type=task_types, priority=priorities)
     def add_task(self, task_id: str, task_type: str, priority: int) -> None:
         fresh = task_id not in self.tasks
-        added = self.worker.add_task(AgentTask(task_id, task_type, priority=priority))
+        added = self.workers[0].add_task(AgentTask(task_id, task_type, priority=priority))
         assert added is fresh
         if fresh:
             self.adds += 1
             self.tasks[task_id] = ModelTask(task_type, priority, self.adds)
             self.types.add(task_type)
 
-    @rule(agent=agents, task_type=task_types)
-    def claim(self, agent: str, task_type: str) -> None:
+    @rule(via=workers, agent=agents, task_type=task_types)
+    def claim(self, via: int, agent: str, task_type: str) -> None:
         self.model_reap(task_type)
         order = self.pending_order(task_type)
-        claimed = self.worker.claim_task(agent, task_type)
+        claimed = self.workers[via].claim_task(agent, task_type)
         if not order:
             assert claimed is None
             return
@@ -183,6 +194,7 @@ class QueueMachine(RuleBasedStateMachine):
         assert claimed.claimed_by == agent
         assert claimed.attempts == task.attempts + 1
         assert claimed.lease_expires_ms is not None
+        assert claimed.lease_expires_ms > 0
         token = claimed.fencing_token
         assert token is not None
         assert token > self.last_token, "fencing tokens must only grow"
@@ -192,82 +204,114 @@ class QueueMachine(RuleBasedStateMachine):
         task.attempts += 1
         task.holder = agent
         task.token = token
+        task.deadline = claimed.lease_expires_ms
         task.expired = False
+        self.remembered[via][expected_id] = (token, task.task_type)
 
     @precondition(lambda self: self.claimable_types())
-    @rule(agent=agents, data=st.data())
-    def claim_claimable(self, agent: str, data: st.DataObject) -> None:
+    @rule(via=workers, agent=agents, data=st.data())
+    def claim_claimable(self, via: int, agent: str, data: st.DataObject) -> None:
         """Claims of a type that has something to hand out, so that the queue moves."""
-        self.claim(agent, data.draw(st.sampled_from(self.claimable_types()), label="type"))
+        self.claim(via, agent, data.draw(st.sampled_from(self.claimable_types()), label="type"))
+
+    def finish(
+        self, via: int, action: str, task_id: str, token: int | None, retry: bool = True
+    ) -> None:
+        """complete, fail or extend ``task_id`` through worker ``via``: with ``token``,
+        or with none, relying on the lease that worker remembers from its claim."""
+        worker = self.workers[via]
+        cached = self.remembered[via].get(task_id)
+        used = (cached[0] if cached else None) if token is None else token
+        task = self.tasks.get(task_id)
+        if (
+            token is not None
+            and cached is not None
+            and task is not None
+            and task.status == "claimed"
+            and task.token == token
+            and not task.expired
+            and cached[1] != task.task_type
+        ):
+            # The current token, through a worker that remembers an older claim of this
+            # id under another type, is refused: a known bug, pinned by the xfail test
+            # at the end of this file. The machine leaves that one call out.
+            return
+        if used is None:
+            expected: type[Exception] | None = LeaseLost  # this worker holds no lease on it
+        elif task is None:
+            expected = NotFound
+        elif task.status != "claimed" or task.token != used or task.expired:
+            expected = LeaseLost
+        else:
+            expected = None
+        result = {"done_with": used}
+        with pytest.raises(expected) if expected else contextlib.nullcontext():
+            if action == "complete":
+                worker.complete_task(task_id, result, fencing_token=token)
+            elif action == "fail":
+                answer = worker.fail_task(task_id, "boom", retry=retry, fencing_token=token)
+            else:
+                deadline = worker.extend_lease(task_id, fencing_token=token)
+        if action != "extend" and cached is not None and cached[0] == used:
+            del self.remembered[via][task_id]  # a used lease is forgotten, won or lost
+        if expected is not None:
+            return
+        assert task is not None
+        if action == "complete":
+            task.status = "completed"
+            task.deadline = None
+            task.result = result
+        elif action == "fail":
+            status = "pending" if retry and task.attempts < self.max_attempts else "dead"
+            assert answer == status
+            self.release(task, status)
+        else:
+            assert task.deadline is not None
+            assert deadline >= task.deadline
+            task.deadline = deadline
 
     @precondition(lambda self: self.with_status("claimed"))
-    @rule(data=st.data())
-    def complete_current(self, data: st.DataObject) -> None:
+    @rule(data=st.data(), via=workers, action=finishes, retry=st.booleans())
+    def finish_current(self, data: st.DataObject, via: int, action: str, retry: bool) -> None:
+        """With the current token (refused once the lease has run out)."""
         task_id = data.draw(st.sampled_from(self.with_status("claimed")), label="task")
-        task = self.tasks[task_id]
-        result = {"done_with": task.token}
-        if task.expired:
-            with pytest.raises(LeaseLost):
-                self.worker.complete_task(task_id, result, fencing_token=task.token)
-            return
-        self.worker.complete_task(task_id, result, fencing_token=task.token)
-        task.status = "completed"
-        task.result = result
+        self.finish(via, action, task_id, self.tasks[task_id].token, retry)
 
-    @precondition(lambda self: self.with_status("claimed"))
-    @rule(data=st.data(), retry=st.booleans())
-    def fail_current(self, data: st.DataObject, retry: bool) -> None:
-        task_id = data.draw(st.sampled_from(self.with_status("claimed")), label="task")
-        task = self.tasks[task_id]
-        if task.expired:
-            with pytest.raises(LeaseLost):
-                self.worker.fail_task(task_id, "boom", retry=retry, fencing_token=task.token)
-            return
-        status = self.worker.fail_task(task_id, "boom", retry=retry, fencing_token=task.token)
-        expected = "pending" if retry and task.attempts < self.max_attempts else "dead"
-        assert status == expected
-        self.release(task, expected)
+    @precondition(lambda self: any(self.remembered))
+    @rule(data=st.data(), action=finishes, retry=st.booleans())
+    def finish_remembered(self, data: st.DataObject, action: str, retry: bool) -> None:
+        """Without a token, through a worker that remembers a claim of the task."""
+        held = [(via, task_id) for via, ids in enumerate(self.remembered) for task_id in ids]
+        via, task_id = data.draw(st.sampled_from(sorted(held)), label="held")
+        self.finish(via, action, task_id, None, retry)
 
-    @precondition(lambda self: self.with_status("claimed"))
-    @rule(data=st.data())
-    def extend_current(self, data: st.DataObject) -> None:
-        task_id = data.draw(st.sampled_from(self.with_status("claimed")), label="task")
-        task = self.tasks[task_id]
-        if task.expired:
-            with pytest.raises(LeaseLost):
-                self.worker.extend_lease(task_id, fencing_token=task.token)
-            return
-        deadline = self.worker.extend_lease(task_id, fencing_token=task.token)
-        assert deadline > 0
+    @rule(via=workers, task_id=task_ids, action=finishes)
+    def finish_without_token(self, via: int, task_id: str, action: str) -> None:
+        self.finish(via, action, task_id, None)
 
     @precondition(lambda self: self.stale_tokens())
-    @rule(data=st.data(), action=st.sampled_from(["complete", "fail", "extend"]))
-    def use_stale_token(self, data: st.DataObject, action: str) -> None:
+    @rule(data=st.data(), via=workers, action=finishes)
+    def use_stale_token(self, data: st.DataObject, via: int, action: str) -> None:
         task_id, token = data.draw(st.sampled_from(self.stale_tokens()), label="stale")
-        expected = LeaseLost if task_id in self.tasks else NotFound
-        with pytest.raises(expected):
-            if action == "complete":
-                self.worker.complete_task(task_id, "late", fencing_token=token)
-            elif action == "fail":
-                self.worker.fail_task(task_id, "late", fencing_token=token)
-            else:
-                self.worker.extend_lease(task_id, fencing_token=token)
+        self.finish(via, action, task_id, token)
 
     @precondition(lambda self: self.live_claims())
-    @rule(data=st.data())
-    def expire_lease(self, data: st.DataObject) -> None:
+    @rule(data=st.data(), reap=st.booleans())
+    def expire_lease(self, data: st.DataObject, reap: bool) -> None:
         task_id = data.draw(st.sampled_from(self.live_claims()), label="task")
         # Stands in for the clock: leases are deadlines by the server's time, so moving
         # the deadline into the past is what waiting out the lease would do.
         leases = self.memory.keys.leases(TEAM, self.tasks[task_id].task_type)
         assert self.memory.client.zadd(leases, {task_id: 0}, xx=True) == 0
         self.tasks[task_id].expired = True
+        if reap:
+            self.reap_expired()
 
     @precondition(lambda self: any(t.expired for t in self.tasks.values()))
     @rule()
     def reap_expired(self) -> None:
         expected = self.model_reap(None)
-        assert self.worker.reap_expired() == expected
+        assert self.workers[1].reap_expired() == expected
 
     @precondition(lambda self: self.with_status("dead"))
     @rule(data=st.data())
@@ -278,10 +322,10 @@ class QueueMachine(RuleBasedStateMachine):
         self.release(task, "pending")
         task.attempts = 0
 
-    @rule(task_id=task_ids, action=st.sampled_from(["requeue", "cancel"]))
-    def steward_action(self, task_id: str, action: str) -> None:
+    @rule(task_id=task_ids, action=st.sampled_from(["requeue", "cancel"]), via=workers)
+    def steward_action(self, task_id: str, action: str, via: int) -> None:
         with pytest.raises(AccessDenied):
-            getattr(self.worker, f"{action}_task")(task_id)
+            getattr(self.workers[via], f"{action}_task")(task_id)
         act = getattr(self.steward, f"{action}_task")
         task = self.tasks.get(task_id)
         if task is None:
@@ -302,7 +346,7 @@ class QueueMachine(RuleBasedStateMachine):
 
     @invariant()
     def counts_match(self) -> None:
-        counts = self.worker.counts()
+        counts = self.workers[0].counts()
         for status in ("pending", "claimed", "completed", "dead"):
             assert counts[status] == len(self.with_status(status)), status
         assert counts["pending_by_type"] == {
@@ -310,22 +354,26 @@ class QueueMachine(RuleBasedStateMachine):
         }
 
     @invariant()
+    def depth_series_ends_at_pending(self) -> None:
+        assert queue_depth(self.memory, TEAM, minutes=1) == [len(self.with_status("pending"))]
+
+    @invariant()
     def pending_in_claim_order(self) -> None:
         for task_type in TASK_TYPES:
-            listed = self.worker.list_tasks("pending", task_type)
+            listed = self.workers[0].list_tasks("pending", task_type)
             assert [t.task_id for t in listed] == self.pending_order(task_type), task_type
             assert listed.total == len(listed)
 
     @invariant()
     def other_listings_match(self) -> None:
         for status in ("claimed", "completed", "dead"):
-            listed = self.worker.list_tasks(status)
+            listed = self.workers[0].list_tasks(status)
             assert sorted(t.task_id for t in listed) == self.with_status(status), status
 
     @invariant()
     def every_task_matches(self) -> None:
         for task_id in TASK_IDS:
-            got = self.worker.get_task(task_id)
+            got = self.workers[1].get_task(task_id)
             task = self.tasks.get(task_id)
             if task is None:
                 assert got is None, task_id
@@ -337,8 +385,8 @@ class QueueMachine(RuleBasedStateMachine):
             assert got.claimed_by == task.holder, task_id
             assert got.fencing_token == task.token, task_id
             if task.status == "claimed":
-                assert got.lease_expires_ms is not None, task_id
-                assert (got.lease_expires_ms == 0) is task.expired, task_id
+                expected = 0 if task.expired else task.deadline
+                assert got.lease_expires_ms == expected, task_id
             else:
                 assert got.lease_expires_ms is None, task_id
             if task.status == "completed":
@@ -363,3 +411,27 @@ def test_task_queue_matches_model(make_memory: MakeMemory) -> None:
         return QueueMachine(make_memory(prefix=f"ex{next(examples)}:"))
 
     run_state_machine_as_test(fresh_machine, settings=MODEL_SETTINGS)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=LeaseLost,
+    reason="with an explicit token, a coordinator looks the lease up under the task type "
+    "of its own earlier claim of that id, which is wrong once the id was cancelled and "
+    "added again with another type",
+)
+def test_current_token_is_honoured_after_the_id_changed_type(memory: RedisShortTermMemory) -> None:
+    first = AgentCoordinator(memory, TEAM, lease_seconds=LEASE_SECONDS)
+    second = AgentCoordinator(memory, TEAM, lease_seconds=LEASE_SECONDS)
+    steward = AgentCoordinator(memory, TEAM, access_tier=AccessTier.STEWARD)
+    first.add_task(AgentTask("t1", "build"))
+    assert first.claim_task("agent-a", "build") is not None
+    steward.cancel_task("t1")
+    first.add_task(AgentTask("t1", "review"))
+    current = second.claim_task("agent-b", "review")
+    assert current is not None
+
+    first.complete_task("t1", "done", fencing_token=current.fencing_token)
+
+    done = second.get_task("t1")
+    assert done is not None and done.status == "completed"
