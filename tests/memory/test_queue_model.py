@@ -177,8 +177,17 @@ class QueueMachine(RuleBasedStateMachine):
             self.tasks[task_id] = ModelTask(task_type, priority, self.adds)
             self.types.add(task_type)
 
-    @rule(via=workers, agent=agents, task_type=task_types)
-    def claim(self, via: int, agent: str, task_type: str) -> None:
+    # Hypothesis tries rules with fewer arguments first, so the rules that move the queue
+    # along draw their arguments inside, from ``data``.
+
+    @rule(data=st.data())
+    def claim(self, data: st.DataObject) -> None:
+        via = data.draw(workers, label="via")
+        agent = data.draw(agents, label="agent")
+        # Mostly a type with something to hand out, so that the queue moves.
+        claimable = self.claimable_types()
+        types = st.sampled_from(claimable) | task_types if claimable else task_types
+        task_type = data.draw(types, label="task_type")
         self.model_reap(task_type)
         order = self.pending_order(task_type)
         claimed = self.workers[via].claim_task(agent, task_type)
@@ -207,12 +216,6 @@ class QueueMachine(RuleBasedStateMachine):
         task.deadline = claimed.lease_expires_ms
         task.expired = False
         self.remembered[via][expected_id] = (token, task.task_type)
-
-    @precondition(lambda self: self.claimable_types())
-    @rule(via=workers, agent=agents, data=st.data())
-    def claim_claimable(self, via: int, agent: str, data: st.DataObject) -> None:
-        """Claims of a type that has something to hand out, so that the queue moves."""
-        self.claim(via, agent, data.draw(st.sampled_from(self.claimable_types()), label="type"))
 
     def finish(
         self, via: int, action: str, task_id: str, token: int | None, retry: bool = True
@@ -271,23 +274,23 @@ class QueueMachine(RuleBasedStateMachine):
             task.deadline = deadline
 
     @precondition(lambda self: self.with_status("claimed"))
-    @rule(data=st.data(), via=workers, action=finishes, retry=st.booleans())
-    def finish_current(self, data: st.DataObject, via: int, action: str, retry: bool) -> None:
+    @rule(data=st.data())
+    def finish_current(self, data: st.DataObject) -> None:
         """With the current token (refused once the lease has run out)."""
         task_id = data.draw(st.sampled_from(self.with_status("claimed")), label="task")
+        via = data.draw(workers, label="via")
+        action = data.draw(finishes, label="action")
+        retry = data.draw(st.booleans(), label="retry")
         self.finish(via, action, task_id, self.tasks[task_id].token, retry)
 
-    @precondition(lambda self: any(self.remembered))
     @rule(data=st.data(), action=finishes, retry=st.booleans())
-    def finish_remembered(self, data: st.DataObject, action: str, retry: bool) -> None:
-        """Without a token, through a worker that remembers a claim of the task."""
-        held = [(via, task_id) for via, ids in enumerate(self.remembered) for task_id in ids]
-        via, task_id = data.draw(st.sampled_from(sorted(held)), label="held")
+    def finish_without_token(self, data: st.DataObject, action: str, retry: bool) -> None:
+        """Through a worker, relying on the lease it remembers; mostly one it does."""
+        held = sorted((via, i) for via, ids in enumerate(self.remembered) for i in ids)
+        anywhere = st.tuples(workers, task_ids)
+        pairs = st.sampled_from(held) | anywhere if held else anywhere
+        via, task_id = data.draw(pairs, label="worker_and_task")
         self.finish(via, action, task_id, None, retry)
-
-    @rule(via=workers, task_id=task_ids, action=finishes)
-    def finish_without_token(self, via: int, task_id: str, action: str) -> None:
-        self.finish(via, action, task_id, None)
 
     @precondition(lambda self: self.stale_tokens())
     @rule(data=st.data(), via=workers, action=finishes)
@@ -296,9 +299,10 @@ class QueueMachine(RuleBasedStateMachine):
         self.finish(via, action, task_id, token)
 
     @precondition(lambda self: self.live_claims())
-    @rule(data=st.data(), reap=st.booleans())
-    def expire_lease(self, data: st.DataObject, reap: bool) -> None:
+    @rule(data=st.data())
+    def expire_lease(self, data: st.DataObject) -> None:
         task_id = data.draw(st.sampled_from(self.live_claims()), label="task")
+        reap = data.draw(st.booleans(), label="reap_at_once")
         # Stands in for the clock: leases are deadlines by the server's time, so moving
         # the deadline into the past is what waiting out the lease would do.
         leases = self.memory.keys.leases(TEAM, self.tasks[task_id].task_type)
@@ -322,8 +326,10 @@ class QueueMachine(RuleBasedStateMachine):
         self.release(task, "pending")
         task.attempts = 0
 
-    @rule(task_id=task_ids, action=st.sampled_from(["requeue", "cancel"]), via=workers)
-    def steward_action(self, task_id: str, action: str, via: int) -> None:
+    @rule(data=st.data(), action=st.sampled_from(["requeue", "cancel"]), via=workers)
+    def steward_action(self, data: st.DataObject, action: str, via: int) -> None:
+        known = sorted(self.tasks)
+        task_id = data.draw(st.sampled_from(known) | task_ids if known else task_ids, label="task")
         with pytest.raises(AccessDenied):
             getattr(self.workers[via], f"{action}_task")(task_id)
         act = getattr(self.steward, f"{action}_task")
