@@ -14,7 +14,7 @@ from .tiers import ADMIN, READ, WRITE, Caller
 from .ttl import TTLStrategy
 
 # The index is a sorted set of the agent's keys scored by expiry time, so listing skips
-# expired keys by score and every stash trims what has already expired.
+# expired keys by score, and a stash that adds a key trims what has already expired.
 _STASH = """
 local ttl = tonumber(ARGV[5])
 local expires = now + ttl
@@ -23,8 +23,13 @@ if redis.call('ZADD', KEYS[3], expires, ARGV[6]) == 1 then
   -- Only a new key can grow the index, so that is when expired members are trimmed.
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
 end
-if redis.call('PTTL', KEYS[3]) < ttl then redis.call('PEXPIRE', KEYS[3], ttl) end
-redis.call('ZADD', KEYS[4], 'GT', expires, ARGV[2])
+-- The index (and the agent's entry in the agents index) must outlive every key in it.
+-- Extending them with a tenth to spare means a burst of stashes extends them once.
+if redis.call('PTTL', KEYS[3]) < ttl then
+  local spare = ttl + math.floor(ttl / 10)
+  redis.call('PEXPIRE', KEYS[3], spare)
+  redis.call('ZADD', KEYS[4], 'GT', now + spare, ARGV[2])
+end
 emit('working.stashed', 'key', ARGV[6])
 return 1
 """
