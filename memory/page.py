@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Generic, TypeVar
 
+from .exceptions import InvalidValue
+
 T = TypeVar("T")
 
 MAX_PAGE = 500
@@ -23,8 +25,6 @@ class Page(list[T], Generic[T]):
 
 
 def check_limit(limit: object) -> int:
-    from .exceptions import InvalidValue
-
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
         raise InvalidValue(f"limit must be an integer from 1 to {MAX_PAGE}, got {limit!r}")
     return limit
@@ -32,8 +32,6 @@ def check_limit(limit: object) -> int:
 
 def offset_cursor(cursor: str | None) -> int:
     """Cursors of offset-paged listings are decimal offsets."""
-    from .exceptions import InvalidValue
-
     if cursor is None:
         return 0
     if not (isinstance(cursor, str) and cursor.isdigit()):
