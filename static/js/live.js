@@ -47,14 +47,16 @@
     if (failures >= POLL_AFTER_FAILURES) { startPolling(); } else { setStatus("reconnecting", "reconnecting…"); }
   });
 
-  document.addEventListener("htmx:wsError", function () {
-    failures += 1;
-    if (failures >= POLL_AFTER_FAILURES) { startPolling(); }
-  });
+  // A failed attempt fires wsError and then wsClose: count it once, on close.
 
   document.addEventListener("htmx:oobAfterSwap", function () {
     var empty = document.querySelector("#signal-items .empty");
     if (empty && document.querySelector("#signal-items [data-signal-id]")) { empty.remove(); }
+    // A poll answered just as the websocket came back can repeat what the socket sent.
+    var seen = {};
+    document.querySelectorAll("#signal-items [data-signal-id]").forEach(function (el) {
+      if (seen[el.dataset.signalId]) { el.remove(); } else { seen[el.dataset.signalId] = true; }
+    });
   });
 
   function tick() {

@@ -1,0 +1,180 @@
+"""The real ``manage.py run_bridge`` process, killed and restarted: the new one reads on
+from the cursor the old one saved, so it announces what changed while no bridge ran and
+nothing from before."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from channels_redis.core import RedisChannelLayer
+
+from empathy_web.dashboard.consumers import GROUP
+from empathy_web.dashboard.panels import panels_for
+from memory import AgentCoordinator, AgentTask, EmpathyOS, RedisShortTermMemory
+from tests.redis_server import RedisServer, start_redis_server
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[2]
+WAIT = 15.0
+
+
+@pytest.fixture
+def server() -> Iterator[RedisServer]:
+    """A redis-server of this test's own: bridges started here never see another test's
+    events, and other tests never see theirs."""
+    server = start_redis_server([])
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def memory(server: RedisServer) -> Iterator[RedisShortTermMemory]:
+    memory = RedisShortTermMemory(url=server.url)
+    yield memory
+    memory.close()
+
+
+class BridgeProcesses:
+    """Starts ``run_bridge`` processes and kills each one, by pid, at the end."""
+
+    def __init__(self, url: str, workdir: Path) -> None:
+        self.env = {
+            **os.environ,
+            "REDIS_URL": url,
+            "DJANGO_SETTINGS_MODULE": "tests.settings",
+            "PYTHONUNBUFFERED": "1",
+        }
+        self.workdir = workdir
+        self.started: list[subprocess.Popen] = []
+
+    async def start(self) -> subprocess.Popen:
+        log = self.workdir / f"bridge-{len(self.started)}.log"
+        with open(log, "wb") as out:
+            process = subprocess.Popen(
+                [sys.executable, "manage.py", "run_bridge", "--coalesce", "0.05"],
+                cwd=ROOT,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=out,
+            )
+        self.started.append(process)
+        deadline = time.monotonic() + WAIT
+        while "bridge reading events after" not in log.read_text():
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, f"the bridge did not start:\n{log.read_text()}"
+            await asyncio.sleep(0.05)
+        return process
+
+    def stop_all(self) -> None:
+        for process in self.started:
+            if process.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(process.pid, signal.SIGKILL)
+                process.wait(10)
+
+
+@pytest.fixture
+def bridges(server: RedisServer, tmp_path: Path) -> Iterator[BridgeProcesses]:
+    processes = BridgeProcesses(server.url, tmp_path)
+    yield processes
+    processes.stop_all()
+
+
+class FirstStreamRead:
+    """Watches the server (MONITOR) for the first XREAD of the event stream and keeps
+    the id it reads after."""
+
+    def __init__(self, server: RedisServer, stream: str) -> None:
+        self.client = server.client(socket_timeout=WAIT)
+        self.monitor = self.client.monitor()
+        self.monitor.__enter__()  # MONITOR is on before this returns
+        self.stream = stream
+        self.after: str | None = None
+        self.thread = threading.Thread(target=self._watch, daemon=True)
+        self.thread.start()
+
+    def _watch(self) -> None:
+        with contextlib.suppress(redis.RedisError):
+            for command in self.monitor.listen():
+                words = command["command"].split()
+                if words[0].upper() == "XREAD" and self.stream in words:
+                    self.after = words[words.index(self.stream) + 1]
+                    return
+
+    def result(self) -> str | None:
+        self.thread.join(WAIT)
+        with contextlib.suppress(redis.RedisError):
+            self.monitor.__exit__(None, None, None)
+        self.client.close()
+        return self.after
+
+
+async def listen(layer: RedisChannelLayer) -> str:
+    channel = await layer.new_channel()
+    await layer.group_add(GROUP, channel)
+    return channel
+
+
+async def next_hint(layer: RedisChannelLayer, channel: str) -> set[str]:
+    message = await asyncio.wait_for(layer.receive(channel), WAIT)
+    assert message["type"] == "memory.changed"
+    return set(message["panels"])
+
+
+async def saved_cursor(client: redis.Redis, key: str, wanted: str) -> str:
+    """Wait until the bridge has saved ``wanted`` as its cursor."""
+    deadline = time.monotonic() + WAIT
+    while (saved := (client.get(key) or b"").decode()) != wanted:
+        assert time.monotonic() < deadline, f"cursor is {saved!r}, expected {wanted!r}"
+        await asyncio.sleep(0.05)
+    return saved
+
+
+async def test_a_bridge_started_after_a_kill_reads_on_from_the_saved_cursor(
+    server: RedisServer, memory: RedisShortTermMemory, bridges: BridgeProcesses
+) -> None:
+    layer = RedisChannelLayer(hosts=[server.url])
+    cursor_key = f"{memory.keys.prefix}bridge:last_id"
+    agent = EmpathyOS("scanner", short_term_memory=memory)
+    try:
+        channel = await listen(layer)
+        first = await bridges.start()
+        for n in range(3):
+            agent.send_signal("progress", {"text": f"before the kill {n}"})
+        assert "signal-feed" in await next_hint(layer, channel)
+        saved = await saved_cursor(memory.client, cursor_key, memory.latest_event_id())
+
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait(10)
+        coordinator = AgentCoordinator(memory, "team")
+        coordinator.add_task(AgentTask("while_down_1", "review", "queued while down", 5))
+        coordinator.add_task(AgentTask("while_down_2", "review", "queued while down", 5))
+        missed = memory.read_events(saved)
+        assert missed and all(event.type.startswith("task.") for event in missed)
+
+        channel = await listen(layer)  # hears the new bridge only
+        first_read = FirstStreamRead(server, memory.keys.events)
+        await bridges.start()
+        hint = await next_hint(layer, channel)
+
+        # It reads after the saved id: the missed task events are announced, and the
+        # signals from before the kill are not announced again.
+        assert first_read.result() == saved
+        assert hint == panels_for({event.type for event in missed})
+        assert "signal-feed" not in hint
+        assert await saved_cursor(memory.client, cursor_key, missed[-1].id) > saved
+    finally:
+        await layer.close_pools()
