@@ -48,7 +48,7 @@ def loaded_settings(**variables: str) -> dict:
         "import json; from django.conf import settings; "
         "db = settings.DATABASES['default']; "
         "print(json.dumps({'database': {k: db.get(k) for k in ('ENGINE', 'NAME', 'HOST', 'PORT')}, "
-        "'channel_layer': settings.CHANNEL_LAYERS['default']}))"
+        "'channel_layer': settings.CHANNEL_LAYERS['default']}, default=repr))"
     )
     result = run("-c", code, DJANGO_SETTINGS_MODULE="empathy_web.settings", **variables)
     assert result.returncode == 0, result.stderr
@@ -123,6 +123,9 @@ def test_redis_url_puts_the_channel_layer_on_that_redis():
 
     assert layer["BACKEND"] == "channels_redis.core.RedisChannelLayer"
     assert [host["address"] for host in layer["CONFIG"]["hosts"]] == [url]
+    [host] = layer["CONFIG"]["hosts"]
+    assert "Retry" in host["retry"]  # pooled connections recover after a Redis restart
+    assert host["socket_timeout"] > 5  # outlasts the layer's blocking pops
 
 
 def test_without_redis_url_the_channel_layer_is_in_process():
