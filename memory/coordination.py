@@ -530,8 +530,9 @@ class AgentCoordinator:
                 )
             agent_id, token, task_type = held
             return self._as(agent_id), token, task_type
-        if held is not None:
-            return self._as(held[0]), int(fencing_token), held[2]
+        if held is not None and held[1] == fencing_token:
+            return self._as(held[0]), held[1], held[2]
+        # Another claim's token: the task may since have been re-added with another type.
         return self.caller, int(fencing_token), self._task_type(task_id)
 
     def _release(self, task_id: str, token: int) -> None:
