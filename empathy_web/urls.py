@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from empathy_web.library import api
 from empathy_web.library.views import library
 
 urlpatterns = [
@@ -9,5 +10,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("library/", library, name="library"),
+    path("api/library/", api.library_list, name="api_library"),
+    path("api/library/<str:pattern_id>/", api.library_detail, name="api_library_detail"),
+    path("wizards/", include("empathy_web.wizards.urls")),
     path("", include("empathy_web.dashboard.urls")),
 ]

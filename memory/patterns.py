@@ -20,7 +20,36 @@ from .ttl import TTLStrategy
 # score 0, so lexicographic order is expiry order. That gives exact keyset paging (ties
 # broken by id), counts of what expires within any window, and lets every write trim
 # expired members by range, whatever TTL each pattern was staged with.
-_STAGE = """
+#
+# Members trimmed that way are patterns nobody decided before they expired. The sweep
+# counts them per minute of their expiry (a small hash, kept to about a day) and notes
+# the newest 50 in a log, so the dashboard can say how many expired undecided lately.
+_SWEEP = """
+local function sweep_expired(index, per_minute, log)
+  local cutoff = '(' .. string.format('%013d', now)
+  local gone = redis.call('ZRANGEBYLEX', index, '-', cutoff)
+  if #gone == 0 then return gone end
+  for _, member in ipairs(gone) do
+    redis.call('HINCRBY', per_minute, math.floor(tonumber(string.sub(member, 1, 13)) / 60000), 1)
+  end
+  redis.call('ZREMRANGEBYLEX', index, '-', cutoff)
+  for i = math.max(1, #gone - 49), #gone do redis.call('LPUSH', log, gone[i]) end
+  redis.call('LTRIM', log, 0, 49)
+  redis.call('PEXPIRE', log, 172800000)
+  redis.call('PEXPIRE', per_minute, 172800000)
+  if redis.call('HLEN', per_minute) > 1500 then
+    local oldest = math.floor(now / 60000) - 1500
+    for _, minute in ipairs(redis.call('HKEYS', per_minute)) do
+      if tonumber(minute) < oldest then redis.call('HDEL', per_minute, minute) end
+    end
+  end
+  return gone
+end
+"""
+
+_STAGE = (
+    _SWEEP
+    + """
 if redis.call('EXISTS', KEYS[4]) == 1 then
   return fail('DECIDED', 'pattern ' .. ARGV[4] .. ' was already decided; stage it under a new id')
 end
@@ -29,16 +58,21 @@ local old = redis.call('HMGET', KEYS[2], 'agent', 'member')
 if old[1] and old[1] ~= ARGV[5] then
   return fail('TAKEN', 'pattern ' .. ARGV[4] .. ' is already staged by ' .. old[1])
 end
-redis.call('ZREMRANGEBYLEX', KEYS[3], '-', '(' .. string.format('%013d', now))
+local expired = sweep_expired(KEYS[3], KEYS[5], KEYS[6])
 if old[2] then redis.call('ZREM', KEYS[3], old[2]) end
 local member = string.format('%013d', now + ttl) .. '|' .. ARGV[4]
 local body = '{"staged_at":' .. string.format('%.3f', now / 1000) .. ',' .. string.sub(ARGV[6], 2)
 redis.call('HSET', KEYS[2], 'json', body, 'agent', ARGV[5], 'member', member)
 redis.call('PEXPIRE', KEYS[2], ttl)
 redis.call('ZADD', KEYS[3], 0, member)
-emit('pattern.staged', 'pattern_id', ARGV[4], 'agent', ARGV[5])
+if #expired > 0 then
+  emit('pattern.staged', 'pattern_id', ARGV[4], 'agent', ARGV[5], 'expired', #expired)
+else
+  emit('pattern.staged', 'pattern_id', ARGV[4], 'agent', ARGV[5])
+end
 return body
 """
+)
 
 # Deciding deletes the staged record and writes the decision in one script, so of two
 # validators racing on one pattern exactly one sees it staged; the other gets DECIDED.
@@ -47,7 +81,7 @@ local done = redis.call('HMGET', KEYS[4], 'decision', 'by')
 if done[1] then
   return fail('DECIDED', 'pattern ' .. ARGV[4] .. ' was already ' .. done[1] .. ' by ' .. done[2])
 end
-local rec = redis.call('HMGET', KEYS[2], 'json', 'member')
+local rec = redis.call('HMGET', KEYS[2], 'json', 'member', 'agent')
 if not rec[1] then
   return fail('NOTFOUND', 'no staged pattern ' .. ARGV[4] .. ' (never staged, or expired)')
 end
@@ -55,6 +89,9 @@ redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[3], rec[2])
 redis.call('HSET', KEYS[4], 'decision', ARGV[5], 'by', ARGV[2], 'reason', ARGV[6],
            'at', now, 'json', rec[1])
+-- when it would have expired, and who staged it: what an undo needs to restage it
+if rec[2] then redis.call('HSET', KEYS[4], 'expires', string.sub(rec[2], 1, 13)) end
+if rec[3] then redis.call('HSET', KEYS[4], 'agent', rec[3]) end
 redis.call('PEXPIRE', KEYS[4], ARGV[7])
 emit('pattern.' .. ARGV[5], 'pattern_id', ARGV[4], 'reason', ARGV[6])
 return rec[1]
@@ -75,6 +112,9 @@ class StagedPattern:
     confidence: float = 0.5
     interests: list[str] = field(default_factory=list)
     staged_at: datetime | None = None
+    # Where it was found, when the agent says so (the dashboard filters by them).
+    team: str | None = None
+    session_id: str | None = None
 
     def validate(self) -> None:
         """Raise ``ValueError`` / ``TypeError`` unless the pattern can be staged."""
@@ -90,10 +130,17 @@ class StagedPattern:
         if not isinstance(self.context, dict):
             raise InvalidValue("context must be a dict")
         check_confidence(self.confidence)
+        if self.team is not None:
+            check_id(self.team, "team")
+        if self.session_id is not None:
+            check_id(self.session_id, "session_id")
 
     def to_json(self, limit: int) -> str:
         fields = asdict(self)
         del fields["staged_at"]
+        for optional in ("team", "session_id"):
+            if fields[optional] is None:
+                del fields[optional]
         return encode(fields, limit, "pattern")
 
     @classmethod
@@ -120,6 +167,7 @@ def stage(memory: RedisShortTermMemory, caller: Caller, pattern: StagedPattern) 
             keys.pattern(pattern.pattern_id),
             keys.patterns_staged,
             keys.pattern_decision(pattern.pattern_id),
+            *_expired_keys(memory),
         ],
         [
             pattern.pattern_id,
@@ -208,11 +256,186 @@ def decide(
 
 
 def decision(memory: RedisShortTermMemory, pattern_id: str) -> dict[str, Any] | None:
-    """How a recently decided pattern was decided: decision, by, reason, at (ms)."""
+    """How a recently decided pattern was decided: decision, by, reason, at (ms), the
+    pattern, and (for decisions recorded since undo exists) ``expires``, the server time
+    in ms at which it would have expired, and ``agent``, who staged it."""
     raw = memory.client.hgetall(memory.keys.pattern_decision(check_id(pattern_id, "pattern_id")))
     if not raw:
         return None
     fields = {k.decode(): v.decode() for k, v in raw.items()}
     fields["at"] = int(fields["at"])
+    if "expires" in fields:
+        fields["expires"] = int(fields["expires"])
     fields["pattern"] = decode(fields.pop("json"))
     return fields
+
+
+# --- undo, expiry accounting, listing by expiry -------------------------------------
+
+UNDO_WINDOW_MS = 10_000
+
+# Undo: only the validator who decided, only within the window (server time), and only
+# while the pattern would not yet have expired. The pattern goes back exactly as it was
+# (same staged_at), until the moment it would have expired anyway, and the decision
+# record goes, so the pattern can be decided again.
+# KEYS[2] record, KEYS[3] index, KEYS[4] decision; ARGV[4] id, ARGV[5] window ms,
+# ARGV[6] TTL for records without an expiry, ARGV[7] agent for records without one.
+_RESTORE = """
+local rec = redis.call('HMGET', KEYS[4], 'decision', 'by', 'at', 'json', 'expires', 'agent')
+if not rec[1] then
+  return fail('NOTFOUND', 'pattern ' .. ARGV[4] .. ' has no recent decision to undo')
+end
+if rec[2] ~= ARGV[2] then
+  return fail('DECIDED', 'pattern ' .. ARGV[4] .. ' was ' .. rec[1] .. ' by ' .. rec[2]
+              .. '; only ' .. rec[2] .. ' can undo that')
+end
+local window = tonumber(ARGV[5])
+local age = now - tonumber(rec[3])
+if age > window then
+  return fail('STATE', 'too late to undo the decision on ' .. ARGV[4] .. ': it was made '
+              .. string.format('%.1f', age / 1000) .. ' s ago, and undo works for '
+              .. string.format('%d', window / 1000) .. ' s')
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  return fail('STATE', 'pattern ' .. ARGV[4] .. ' is staged again already')
+end
+local expiry = now + tonumber(ARGV[6])
+if rec[5] then expiry = tonumber(rec[5]) end
+if expiry <= now then
+  return fail('STATE', 'pattern ' .. ARGV[4] .. ' would have expired by now; it cannot go back')
+end
+local agent = ARGV[7]
+if rec[6] then agent = rec[6] end
+local member = string.format('%013d', expiry) .. '|' .. ARGV[4]
+redis.call('HSET', KEYS[2], 'json', rec[4], 'agent', agent, 'member', member)
+redis.call('PEXPIRE', KEYS[2], expiry - now)
+redis.call('ZADD', KEYS[3], 0, member)
+redis.call('DEL', KEYS[4])
+emit('pattern.restored', 'pattern_id', ARGV[4], 'undone', rec[1])
+return {rec[4], expiry - now}
+"""
+
+_PRUNE = (
+    _SWEEP
+    + """
+local gone = sweep_expired(KEYS[2], KEYS[3], KEYS[4])
+if #gone > 0 then
+  local ids = {}
+  for i = 1, math.min(#gone, 20) do table.insert(ids, string.sub(gone[i], 15)) end
+  emit('pattern.expired', 'count', #gone, 'pattern_ids', table.concat(ids, ','))
+end
+return #gone
+"""
+)
+
+_CURSOR_DIGITS = 13
+
+
+def _expired_keys(memory: RedisShortTermMemory) -> tuple[str, str]:
+    """The per-minute counts of patterns that expired undecided, and the log of the
+    latest of them (in the patterns' hash slot, beside the index)."""
+    base = f"{memory.keys.prefix}{{patterns}}:expired"
+    return f"{base}:per_minute", f"{base}:log"
+
+
+def restore(
+    memory: RedisShortTermMemory,
+    caller: Caller,
+    pattern_id: str,
+    *,
+    window_ms: int = UNDO_WINDOW_MS,
+) -> tuple[StagedPattern, int]:
+    """Undo the caller's own decision on ``pattern_id``, made at most ``window_ms`` ago
+    (server time): the pattern is staged again as it was, with the TTL it had left, and
+    the decision is forgotten. Returns the pattern and its remaining TTL in ms.
+
+    Raises ``NotFound`` when there is no decision to undo, ``AlreadyDecided`` when
+    someone else made it, and ``StateConflict`` when it is too late.
+    """
+    caller.require(VALIDATE, "undo_pattern_decision")
+    check_id(pattern_id, "pattern_id")
+    if isinstance(window_ms, bool) or not isinstance(window_ms, int) or window_ms < 0:
+        raise InvalidValue("window_ms must be a non-negative whole number of milliseconds")
+    keys = memory.keys
+    record = decision(memory, pattern_id)  # older records do not say who staged it
+    agent = str(record["pattern"].get("agent_id", "")) if record else ""
+    body, ttl = memory.run_script(
+        _RESTORE,
+        caller,
+        [keys.pattern(pattern_id), keys.patterns_staged, keys.pattern_decision(pattern_id)],
+        [pattern_id, window_ms, memory.ttl_ms(TTLStrategy.STAGED_PATTERNS), agent],
+    )
+    return StagedPattern.from_json(body), int(ttl)
+
+
+def prune_expired(memory: RedisShortTermMemory, caller: Caller) -> int:
+    """Sweep patterns that expired undecided out of the index, counting them (see
+    ``expired_count``); emits ``pattern.expired`` when there were any. Returns how many."""
+    caller.require(READ, "prune_expired_patterns")
+    return int(
+        memory.run_script(_PRUNE, caller, [memory.keys.patterns_staged, *_expired_keys(memory)], [])
+    )
+
+
+def expired_count(memory: RedisShortTermMemory, within_ms: int = 24 * 3_600_000) -> int:
+    """How many patterns expired undecided within the last ``within_ms`` (to the
+    minute), as far as sweeps have seen them: call ``prune_expired`` first for an
+    up-to-date count."""
+    per_minute, _ = _expired_keys(memory)
+    now = memory.server_time_ms()
+    first, last = (now - within_ms) // 60_000, now // 60_000
+    counts = memory.client.hgetall(per_minute)
+    return sum(int(n) for minute, n in counts.items() if first <= int(minute) <= last)
+
+
+def recent_expired(
+    memory: RedisShortTermMemory, limit: int = 10, within_ms: int = 24 * 3_600_000
+) -> list[dict[str, Any]]:
+    """The latest patterns that expired undecided (newest first): ``pattern_id`` and
+    ``expired_at`` (server ms)."""
+    _, log = _expired_keys(memory)
+    oldest = memory.server_time_ms() - within_ms
+    found = []
+    for raw in memory.client.lrange(log, 0, check_limit(limit) - 1):
+        expiry, _, pattern_id = raw.decode().partition("|")
+        if int(expiry) >= oldest:
+            found.append({"pattern_id": pattern_id, "expired_at": int(expiry)})
+    return found
+
+
+def list_by_expiry(
+    memory: RedisShortTermMemory, caller: Caller, limit: int = 50, cursor: str | None = None
+) -> Page[tuple[StagedPattern, int]]:
+    """Staged patterns, expiring soonest first, each with the server time (ms) at which
+    it expires, a page at a time (keyset paging on the index)."""
+    caller.require(READ, "get_staged_patterns")
+    limit = check_limit(limit)
+    if cursor is not None and not (
+        isinstance(cursor, str)
+        and len(cursor) > _CURSOR_DIGITS + 1
+        and cursor[:_CURSOR_DIGITS].isdigit()
+        and cursor[_CURSOR_DIGITS] == "|"
+    ):
+        raise InvalidValue(f"cursor {cursor!r} is not one this listing handed out")
+    keys = memory.keys
+    low = "(" + f"{memory.server_time_ms():013d}"  # expired ones are gone
+    if cursor is not None:
+        low = max(low, "(" + cursor)
+    try:
+        members = memory.client.execute_command(
+            "ZRANGE", keys.patterns_staged, low, "+", "BYLEX", "LIMIT", 0, limit + 1
+        )
+        shown = [m.decode() for m in members[:limit]]
+        with memory.client.pipeline(transaction=False) as pipe:
+            for member in shown:
+                pipe.hget(keys.pattern(member.split("|", 1)[1]), "json")
+            bodies = pipe.execute()
+    except redis.RedisError as exc:
+        raise memory.connection_error(exc) from exc
+    items = [
+        (StagedPattern.from_json(body), int(member[:_CURSOR_DIGITS]))
+        for member, body in zip(shown, bodies, strict=True)
+        if body is not None
+    ]
+    next_cursor = shown[-1] if len(members) > limit else None
+    return Page(items, next_cursor)

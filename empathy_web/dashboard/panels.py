@@ -14,6 +14,7 @@ from typing import Any
 
 from django.http import Http404
 
+from empathy_web.library.queue import build_queue
 from memory import AgentCoordinator, TeamSession
 from memory import patterns as staged
 from memory.coordination import list_teams
@@ -62,10 +63,10 @@ def signal_feed(params: Params, viewer: Caller) -> dict[str, Any]:
 
 
 def pattern_queue(params: Params, viewer: Caller) -> dict[str, Any]:
-    memory = get_memory()
-    page = staged.list_staged(memory, viewer, PAGE, _cursor(params))
-    ttls = staged.staged_ttl_ms(memory, [p.pattern_id for p in page])
-    return {"page": page, "rows": list(zip(page, ttls, strict=True))}
+    """Staged patterns sorted (``sort``: ttl, confidence, age, type) and filtered
+    (``type``, ``agent``, ``team``, ``q``) as the query string says, with remaining TTLs
+    and how many expired undecided lately."""
+    return build_queue(get_memory(), params, viewer)
 
 
 def task_board(params: Params, viewer: Caller) -> dict[str, Any]:

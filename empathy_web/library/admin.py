@@ -2,12 +2,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, path
+from django.utils import timezone
 
 from empathy_web.accounts.admin import StewardAdmin
 
-from .models import AuditEntry, PromotedPattern
+from .audit import record
+from .export import stream
+from .models import AgentToken, AuditEntry, PromotedPattern
+from .tokens import hash_token, new_token
 
 
 @admin.register(PromotedPattern)
@@ -19,12 +26,14 @@ class PromotedPatternAdmin(StewardAdmin):
 
 @admin.register(AuditEntry)
 class AuditEntryAdmin(StewardAdmin):
-    """The audit trail can be read, never edited."""
+    """The audit trail can be read and exported, never edited."""
 
     list_display = ("created", "actor_name", "tier", "action", "target")
-    list_filter = ("action", "tier")
+    list_filter = ("action", "tier", "actor_name")
     search_fields = ("actor_name", "target", "action")
     date_hierarchy = "created"
+    change_list_template = "library/admin/audit_change_list.html"
+    actions = ("export_csv", "export_jsonl")
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False
@@ -34,3 +43,70 @@ class AuditEntryAdmin(StewardAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def get_urls(self) -> list[URLPattern]:
+        export = [
+            path(
+                f"export.{fmt}",
+                self.admin_site.admin_view(self.export_view),
+                {"fmt": fmt},
+                name=f"library_auditentry_export_{fmt}",
+            )
+            for fmt in ("csv", "jsonl")
+        ]
+        return export + super().get_urls()
+
+    def export_view(self, request: HttpRequest, fmt: str) -> HttpResponse:
+        """The change list's entries, as filtered and searched there, as a download."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        changelist = self.get_changelist_instance(request)
+        return stream(changelist.get_queryset(request), fmt)
+
+    @admin.action(description="Export the selected entries as CSV")
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[AuditEntry]) -> HttpResponse:
+        return stream(queryset, "csv")
+
+    @admin.action(description="Export the selected entries as JSON lines")
+    def export_jsonl(self, request: HttpRequest, queryset: QuerySet[AuditEntry]) -> HttpResponse:
+        return stream(queryset, "jsonl")
+
+
+@admin.register(AgentToken)
+class AgentTokenAdmin(StewardAdmin):
+    """Stewards issue a token per agent (shown once, on creation) and revoke it here."""
+
+    list_display = ("name", "active", "created_by", "created", "revoked_at")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
+    search_fields = ("name",)
+    fields = ("name", "created_by", "created", "revoked_at")
+    readonly_fields = ("created_by", "created", "revoked_at")
+    actions = ("revoke",)
+
+    @admin.display(boolean=True)
+    def active(self, token: AgentToken) -> bool:
+        return token.active
+
+    def save_model(self, request: HttpRequest, obj: AgentToken, form: Any, change: bool) -> None:
+        token = None
+        if not change:
+            token = new_token()
+            obj.token_hash = hash_token(token)
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        if token is not None:
+            record(request, "token.issue", obj.name, token_id=obj.pk)
+            messages.warning(
+                request,
+                f"The API token for {obj.name} is {token} — copy it now: it is not stored, "
+                "and will not be shown again.",
+            )
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[AgentToken]) -> None:
+        now = timezone.now()
+        for token in queryset.filter(revoked_at=None):
+            token.revoked_at = now
+            token.save(update_fields=["revoked_at"])
+            record(request, "token.revoke", token.name, token_id=token.pk)
+        messages.success(request, "Revoked. Agents using those tokens now get 401.")

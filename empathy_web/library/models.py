@@ -17,11 +17,15 @@ class PromotedPattern(models.Model):
     confidence = models.FloatField()
     agent_id = models.CharField(max_length=200, help_text="the agent that discovered it")
     context = models.JSONField(default=dict, blank=True)
+    interests = models.JSONField(default=list, blank=True)
+    team = models.CharField(max_length=200, blank=True, help_text="where it was found")
+    session_id = models.CharField(max_length=200, blank=True)
     staged_at = models.DateTimeField(null=True, blank=True)
     promoted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     promoted_at = models.DateTimeField(auto_now_add=True)
+    note = models.TextField(blank=True, help_text="the validator's note on approving it")
 
     class Meta:
         ordering = ["-promoted_at"]
@@ -49,3 +53,31 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.target}"
+
+
+class AgentToken(models.Model):
+    """A bearer token an agent uses to read the library's API. Only its SHA-256 is
+    kept; stewards see the token once, when they create it, and revoke it here."""
+
+    name = models.CharField(max_length=200, help_text="the agent (or team) it is for")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        editable=False,
+    )
+    created = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created"]
+        verbose_name = "agent API token"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({'revoked' if self.revoked_at else 'active'})"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None

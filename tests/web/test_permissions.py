@@ -30,6 +30,7 @@ from memory import (
     StagedPattern,
     TeamSession,
 )
+from memory.patterns import decision
 from memory.sessions import get_session
 from memory.signals import list_signals
 from memory.working import list_entries
@@ -43,6 +44,7 @@ AGENT = "agent-1"
 SESSION = "s-1"
 PENDING = "t-pending"
 CLAIMED = "t-claimed"
+PATTERN = "p-1"
 
 # Expectations other than a plain status code.
 LOGIN = "302 to the login page"
@@ -92,6 +94,16 @@ def _task(memory: RedisShortTermMemory, task_id: str) -> AgentTask | None:
 def _shared(memory: RedisShortTermMemory, key: str) -> object:
     session = TeamSession(memory, SESSION, access_tier=AccessTier.OBSERVER, create=False)
     return session.get(key)
+
+
+def _decided(memory: RedisShortTermMemory, outcome: str) -> bool:
+    """The seeded pattern left staging with ``outcome``, and is in the library iff
+    it was promoted."""
+    found = decision(memory, PATTERN)
+    promoted = PromotedPattern.objects.filter(pattern_id=PATTERN).exists()
+    return (
+        found is not None and found["decision"] == outcome and promoted == (outcome == "promoted")
+    )
 
 
 # fmt: off
@@ -160,6 +172,49 @@ MATRIX: dict[str, Rule] = {
                             post=(LOGIN,     403,     403,     403,     403,     DONE),
                             then="/memory/", audit=("memory.clear", AGENT),
                             effect=lambda m: list_entries(m, AGENT).total == 0),
+    "pattern_detail":  Rule("pattern_detail", (PATTERN,), get=PAGE, post=NOT_ALLOWED),
+    "pattern_detail:missing": Rule("pattern_detail", ("no-such-pattern",),
+                            get=(LOGIN,      403,     404,     404,     404,     404)),
+    "pattern_action:approve": Rule("pattern_action", (PATTERN, "approve"), get=NOT_ALLOWED,
+                            post=(LOGIN,     403,     403,     403,     DONE,    DONE),
+                            data={"note": "looks right"},
+                            then="/patterns/", audit=("pattern.approve", PATTERN),
+                            effect=lambda m: _decided(m, "promoted")),
+    "pattern_action:reject": Rule("pattern_action", (PATTERN, "reject"), get=NOT_ALLOWED,
+                            post=(LOGIN,     403,     403,     403,     DONE,    DONE),
+                            post_invalid=(LOGIN, 403, 403,     403,     400,     400),
+                            data={"reason": "duplicate of p-0"}, invalid={"reason": "  "},
+                            then="/patterns/", audit=("pattern.reject", PATTERN),
+                            effect=lambda m: _decided(m, "rejected")),
+    # Nothing was decided, so there is nothing to undo: 409, after the tier check.
+    "pattern_action:undo": Rule("pattern_action", (PATTERN, "undo"), get=NOT_ALLOWED,
+                            post=(LOGIN,     403,     403,     403,     409,     409)),
+    "pattern_action:unknown": Rule("pattern_action", (PATTERN, "promote"),
+                            post=(LOGIN,     403,     403,     403,     404,     404)),
+    "pattern_bulk":    Rule("pattern_bulk", get=NOT_ALLOWED,
+                            post=(LOGIN,     403,     403,     403,     DONE,    DONE),
+                            post_invalid=(LOGIN, 403, 403,     403,     400,     400),
+                            data={"action": "reject", "pattern_id": PATTERN, "reason": "stale"},
+                            invalid={"action": "reject", "pattern_id": PATTERN},
+                            then="/patterns/", audit=("pattern.bulk_reject", PATTERN),
+                            effect=lambda m: _decided(m, "rejected")),
+    # The library's API takes agent tokens, not sessions: every person gets 401.
+    "api_library":     Rule("api_library", get=(401,) * 6, post=NOT_ALLOWED),
+    "api_library_detail": Rule("api_library_detail", ("p-0",), get=(401,) * 6,
+                            post=NOT_ALLOWED),
+    # Running the wizard answers with its findings (200), not a redirect; staging posts
+    # to a kept run's page, and the seeded memory holds no run, hence 404.
+    "wizards:security": Rule("wizards:security",
+                            get=(LOGIN,      403,     403,     200,     200,     200),
+                            post=(LOGIN,     403,     403,     200,     200,     200),
+                            post_invalid=(LOGIN, 403, 403,     400,     400,     400),
+                            data={"code": "import pickle\npickle.loads(blob)\n",
+                                  "language": "python"},
+                            invalid={"code": "", "language": "python"}),
+    "wizards:security_run": Rule("wizards:security_run", ("0" * 64,),
+                            get=(LOGIN,      403,     403,     404,     404,     404),
+                            post=(LOGIN,     403,     403,     404,     404,     404),
+                            data={"finding": "0"}),
 }
 # fmt: on
 
@@ -204,7 +259,7 @@ def seed(memory: RedisShortTermMemory) -> None:
     agent = EmpathyOS(AGENT, memory)
     agent.stash("draft", {"step": 1})
     agent.stage_pattern(
-        StagedPattern("p-1", AGENT, "refactor", "Extract method", "Split long functions")
+        StagedPattern(PATTERN, AGENT, "refactor", "Extract method", "Split long functions")
     )
     agent.send_signal("hello", {"n": 1})
     coordinator = AgentCoordinator(memory, TEAM, actor=AGENT)
@@ -363,6 +418,9 @@ FORMS = {
     "task_action:cancel": f"/tasks/?team={TEAM}",
     "delete_session": "/sessions/",
     "clear_memory": f"/memory/?agent={AGENT}",
+    "pattern_action:approve": "/patterns/",
+    "pattern_action:reject": "/patterns/",
+    "pattern_bulk": "/patterns/",
 }
 
 

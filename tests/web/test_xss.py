@@ -260,6 +260,8 @@ def own_scripts(db) -> list[dict]:
     return scripts
 
 
+# Scripts of its own a page loads besides every page's: the queue's keyboard and countdowns.
+PAGE_SCRIPTS = {"patterns": [{"src": "/static/js/patterns.js", "defer": None}]}
 LISTS = ["overview", "signals", "patterns", "library", "agents", "sessions"]
 DETAILS = ["tasks", "session", "memory"]
 
@@ -303,9 +305,23 @@ def test_list_pages_show_hostile_strings_as_text(planted, steward, own_scripts, 
     response = steward.get(reverse(listing))
     assert response.status_code == 200
     html = response.content.decode()
-    assert_inert(html, own_scripts, sparklines=2 if listing == "overview" else 0)
+    scripts = own_scripts + PAGE_SCRIPTS.get(listing, [])
+    assert_inert(html, scripts, sparklines=2 if listing == "overview" else 0)
     for one in planted.values():
         assert_shown(html, one.texts[listing])
+
+
+@pytest.mark.parametrize("name", sorted(CORPUS))
+def test_a_staged_pattern_s_detail_shows_hostile_strings_as_text(
+    planted, steward, own_scripts, name
+):
+    """Its code coloured by Pygments, its context, and the diffs against the library."""
+    pattern_name, pattern_id = planted[name].texts["patterns"][:2]
+    response = steward.get(reverse("pattern_detail", args=[pattern_id]))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert_inert(html, own_scripts + PAGE_SCRIPTS["patterns"])
+    assert_shown(html, [pattern_name])
 
 
 @pytest.mark.parametrize("name", sorted(CORPUS))

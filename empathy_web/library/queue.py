@@ -1,0 +1,144 @@
+"""The staged-pattern queue as the dashboard shows it: sorted, filtered, a page at a
+time, each row with its remaining TTL; plus what expired before anyone decided.
+
+The default view (expiring soonest first, no filter) pages through the library's expiry
+index with a keyset cursor. Other sorts and filters read up to ``SCAN_LIMIT`` staged
+patterns, soonest to expire first, and page through the result by offset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.utils.http import urlencode
+
+from memory import AgentCoordinator, RedisShortTermMemory, StagedPattern
+from memory import patterns as staged
+from memory.coordination import list_teams
+from memory.page import Page, offset_cursor
+from memory.tiers import Caller
+
+PAGE = 25
+SCAN_LIMIT = 1000
+URGENT_MS = 3_600_000
+SORTS = {
+    "ttl": "expiring soonest",
+    "confidence": "confidence",
+    "age": "waiting longest",
+    "type": "type",
+}
+FILTERS = ("type", "agent", "team", "q")
+# What the queue's URL may carry besides the cursor; decisions return to it.
+PATTERN_QUERY = ("sort", *FILTERS)
+
+
+def agent_teams(memory: RedisShortTermMemory) -> dict[str, list[str]]:
+    """The teams each agent is registered in."""
+    teams: dict[str, list[str]] = {}
+    for team_id in list_teams(memory):
+        for agent in AgentCoordinator(memory, team_id).get_agents(limit=500):
+            teams.setdefault(agent.agent_id, []).append(team_id)
+    return teams
+
+
+def teams_of(pattern: StagedPattern, registered: Mapping[str, list[str]]) -> list[str]:
+    """Where a pattern was found: the team it names (or its context does), else the
+    teams its agent is registered in."""
+    named = pattern.team or (pattern.context or {}).get("team")
+    if isinstance(named, str) and named:
+        return [named]
+    return list(registered.get(pattern.agent_id, []))
+
+
+def pattern_teams(memory: RedisShortTermMemory, pattern: StagedPattern) -> list[str]:
+    return teams_of(pattern, agent_teams(memory))
+
+
+def _matches(pattern: StagedPattern, teams: list[str], filters: Mapping[str, str]) -> bool:
+    if filters["type"] and pattern.pattern_type != filters["type"]:
+        return False
+    if filters["agent"] and pattern.agent_id != filters["agent"]:
+        return False
+    if filters["team"] and filters["team"] not in teams:
+        return False
+    text = filters["q"].casefold()
+    if text:
+        haystack = (pattern.pattern_id, pattern.name, pattern.description, pattern.code or "")
+        return any(text in part.casefold() for part in haystack)
+    return True
+
+
+def _staged_ms(pattern: StagedPattern) -> int:
+    return int(pattern.staged_at.timestamp() * 1000) if pattern.staged_at else 0
+
+
+def build_queue(
+    memory: RedisShortTermMemory, params: Mapping[str, str], viewer: Caller
+) -> dict[str, Any]:
+    # Patterns that expired undecided leave the index here, counted (pattern.expired).
+    staged.prune_expired(memory, viewer)
+    sort = params.get("sort") or "ttl"
+    if sort not in SORTS:
+        sort = "ttl"
+    filters = {name: (params.get(name) or "").strip() for name in FILTERS}
+    registered = agent_teams(memory)
+    truncated = False
+    if sort == "ttl" and not any(filters.values()):
+        page = staged.list_by_expiry(memory, viewer, PAGE, params.get("cursor") or None)
+        found, next_cursor = list(page), page.next_cursor
+    else:
+        start = offset_cursor(params.get("cursor") or None)
+        everything: list[tuple[StagedPattern, int]] = []
+        cursor = None
+        while len(everything) < SCAN_LIMIT:
+            batch = staged.list_by_expiry(memory, viewer, 500, cursor)
+            everything += batch
+            cursor = batch.next_cursor
+            if cursor is None:
+                break
+        truncated = cursor is not None
+        matching = [
+            (p, expires)
+            for p, expires in everything[:SCAN_LIMIT]
+            if _matches(p, teams_of(p, registered), filters)
+        ]
+        if sort == "confidence":
+            matching.sort(key=lambda item: -item[0].confidence)
+        elif sort == "age":
+            matching.sort(key=lambda item: _staged_ms(item[0]))
+        elif sort == "type":
+            matching.sort(key=lambda item: item[0].pattern_type)
+        found = matching[start : start + PAGE]
+        next_cursor = str(start + PAGE) if start + PAGE < len(matching) else None
+    now = memory.server_time_ms()
+    rows = []
+    for pattern, expires in found:
+        ttl = expires - now
+        rows.append(
+            {
+                "pattern": pattern,
+                "ttl": ttl,
+                "urgent": ttl < URGENT_MS,
+                "age": now - _staged_ms(pattern) if pattern.staged_at else None,
+                "teams": teams_of(pattern, registered),
+            }
+        )
+    query = {name: value for name, value in (("sort", sort), *filters.items()) if value}
+    if query.get("sort") == "ttl":
+        del query["sort"]
+    return {
+        "page": Page([row["pattern"] for row in rows], next_cursor),
+        "rows": rows,
+        "sort": sort,
+        "sorts": SORTS,
+        "filters": filters,
+        "query": query,
+        "return_query": urlencode(query),
+        "filtered": any(filters.values()),
+        "truncated": truncated,
+        "scan_limit": SCAN_LIMIT,
+        "staged_total": staged.count_staged(memory),
+        "expired_24h": staged.expired_count(memory),
+        "recently_expired": staged.recent_expired(memory, 5),
+    }

@@ -1,0 +1,156 @@
+"""A validator triages staged patterns with the keyboard in a real browser, while the
+queue in a second browser follows live (the real bridge process, the channel layer on
+Redis, the page's websocket)."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+import redis
+from channels.testing import ChannelsLiveServerTestCase
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from playwright.sync_api import Browser, Page, expect
+
+from empathy_web.library.models import AuditEntry, PromotedPattern
+from memory import EmpathyOS, RedisShortTermMemory, StagedPattern, TTLStrategy
+from memory import patterns as staged
+from tests.redis_server import start_redis_server
+
+pytestmark = pytest.mark.e2e
+
+CURRENT = re.compile(r"\bcurrent\b")
+
+
+class LiveTriage(ChannelsLiveServerTestCase):
+    serve_static = True
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.redis = start_redis_server([])
+        os.environ["REDIS_URL"] = cls.redis.url
+        super().setUpClass()
+        cls.bridge = subprocess.Popen(
+            [sys.executable, "manage.py", "run_bridge", "--coalesce", "0.05"],
+            cwd=settings.BASE_DIR,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+        )
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.bridge.send_signal(signal.SIGTERM)
+        assert cls.bridge.wait(10) == 0
+        super().tearDownClass()
+        os.environ.pop("REDIS_URL", None)
+        cls.redis.stop()
+
+    def setUp(self) -> None:
+        redis.Redis.from_url(self.redis.url).flushall()
+        self.memory = RedisShortTermMemory(url=self.redis.url)
+        for name, tier in (("vera", "validator"), ("olga", "observer")):
+            user = User.objects.create_user(name, password=f"{name}-password-1")
+            user.groups.add(Group.objects.get_or_create(name=tier)[0])
+
+    def tearDown(self) -> None:
+        self.memory.close()
+
+    @pytest.fixture(autouse=True)
+    def _pages(self, page: Page, browser: Browser) -> None:
+        self.page = page
+        context = browser.new_context()
+        self.watcher = context.new_page()
+        yield
+        context.close()
+
+    def open(self, page: Page, name: str, path: str) -> None:
+        page.goto(f"{self.live_server_url}/accounts/login/")
+        page.fill("#id_username", name)
+        page.fill("#id_password", f"{name}-password-1")
+        page.click("button[type=submit]")
+        page.goto(f"{self.live_server_url}{path}")
+        expect(page.locator("#live-status")).to_have_text("live")
+
+    def stage(self, pattern_id: str, ttl_seconds: float) -> None:
+        memory = RedisShortTermMemory(
+            url=self.redis.url, ttls={TTLStrategy.STAGED_PATTERNS: ttl_seconds}
+        )
+        try:
+            EmpathyOS("security_agent", short_term_memory=memory).stage_pattern(
+                StagedPattern(
+                    pattern_id, "security_agent", "security", f"Pattern {pattern_id}", "found"
+                )
+            )
+        finally:
+            memory.close()
+
+    def row(self, page: Page, pattern_id: str):
+        return page.locator(f"#pattern-{pattern_id}")
+
+    def test_a_validator_triages_three_patterns_with_the_keyboard(self) -> None:
+        self.stage("p-a", 1800)  # expiring soonest: first in the queue, and urgent
+        self.stage("p-b", 3 * 3600)
+        self.stage("p-c", 6 * 3600)
+        page, watcher = self.page, self.watcher
+        self.open(watcher, "olga", "/patterns/")
+        self.open(page, "vera", "/patterns/")
+        expect(self.row(page, "p-a")).to_have_class(re.compile(r"\burgent\b"))
+        expect(self.row(page, "p-b")).not_to_have_class(re.compile(r"\burgent\b"))
+        expect(self.row(watcher, "p-a")).to_be_visible()
+
+        # ? shows the keys
+        page.keyboard.press("?")
+        expect(page.locator("#keys-help")).to_be_visible()
+        page.keyboard.press("Escape")
+        expect(page.locator("#keys-help")).to_be_hidden()
+
+        # j selects the first pattern, a approves it
+        page.keyboard.press("j")
+        expect(self.row(page, "p-a")).to_have_class(CURRENT)
+        page.keyboard.press("a")
+        expect(self.row(page, "p-a")).to_have_count(0)
+        expect(self.row(watcher, "p-a")).to_have_count(0)  # live, no reload
+
+        # the selection stays in place: r rejects p-b, asking for the reason
+        expect(self.row(page, "p-b")).to_have_class(CURRENT)
+        page.keyboard.press("r")
+        reason = page.locator("#reject-reason")
+        expect(reason).to_be_focused()
+        reason.fill("duplicate of the JWT pattern")
+        reason.press("Enter")
+        expect(self.row(page, "p-b")).to_have_count(0)
+        expect(self.row(watcher, "p-b")).to_have_count(0)
+        assert staged.decision(self.memory, "p-b")["reason"] == "duplicate of the JWT pattern"
+
+        # u undoes that rejection within 10 s: p-b is back, in both browsers
+        expect(page.locator("#undo-form")).to_contain_text("rejected")
+        page.keyboard.press("u")
+        expect(self.row(page, "p-b")).to_be_visible()
+        expect(self.row(watcher, "p-b")).to_be_visible()
+
+        # k back to p-b and approve it; then j, a on p-c
+        expect(self.row(page, "p-c")).to_have_class(CURRENT)
+        page.keyboard.press("k")
+        expect(self.row(page, "p-b")).to_have_class(CURRENT)
+        page.keyboard.press("a")
+        expect(self.row(page, "p-b")).to_have_count(0)
+        expect(self.row(page, "p-c")).to_have_class(CURRENT)
+        page.keyboard.press("a")
+        expect(page.locator("#pattern-queue")).to_contain_text("No patterns are awaiting")
+        expect(watcher.locator("#pattern-queue")).to_contain_text("No patterns are awaiting")
+
+        promoted = sorted(
+            PromotedPattern.objects.values_list("pattern_id", "promoted_by__username")
+        )
+        assert promoted == [("p-a", "vera"), ("p-b", "vera"), ("p-c", "vera")]
+        assert list(AuditEntry.objects.order_by("pk").values_list("action", "target")) == [
+            ("pattern.approve", "p-a"),
+            ("pattern.reject", "p-b"),
+            ("pattern.undo", "p-b"),
+            ("pattern.approve", "p-b"),
+            ("pattern.approve", "p-c"),
+        ]

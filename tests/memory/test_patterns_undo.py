@@ -1,0 +1,177 @@
+"""Undoing a decision, counting patterns that expired undecided, listing by expiry, and
+where a pattern was found (team, session)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from memory import (
+    AccessDenied,
+    AccessTier,
+    AlreadyDecided,
+    EmpathyOS,
+    InvalidValue,
+    NotFound,
+    StagedPattern,
+    StateConflict,
+    TTLStrategy,
+)
+from memory import patterns as staged
+from memory.tiers import Caller
+
+VERA = Caller("vera", AccessTier.VALIDATOR)
+BOB = Caller("bob", AccessTier.VALIDATOR)
+
+
+def pattern(pattern_id: str, **fields) -> StagedPattern:
+    defaults = {
+        "agent_id": "finder",
+        "pattern_type": "security",
+        "name": "JWT Token Refresh",
+        "description": "Refresh tokens 5 minutes before expiry",
+    }
+    return StagedPattern(pattern_id=pattern_id, **{**defaults, **fields})
+
+
+@pytest.fixture
+def finder(memory):
+    return EmpathyOS("finder", short_term_memory=memory)
+
+
+def is_staged(memory, pattern_id: str) -> bool:
+    return staged.get_staged(memory, VERA, pattern_id) is not None
+
+
+@pytest.mark.parametrize("decision", ["promoted", "rejected"])
+def test_undo_restages_the_pattern_as_it_was_with_its_remaining_ttl(memory, finder, decision):
+    original = finder.stage_pattern(pattern("p1", code="x = 1", team="red", session_id="s-1"))
+    [ttl_before] = staged.staged_ttl_ms(memory, ["p1"])
+    staged.decide(memory, VERA, "p1", decision, "because")
+    assert not is_staged(memory, "p1")
+
+    back, ttl = staged.restore(memory, VERA, "p1")
+
+    assert back == original
+    assert staged.get_staged(memory, VERA, "p1") == original
+    assert 0 < ttl <= ttl_before
+    assert 0 < staged.staged_ttl_ms(memory, ["p1"])[0] <= ttl_before
+    assert staged.decision(memory, "p1") is None
+    assert [p.pattern_id for p, _ in staged.list_by_expiry(memory, VERA)] == ["p1"]
+    staged.decide(memory, BOB, "p1", "rejected", "second look")  # decidable again
+    assert staged.decision(memory, "p1")["by"] == "bob"
+
+
+def test_only_the_validator_who_decided_can_undo(memory, finder):
+    finder.stage_pattern(pattern("p1"))
+    staged.decide(memory, VERA, "p1", "promoted")
+    with pytest.raises(AlreadyDecided, match="only vera can undo"):
+        staged.restore(memory, BOB, "p1")
+    assert not is_staged(memory, "p1")
+
+
+def test_undo_is_refused_after_the_window(memory, finder):
+    finder.stage_pattern(pattern("p1"))
+    staged.decide(memory, VERA, "p1", "promoted")
+    time.sleep(0.08)
+    with pytest.raises(StateConflict, match="too late"):
+        staged.restore(memory, VERA, "p1", window_ms=50)
+    assert not is_staged(memory, "p1")
+    assert staged.UNDO_WINDOW_MS == 10_000
+
+
+def test_a_pattern_that_would_have_expired_cannot_come_back(make_memory):
+    short = make_memory(ttls={TTLStrategy.STAGED_PATTERNS: 0.2})
+    EmpathyOS("finder", short_term_memory=short).stage_pattern(pattern("p1"))
+    memory = make_memory()  # its decision record outlives the pattern's TTL
+    staged.decide(memory, VERA, "p1", "rejected", "no")
+    time.sleep(0.3)
+    with pytest.raises(StateConflict, match="would have expired"):
+        staged.restore(memory, VERA, "p1", window_ms=60_000)
+
+
+def test_nothing_to_undo(memory):
+    with pytest.raises(NotFound):
+        staged.restore(memory, VERA, "never")
+
+
+@pytest.mark.parametrize("tier", [AccessTier.OBSERVER, AccessTier.CONTRIBUTOR])
+def test_undo_needs_the_validator_tier(memory, finder, tier):
+    finder.stage_pattern(pattern("p1"))
+    staged.decide(memory, VERA, "p1", "promoted")
+    with pytest.raises(AccessDenied):
+        staged.restore(memory, Caller("vera", tier), "p1")
+    assert staged.decision(memory, "p1")["decision"] == "promoted"
+
+
+def test_a_decision_remembers_when_the_pattern_would_expire_and_who_staged_it(memory, finder):
+    finder.stage_pattern(pattern("p1"))
+    [(_, expires)] = staged.list_by_expiry(memory, VERA)
+    staged.decide(memory, VERA, "p1", "promoted", "fine")
+    found = staged.decision(memory, "p1")
+    assert (found["expires"], found["agent"], found["by"], found["reason"]) == (
+        expires,
+        "finder",
+        "vera",
+        "fine",
+    )
+
+
+def test_patterns_that_expire_undecided_are_counted_and_noted(make_memory):
+    short = make_memory(ttls={TTLStrategy.STAGED_PATTERNS: 0.2})
+    memory = make_memory()
+    finder = EmpathyOS("finder", short_term_memory=short)
+    for pattern_id in ("gone-1", "gone-2"):
+        finder.stage_pattern(pattern(pattern_id))
+    EmpathyOS("finder", short_term_memory=memory).stage_pattern(pattern("kept"))
+    staged.decide(memory, VERA, "gone-2", "rejected", "decided in time")
+    time.sleep(0.3)
+
+    assert staged.prune_expired(memory, VERA) == 1
+    assert staged.prune_expired(memory, VERA) == 0  # counted once
+    assert staged.expired_count(memory) == 1
+    assert [e["pattern_id"] for e in staged.recent_expired(memory)] == ["gone-1"]
+    assert staged.count_staged(memory) == 1
+    assert staged.expired_count(memory, within_ms=0) <= 1
+
+
+def test_staging_sweeps_and_counts_expired_patterns_too(make_memory):
+    short = make_memory(ttls={TTLStrategy.STAGED_PATTERNS: 0.2})
+    EmpathyOS("finder", short_term_memory=short).stage_pattern(pattern("gone"))
+    time.sleep(0.3)
+    memory = make_memory()
+    EmpathyOS("finder", short_term_memory=memory).stage_pattern(pattern("new"))
+    assert staged.expired_count(memory) == 1
+    assert staged.prune_expired(memory, VERA) == 0
+
+
+def test_pruning_needs_read_access(memory):
+    assert staged.prune_expired(memory, Caller("olga", AccessTier.OBSERVER)) == 0
+
+
+def test_listing_by_expiry_pages_soonest_first(make_memory):
+    for i, ttl in enumerate([300, 100, 200, 400, 50]):
+        mem = make_memory(ttls={TTLStrategy.STAGED_PATTERNS: ttl})
+        EmpathyOS("finder", short_term_memory=mem).stage_pattern(pattern(f"p{i}"))
+    memory = make_memory()
+    first = staged.list_by_expiry(memory, VERA, limit=2)
+    second = staged.list_by_expiry(memory, VERA, limit=2, cursor=first.next_cursor)
+    third = staged.list_by_expiry(memory, VERA, limit=2, cursor=second.next_cursor)
+    listed = list(first) + list(second) + list(third)
+    assert [p.pattern_id for p, _ in listed] == ["p4", "p1", "p2", "p0", "p3"]
+    expiries = [expires for _, expires in listed]
+    assert expiries == sorted(expiries)
+    assert third.next_cursor is None
+    with pytest.raises(InvalidValue):
+        staged.list_by_expiry(memory, VERA, cursor="not-a-cursor")
+
+
+def test_team_and_session_round_trip_and_are_checked(memory, finder):
+    finder.stage_pattern(pattern("p1", team="red", session_id="s-9"))
+    got = staged.get_staged(memory, VERA, "p1")
+    assert (got.team, got.session_id) == ("red", "s-9")
+    finder.stage_pattern(pattern("p2"))
+    assert staged.get_staged(memory, VERA, "p2").team is None
+    with pytest.raises(InvalidValue):
+        finder.stage_pattern(pattern("p3", team=""))
