@@ -158,6 +158,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 # In development static files come straight from STATICFILES_DIRS and the apps; a
 # deployment serves what `collectstatic` gathered here.
 STATIC_ROOT = os.getenv("STATIC_ROOT") or (None if DEBUG else BASE_DIR / "static-collected")
+SERVESTATIC_USE_STATIC_ROOT = STATIC_ROOT is not None
 
 # One Redis serves the agents and, when set, the channel layer; otherwise the layer is
 # in-process (the embedded demo).
