@@ -176,6 +176,9 @@ if REDIS_URL:
                         "health_check_interval": 10,
                         "socket_timeout": 15,
                         "socket_connect_timeout": 5,
+                        # Every websocket joins a group through this pool: room for many
+                        # connecting at once (the default 100 raised under load).
+                        "max_connections": envint("CHANNEL_LAYER_MAX_CONNECTIONS", "1000"),
                     }
                 ],
             },

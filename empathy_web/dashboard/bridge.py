@@ -5,8 +5,12 @@ Delivery guarantees, in order of the loop below:
   nothing between two reads is skipped. That id is saved in Redis after each hint, so a
   restarted bridge resumes where the last one stopped (events it had read but not yet
   announced are announced again: at-least-once).
-- Bursts are coalesced: within ``coalesce`` seconds all events become one hint naming
-  the panels they touch, so each panel is re-rendered at most once per window.
+- Bursts are coalesced: a hint goes out as soon as events arrive, unless one went out
+  less than ``coalesce`` seconds ago; then everything arriving until that much time has
+  passed becomes the next hint, naming the panels it touched. So each panel is
+  re-rendered at most once per ``coalesce``, and a lone event is not delayed at all.
+- Each hint carries the id of the newest event it covers; consumers rendering the same
+  fragment for the same hint share one rendering.
 - Hints carry no data. Consumers re-read Redis, so a hint that the channel layer drops
   (it drops messages to consumers over capacity) delays an update until the next hint or
   the periodic refresh, and never corrupts one.
@@ -71,7 +75,7 @@ class Bridge:
     async def run(self, stop: asyncio.Event) -> None:
         """Tail the stream until ``stop`` is set."""
         pending: set[str] = set()
-        window_started = 0.0
+        last_hint = 0.0  # when the last hint went out
         last_refresh = time.monotonic()
         resyncs: list[float] = []  # when to refresh every panel after an outage
         while not stop.is_set():
@@ -79,7 +83,10 @@ class Bridge:
                 if self.last_id is None:
                     self.last_id = await asyncio.to_thread(self._start_id)
                     logger.info("bridge reading events after %s", self.last_id)
-                wait = self.block_ms if not pending else max(1, int(self.coalesce * 1000))
+                if pending:  # wait no longer than until the next hint may go out
+                    wait = max(1, int((last_hint + self.coalesce - time.monotonic()) * 1000))
+                else:
+                    wait = self.block_ms
                 events = await asyncio.to_thread(
                     self.memory.read_events, self.last_id, block_ms=wait, count=500
                 )
@@ -92,16 +99,14 @@ class Bridge:
                 logger.warning("bridge: Redis unavailable (%s); retrying in %.2fs", exc, delay)
                 await _sleep_or_stop(stop, delay)
                 continue
-            if events and not pending:
-                window_started = time.monotonic()
             for event in events:
                 pending.add(event.type)
                 self.last_id = event.id
             now = time.monotonic()
-            if pending and now - window_started >= self.coalesce:
+            if pending and now - last_hint >= self.coalesce:
                 if await self._announce(panels_for(pending), stop):
                     pending.clear()
-                    last_refresh = now
+                    last_hint = last_refresh = now
             elif self._refresh_due(now, last_refresh, resyncs) and await self._announce(
                 set(PANELS), stop
             ):
@@ -116,7 +121,7 @@ class Bridge:
     async def _announce(self, panels: set[str], stop: asyncio.Event) -> bool:
         try:
             await self.channel_layer.group_send(
-                GROUP, {"type": "memory.changed", "panels": sorted(panels)}
+                GROUP, {"type": "memory.changed", "panels": sorted(panels), "hint": self.last_id}
             )
             await asyncio.to_thread(self.memory.client.set, self.cursor_key, self.last_id)
         except Exception as exc:  # channel layer or Redis down: keep the events, retry

@@ -91,14 +91,14 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             # The id of the newest signal the page shows ("" when it shows none).
             self.last_signal = str(message["resume"]) or None
             self.resumed = True
-            await self.send_new_signals()
+            await self.send_new_signals(hint=None)
 
     async def memory_changed(self, event: dict[str, Any]) -> None:
         """A hint from the bridge: these panels may have changed."""
         changed = set(event.get("panels", ()))
         await self.send_panels([n for n in self.panels if n in changed and n != "signal-feed"])
         if self.feed and self.resumed and "signal-feed" in changed:
-            await self.send_new_signals()
+            await self.send_new_signals(hint=event.get("hint"))
 
     async def send_panels(self, names: list[str]) -> None:
         if not names:
@@ -111,11 +111,11 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             return  # Redis is down: keep what the page shows; the next hint retries
         await self.send(text_data=html)
 
-    async def send_new_signals(self) -> None:
+    async def send_new_signals(self, hint: str | None) -> None:
         try:
             html, self.last_signal = await sync_to_async(
                 render_new_signals, thread_sensitive=False
-            )(self.last_signal, self.params, self.viewer, self.csrf_token)
+            )(self.last_signal, self.params, hint)
         except UNAVAILABLE:
             return
         if html:

@@ -6,6 +6,7 @@ a page looks the same whichever way its updates arrive.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -19,7 +20,11 @@ from memory.tiers import AccessTier, Caller
 from .agents_memory import get_memory
 from .panels import PANELS, SIGNAL_FILTERS
 
-FEED_CATCH_UP = 200
+FEED_CATCH_UP = 200  # signals read per round trip
+FEED_MAX = 2000  # signals sent in one message; a longer backlog continues on the next hint
+FEED_CACHE_SIZE = 256
+_feed_lock = threading.Lock()
+_feed_cache: dict[tuple, tuple[str, str | None]] = {}
 
 
 def masked_csrf_token(cookie_secret: str) -> str:
@@ -58,13 +63,40 @@ def render_panels(
 
 
 def render_new_signals(
-    after: str | None, params: Mapping[str, str], viewer: Caller, csrf_token: str
+    after: str | None, params: Mapping[str, str], hint: str | None = None
 ) -> tuple[str, str | None]:
-    """Signals newer than ``after`` for the feed, prepended newest first; returns the
-    HTML and the id to continue from."""
-    filters = {name: params.get(name) or None for name in SIGNAL_FILTERS}
-    page = signals_after(get_memory(), after, FEED_CATCH_UP, **filters)
-    if not page:
-        return "", page.next_cursor
-    context = {**template_context(viewer, csrf_token), "signals": list(reversed(page))}
-    return render_to_string("dashboard/_new_signals.html", context), page.next_cursor
+    """Every signal newer than ``after`` for the feed, prepended newest first (at most
+    ``FEED_MAX`` of them); returns the HTML and the id to continue from.
+
+    The fragment is the same for every viewer, so the consumers that handle one hint at
+    the same position share one rendering: with many dashboards open, the cost of a
+    hint follows the number of distinct positions, not the number of viewers.
+    """
+    filters = tuple((name, params.get(name) or None) for name in SIGNAL_FILTERS)
+    if hint is None:  # a resume or a poll: nobody to share with, and nothing to key on
+        return _render_new_signals(after, dict(filters))
+    key = (after, filters, hint)
+    with _feed_lock:
+        cached = _feed_cache.get(key)
+        if cached is None:
+            cached = _feed_cache[key] = _render_new_signals(after, dict(filters))
+            while len(_feed_cache) > FEED_CACHE_SIZE:
+                _feed_cache.pop(next(iter(_feed_cache)))
+    return cached
+
+
+def _render_new_signals(
+    after: str | None, filters: dict[str, str | None]
+) -> tuple[str, str | None]:
+    signals: list = []
+    cursor = after
+    while len(signals) < FEED_MAX:
+        page = signals_after(get_memory(), cursor, FEED_CATCH_UP, **filters)
+        signals.extend(page)
+        moved, cursor = page.next_cursor != cursor, page.next_cursor
+        if not moved:
+            break
+    if not signals:
+        return "", cursor
+    html = render_to_string("dashboard/_new_signals.html", {"signals": list(reversed(signals))})
+    return html, cursor

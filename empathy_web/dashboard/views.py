@@ -58,7 +58,7 @@ def live_poll(request: HttpRequest) -> HttpResponse:
         [n for n in names if n != "signal-feed"], params, viewer(request), csrf_token
     )
     if "signal-feed" in names:
-        html += render_new_signals(after, params, viewer(request), csrf_token)[0]
+        html += render_new_signals(after, params)[0]
     return HttpResponse(html)
 
 

@@ -15,6 +15,7 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 
 from empathy_web.asgi import application
+from empathy_web.dashboard import fragments
 from empathy_web.dashboard.agents_memory import use_memory
 from empathy_web.dashboard.bridge import Bridge
 from empathy_web.dashboard.consumers import CLOSE_FLOOD, GROUP
@@ -164,3 +165,44 @@ async def test_the_bridge_turns_agent_activity_into_live_updates(memory):
         await asyncio.wait_for(task, 5)
     saved = memory.client.get(bridge.cursor_key).decode()
     assert saved == bridge.last_id  # a restarted bridge resumes here
+
+
+async def test_a_backlog_longer_than_one_read_arrives_whole(memory):
+    sender = EmpathyOS("agent", short_term_memory=memory)
+    first = (await sync_to_async(sender.send_signal)("n", -1))["id"]
+    for i in range(450):
+        await sync_to_async(sender.send_signal)("n", i)
+    communicator, _, _ = await connect("panels=signal-feed")
+    await communicator.send_to(text_data=json.dumps({"resume": first}))
+    html = await communicator.receive_from(timeout=10)
+    assert len(signal_ids(html)) == 450
+    assert len(set(signal_ids(html))) == 450
+    await communicator.disconnect()
+
+
+async def test_viewers_at_the_same_place_share_one_rendering_per_hint(memory):
+    sender = EmpathyOS("agent", short_term_memory=memory)
+    start = (await sync_to_async(sender.send_signal)("n", 0))["id"]
+    viewers = [(await connect("panels=signal-feed"))[0] for _ in range(3)]
+    for viewer in viewers:
+        await viewer.send_to(text_data=json.dumps({"resume": start}))
+        assert await viewer.receive_nothing(timeout=0.2)
+    await sync_to_async(sender.send_signal)("n", 1)
+    renders = []
+    original = fragments._render_new_signals
+
+    def counting(*args, **kwargs):
+        renders.append(args)
+        return original(*args, **kwargs)
+
+    fragments._render_new_signals = counting
+    try:
+        hint = {"type": "memory.changed", "panels": ["signal-feed"], "hint": "h-1"}
+        await get_channel_layer().group_send(GROUP, hint)
+        pages = [await viewer.receive_from(timeout=5) for viewer in viewers]
+    finally:
+        fragments._render_new_signals = original
+    assert len(renders) == 1
+    assert pages[0] == pages[1] == pages[2] and len(signal_ids(pages[0])) == 1
+    for viewer in viewers:
+        await viewer.disconnect()

@@ -1,0 +1,982 @@
+"""Live feed, end to end: from ``send_signal`` in an agent process to the websocket frame
+that carries the signal, and the memory of the web and bridge processes under load.
+
+Everything is a real process on 127.0.0.1: a private redis-server, ``daphne`` serving
+``empathy_web.asgi:application`` (channel layer on that Redis, SQLite file database),
+``manage.py run_bridge``, and an agent process that calls ``EmpathyOS.send_signal`` with
+its wall-clock send time in the data (``{"i": n, "t": time.time()}``). N websocket
+clients in this process open ``/ws/dashboard/?panels=signal-feed`` as a logged-in
+observer, resume from the newest signal, and for every signal in every frame record
+``receive time - t`` (one machine, one clock). Signals still undelivered when the drain
+ends count as infinitely late, so a percentile that falls among them prints as ``>N``.
+
+Beside the clients, a probe joins the channel-layer group ``dashboard`` itself and, for
+each hint, reads the new signals from Redis without rendering anything. Its latency
+("hint") is what an instantly reacting consumer would see (agent -> Redis -> bridge
+window -> channel layer); the rest of the end-to-end figure is the web process (each
+consumer re-reading Redis and rendering its own copy of the fragment) and the client.
+The CPU used by each process during a run, daphne's CPU per delivered signal copy, and
+the render cost of one consumer's fragment say where that rest goes.
+
+Targets, printed as PASS or FAIL and not asserted: p95 <= 250 ms with 100 clients at 200
+signals/s; daphne and bridge RSS flat after warm-up over 100,000 events (the last
+sample within 10 % of the one at 20,000). The asserts only check sanity: signals
+arrived, none twice, none out of order, none foreign. Refused handshakes are reported,
+not asserted.
+
+Knobs (environment): BENCH_LIVE_SECONDS (10), BENCH_LIVE_RATE (200), BENCH_LIVE_CLIENTS
+("10,100,500"), BENCH_LIVE_COALESCE ("0.25,0.05"), BENCH_MEMORY_EVENTS (100000),
+BENCH_MEMORY_RATE (0 = as fast as the agent can), BENCH_MARKDOWN (append the tables).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from array import array
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from channels_redis.core import RedisChannelLayer
+
+from memory import RedisShortTermMemory
+from memory.signals import list_signals, signals_after
+from tests.redis_server import RedisServer, start_redis_server
+
+pytestmark = pytest.mark.benchmark
+
+ROOT = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+DAPHNE = str(Path(PYTHON).with_name("daphne"))
+HOST = "127.0.0.1"
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+def _floats(name: str, default: str) -> list[float]:
+    return [float(x) for x in os.environ.get(name, default).split(",") if x.strip()]
+
+
+SECONDS = float(os.environ.get("BENCH_LIVE_SECONDS", "10"))
+RATE = float(os.environ.get("BENCH_LIVE_RATE", "200"))
+CLIENTS = [int(x) for x in _floats("BENCH_LIVE_CLIENTS", "10,100,500")]
+COALESCE = _floats("BENCH_LIVE_COALESCE", "0.25,0.05")
+MEMORY_EVENTS = int(os.environ.get("BENCH_MEMORY_EVENTS", "100000"))
+MEMORY_RATE = float(os.environ.get("BENCH_MEMORY_RATE", "0"))
+MEMORY_CLIENTS = 10
+MEMORY_EVERY = 10_000
+TARGET_CLIENTS = 100
+TARGET_P95_MS = 250.0
+FLAT_FROM = 20_000
+FLAT_TOLERANCE = 0.10
+CONNECT_AT_ONCE = 50
+DRAIN_SECONDS = 20.0
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+# One agent process: connects, says "ready", waits for a line on stdin, then sends
+# ``count`` signals at ``rate`` per second (0: as fast as it can) on an absolute schedule,
+# printing the number sent every ``every`` signals.
+AGENT = r"""
+import sys, time
+from memory import EmpathyOS, RedisShortTermMemory
+
+url, rate, count, every = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+agent = EmpathyOS("bench-agent", RedisShortTermMemory(url=url))
+print("ready", flush=True)
+sys.stdin.readline()
+start = time.perf_counter()
+for i in range(count):
+    if rate:
+        delay = start + i / rate - time.perf_counter()
+        if delay > 0:
+            time.sleep(delay)
+    agent.send_signal("bench", {"i": i, "t": time.time()})
+    if every and (i + 1) % every == 0:
+        print(i + 1, flush=True)
+print("done", time.perf_counter() - start, flush=True)
+"""
+
+# An observer and a logged-in session for it, in the server's database.
+SESSION = """
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.contrib.sessions.backends.db import SessionStore
+
+user = get_user_model().objects.create_user("bench-observer", password=None)
+user.groups.add(Group.objects.get(name="observer"))
+session = SessionStore()
+session[SESSION_KEY] = str(user.pk)
+session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+session.create()
+print(session.session_key)
+"""
+
+# The feed's fragment: each signal's id, and its data as escaped, indented JSON.
+SIGNAL_ID = re.compile(rb'data-signal-id="([^"]+)"')
+ACCESS_LINE = re.compile(r'\] "(WS|GET|POST)')
+SIGNAL_DATA = re.compile(rb"&quot;i&quot;: (\d+),\s*&quot;t&quot;: ([0-9.eE+-]+)")
+
+
+# processes -----------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for pid {pid}")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+@dataclass
+class Proc:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def problems(self, lines: int = 40) -> str:
+        """The end of the log without the access lines."""
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+        kept = [line for line in text.splitlines() if not ACCESS_LINE.search(line)]
+        return "\n".join(kept[-lines:])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(self.pid, signal.SIGKILL)
+                self.process.wait(timeout=10)
+
+
+@dataclass
+class Stack:
+    """redis-server, daphne and run_bridge, all on loopback."""
+
+    redis: RedisServer
+    workdir: Path
+    env: dict[str, str]
+    session_key: str
+    port: int = 0
+    web: Proc | None = None
+    bridge: Proc | None = None
+    coalesce: float | None = None
+    memory: RedisShortTermMemory = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.memory = RedisShortTermMemory(url=self.redis.url)
+
+    def _spawn(self, name: str, cmd: list[str]) -> Proc:
+        log = self.workdir / f"{name}-{time.monotonic_ns()}.log"
+        with open(log, "wb") as out:
+            process = subprocess.Popen(
+                cmd, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=out
+            )
+        return Proc(name, process, log)
+
+    def start_web(self) -> None:
+        self.stop_web()
+        self.port = _free_port()
+        self.web = self._spawn(
+            "daphne", [DAPHNE, "-b", HOST, "-p", str(self.port), "empathy_web.asgi:application"]
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            if self.web.process.poll() is not None:
+                raise AssertionError(f"daphne exited:\n{self.web.tail()}")
+            try:
+                with urllib.request.urlopen(f"http://{HOST}:{self.port}/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"daphne did not answer /healthz:\n{self.web.tail()}")
+            time.sleep(0.1)
+
+    def start_bridge(self, coalesce: float) -> None:
+        self.stop_bridge()
+        self.coalesce = coalesce
+        self.bridge = self._spawn(
+            "bridge", [PYTHON, "manage.py", "run_bridge", "--coalesce", str(coalesce)]
+        )
+        deadline = time.monotonic() + 30
+        while "bridge reading events after" not in self.bridge.tail():
+            if self.bridge.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the bridge did not start:\n{self.bridge.tail()}")
+            time.sleep(0.05)
+
+    def stop_web(self) -> None:
+        if self.web is not None:
+            self.web.stop()
+            self.web = None
+
+    def stop_bridge(self) -> None:
+        if self.bridge is not None:
+            self.bridge.stop()
+            self.bridge = None
+
+    def newest_signal(self) -> str:
+        page = list_signals(self.memory, 1)
+        return page[0]["id"] if page else ""
+
+
+def _manage(env: dict[str, str], *args: str) -> str:
+    result = subprocess.run(
+        [PYTHON, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, f"manage.py {args[0]} failed:\n{result.stdout}{result.stderr}"
+    return result.stdout
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    workdir = Path(tempfile.mkdtemp(prefix="live-bench-"))
+    server = start_redis_server(["--save", "", "--appendonly", "no"])
+    env = {
+        **os.environ,
+        "REDIS_URL": server.url,
+        "DJANGO_DEBUG": "true",
+        "DJANGO_SETTINGS_MODULE": "empathy_web.settings",
+        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
+        "EMBEDDED_BRIDGE": "false",
+        "PYTHONUNBUFFERED": "1",
+    }
+    built: Stack | None = None
+    try:
+        _manage(env, "migrate", "--noinput", "-v", "0")
+        session_key = _manage(env, "shell", "-c", SESSION).strip().splitlines()[-1]
+        built = Stack(server, workdir, env, session_key)
+        built.start_web()
+        yield built
+    finally:
+        if built is not None:
+            built.stop_bridge()
+            built.stop_web()
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+class Agent:
+    """The agent process; ``go()`` starts the sending, ``readline()`` follows its progress."""
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+
+    @classmethod
+    async def start(cls, url: str, rate: float, count: int, every: int = 0) -> Agent:
+        process = await asyncio.create_subprocess_exec(
+            PYTHON,
+            "-c",
+            AGENT,
+            url,
+            str(rate),
+            str(count),
+            str(every),
+            cwd=ROOT,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        agent = cls(process)
+        line = await asyncio.wait_for(agent.readline(), 30)
+        assert line == "ready", f"agent said {line!r}"
+        return agent
+
+    async def readline(self) -> str:
+        assert self.process.stdout is not None
+        return (await self.process.stdout.readline()).decode().strip()
+
+    def go(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(b"go\n")
+
+    async def finish(self) -> float:
+        """Wait for the last line; returns the sending time in seconds."""
+        while True:
+            line = await self.readline()
+            assert line, "the agent exited without finishing"
+            if line.startswith("done"):
+                await self.process.wait()
+                return float(line.split()[1])
+
+    def kill(self) -> None:
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.process.kill()
+
+
+# clients ---------------------------------------------------------------------------
+
+
+class Recorder:
+    """What every client received during one run of ``expected`` signals."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.latencies = array("d")
+        self.frames = 0
+        self.signals = 0
+        self.duplicates = 0
+        self.disorder = 0
+        self.foreign = 0
+        self.refused = 0
+        self.refusal = ""
+        self.clients: list[FeedClient] = []
+
+    def frame(self, client: FeedClient, payload: bytes, now: float) -> None:
+        self.frames += 1
+        ids = SIGNAL_ID.findall(payload)
+        data = SIGNAL_DATA.findall(payload)
+        self.foreign += len(ids) - len(data)
+        numbers = []
+        for raw_i, raw_t in data:
+            i = int(raw_i)
+            if i >= self.expected:
+                self.foreign += 1
+                continue
+            numbers.append(i)
+            if client.seen[i]:
+                self.duplicates += 1
+                continue
+            client.seen[i] = 1
+            client.received += 1
+            self.signals += 1
+            self.latencies.append(now - float(raw_t))
+        if numbers:
+            if min(numbers) <= client.high:
+                self.disorder += 1
+            client.high = max(client.high, *numbers)
+
+    def complete(self) -> bool:
+        return all(c.received == self.expected for c in self.clients)
+
+
+class FeedClient:
+    """A minimal RFC 6455 client on asyncio streams: the handshake with the session
+    cookie and an Origin, masked text frames out, unmasked frames in (pings answered).
+    (autobahn's asyncio flavour cannot load here: daphne has set txaio to Twisted.)"""
+
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self.seen = bytearray(recorder.expected)
+        self.received = 0
+        self.high = -1
+        self.close_code: int | None = None
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    async def open(self, stack: Stack) -> None:
+        self.reader, self.writer = await asyncio.open_connection(HOST, stack.port)
+        key = base64.b64encode(os.urandom(16)).decode()
+        request = (
+            f"GET /ws/dashboard/?panels=signal-feed HTTP/1.1\r\n"
+            f"Host: {HOST}:{stack.port}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+            f"Origin: http://{HOST}:{stack.port}\r\n"
+            f"Cookie: sessionid={stack.session_key}\r\n\r\n"
+        )
+        self.writer.write(request.encode())
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = head.split(b"\r\n", 1)[0]
+        accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest())
+        if b" 101 " not in status or accept not in head:
+            raise ConnectionError(f"handshake refused: {head[:200]!r}")
+        self.task = asyncio.create_task(self._read())
+
+    def send_text(self, text: str, opcode: int = 0x1) -> None:
+        assert self.writer is not None
+        payload = text.encode()
+        mask = os.urandom(4)
+        size = len(payload)
+        if size < 126:
+            head = struct.pack("!BB", 0x80 | opcode, 0x80 | size)
+        elif size < 1 << 16:
+            head = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, size)
+        else:
+            head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, size)
+        masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+        self.writer.write(head + mask + masked)
+
+    async def _read(self) -> None:
+        assert self.reader is not None
+        reader, parts = self.reader, []
+        try:
+            while True:
+                first, second = await reader.readexactly(2)
+                size = second & 0x7F
+                if size == 126:
+                    (size,) = struct.unpack("!H", await reader.readexactly(2))
+                elif size == 127:
+                    (size,) = struct.unpack("!Q", await reader.readexactly(8))
+                mask = await reader.readexactly(4) if second & 0x80 else b""
+                payload = await reader.readexactly(size)
+                if mask:
+                    payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+                opcode = first & 0x0F
+                if opcode == 0x8:
+                    self.close_code = struct.unpack("!H", payload[:2])[0] if payload else 1005
+                    return
+                if opcode == 0x9:
+                    self.send_text(payload.decode(errors="replace"), opcode=0xA)
+                    continue
+                if opcode in (0x0, 0x1, 0x2):
+                    parts.append(payload)
+                    if first & 0x80:
+                        self.recorder.frame(self, b"".join(parts), time.time())
+                        parts = []
+        except (asyncio.IncompleteReadError, ConnectionError):
+            return
+
+    async def close(self) -> None:
+        if self.writer is None:
+            return
+        with contextlib.suppress(Exception):
+            if self.close_code is None:
+                self.writer.write(b"\x88\x82" + b"\0\0\0\0" + struct.pack("!H", 1000))
+            if self.task is not None:
+                await asyncio.wait_for(self.task, 5)
+        if self.task is not None:
+            self.task.cancel()
+        self.writer.transport.abort()
+
+
+async def connect(stack: Stack, n: int, recorder: Recorder, resume: str) -> list[FeedClient]:
+    """Open ``n`` feed clients (CONNECT_AT_ONCE at a time) that resume after ``resume``.
+    Refused handshakes are counted in ``recorder.refused``, with the server's last
+    error, rather than failing the run: under load they are a finding."""
+    gate = asyncio.Semaphore(CONNECT_AT_ONCE)
+    hello = json.dumps({"resume": resume})
+
+    async def one() -> FeedClient:
+        async with gate:
+            client = FeedClient(recorder)
+            try:
+                await asyncio.wait_for(client.open(stack), 30)
+            except BaseException:
+                await client.close()
+                raise
+            client.send_text(hello)
+            return client
+
+    results = await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
+    clients = [r for r in results if isinstance(r, FeedClient)]
+    failures = [r for r in results if not isinstance(r, FeedClient)]
+    recorder.clients = clients
+    recorder.refused = len(failures)
+    if failures:
+        errors = (
+            [line for line in stack.web.problems(400).splitlines() if "Error" in line]
+            if stack.web
+            else []
+        )
+        recorder.refusal = f"{failures[0]!r}; server: {errors[-1] if errors else '?'}"
+    assert clients, f"no client could connect: {failures[0]!r}\n{stack.web.problems()}"
+    return clients
+
+
+async def disconnect(clients: Sequence[FeedClient]) -> None:
+    await asyncio.gather(*(c.close() for c in clients))
+
+
+class HintProbe:
+    """A member of the dashboard group that reads new signals on each feed hint."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.layer = RedisChannelLayer(hosts=[{"address": stack.redis.url}])
+        self.after: str | None = None
+        self.latencies = array("d")
+        self.hints = 0
+        self.errors = 0
+        self.stopping = False
+        self.task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self.channel = await self.layer.new_channel()
+        await self.layer.group_add("dashboard", self.channel)
+        self.task = asyncio.create_task(self._run())
+
+    def reset(self, after: str) -> None:
+        self.after = after or None
+        self.latencies = array("d")
+        self.hints = 0
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except Exception:  # a busy Redis timed the read out: keep listening
+                if self.stopping:
+                    return
+                self.errors += 1
+                await asyncio.sleep(0.01)
+                continue
+            now = time.time()
+            if "signal-feed" not in message.get("panels", ()):
+                continue
+            self.hints += 1
+            page = await asyncio.to_thread(signals_after, self.stack.memory, self.after, 500)
+            self.after = page.next_cursor
+            for item in page:
+                data = item.get("data")
+                if isinstance(data, dict) and "t" in data:
+                    self.latencies.append(now - data["t"])
+
+    async def stop(self) -> None:
+        self.stopping = True
+        if self.task is not None:
+            self.task.cancel()
+            await asyncio.wait({self.task}, timeout=10)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.layer.group_discard("dashboard", self.channel), 10)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.layer.close_pools(), 10)
+
+
+# statistics and tables -------------------------------------------------------------
+
+
+def pct(values: Sequence[float], q: float, total: int | None = None) -> float:
+    """Nearest-rank percentile in milliseconds. With ``total``, the samples missing from
+    it count as slower than any received (infinite): a rank among them gives inf."""
+    if not values:
+        return math.inf if total else math.nan
+    ordered = sorted(values)
+    rank = max(0, math.ceil(q / 100 * (total or len(ordered))) - 1)
+    return ordered[rank] * 1000 if rank < len(ordered) else math.inf
+
+
+def ms(value: float, censored_at: float = math.inf) -> str:
+    """A latency in ms; ``>N`` when the signal had not arrived N ms after it was due."""
+    if math.isnan(value):
+        return "-"
+    if math.isinf(value):
+        return f">{censored_at * 1000:,.0f}"
+    return f"{value:,.0f}"
+
+
+def render(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> tuple[str, str]:
+    """The same table as aligned text and as Markdown."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    text = [title]
+    for r in [header, ["-" * w for w in widths], *rows]:
+        text.append("  ".join(str(c).rjust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+    md = [f"**{title}**", "", "| " + " | ".join(header) + " |"]
+    md.append("|" + "|".join("---:" for _ in header) + "|")
+    md += ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in rows]
+    return "\n".join(text), "\n".join(md)
+
+
+def publish(tables: Sequence[tuple[str, str]], notes: Sequence[str] = ()) -> None:
+    print()
+    for text, _ in tables:
+        print(text, end="\n\n")
+    for note in notes:
+        print(note)
+    path = os.environ.get("BENCH_MARKDOWN")
+    if path:
+        with open(path, "a", encoding="utf-8") as out:
+            for _, md in tables:
+                out.write("\n" + md + "\n")
+            if notes:
+                out.write("\n" + "\n".join(f"- {n}" for n in notes) + "\n")
+
+
+# the latency benchmark -------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    coalesce: float
+    clients: int
+    sent: int
+    send_seconds: float
+    connect_seconds: float
+    drain_seconds: float
+    recorder: Recorder
+    hint_latencies: array
+    hints: int
+    cpu: dict[str, float]
+    load: float
+
+    def cpu_percent(self, name: str) -> float:
+        return 100 * self.cpu[name] / self.cpu["wall"]
+
+    @property
+    def connected(self) -> int:
+        return len(self.recorder.clients)
+
+    def e2e(self, q: float) -> float:
+        """Percentile q of the latency of every (connected client, signal) pair, those
+        still undelivered at the end of the drain counting as infinitely late."""
+        return pct(self.recorder.latencies, q, self.sent * self.connected)
+
+    def e2e_ms(self, q: float) -> str:
+        return ms(self.e2e(q), self.drain_seconds)
+
+
+async def settle(pid: int, timeout: float = 90.0) -> None:
+    """Wait until the process is nearly idle (under 10 % of a CPU for 0.5 s): a run must
+    not inherit the rendering a previous run's consumers left queued."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = cpu_seconds(pid)
+        await asyncio.sleep(0.5)
+        if cpu_seconds(pid) - before < 0.05:
+            return
+
+
+async def latency_run(stack: Stack, probe: HintProbe, clients: int) -> Run:
+    await settle(stack.web.pid)
+    count = int(RATE * SECONDS)
+    load = os.getloadavg()[0]
+    recorder = Recorder(count)
+    newest = stack.newest_signal()
+    started = time.monotonic()
+    connected = await connect(stack, clients, recorder, newest)
+    connect_seconds = time.monotonic() - started
+    agent = await Agent.start(stack.redis.url, RATE, count)
+    try:
+        await asyncio.sleep(1.0)  # every consumer has handled its resume
+        probe.reset(newest)
+        pids = {
+            "daphne": stack.web.pid,
+            "bridge": stack.bridge.pid,
+            "clients": os.getpid(),
+            "redis": stack.redis.pid,
+        }
+        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        wall = time.monotonic()
+        agent.go()
+        send_seconds = await agent.finish()
+        sent_at = time.monotonic()
+        while not recorder.complete() and time.monotonic() - sent_at < DRAIN_SECONDS:
+            await asyncio.sleep(0.05)
+        drain_seconds = time.monotonic() - sent_at
+        wall = time.monotonic() - wall
+        cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
+        cpu["wall"] = wall
+        await asyncio.sleep(0.3)  # the probe's last hint
+    finally:
+        agent.kill()
+        await disconnect(connected)
+    return Run(
+        stack.coalesce or 0.0,
+        clients,
+        count,
+        send_seconds,
+        connect_seconds,
+        drain_seconds,
+        recorder,
+        probe.latencies,
+        probe.hints,
+        cpu,
+        load,
+    )
+
+
+def render_cost(
+    stack: Stack, batches: Sequence[int]
+) -> list[tuple[int, float, float, float, float]]:
+    """One consumer's work per hint for a batch of new signals, timed in this process
+    (median of 30, ms): the Redis reads alone (wall), the whole ``render_new_signals``
+    (wall, and CPU time of this thread, which other processes do not inflate); and the
+    fragment's size in KiB."""
+    from empathy_web.dashboard.agents_memory import use_memory
+    from empathy_web.dashboard.fragments import render_new_signals
+
+    rows = []
+    use_memory(stack.memory)
+    try:
+        for batch in batches:
+            after = list_signals(stack.memory, batch + 1)[-1]["id"]
+            reads, renders, cpu = [], [], []
+            for _ in range(30):
+                start = time.perf_counter()
+                page = signals_after(stack.memory, after, 200)
+                reads.append(time.perf_counter() - start)
+                start, start_cpu = time.perf_counter(), time.thread_time()
+                html, _ = render_new_signals(after, {})
+                renders.append(time.perf_counter() - start)
+                cpu.append(time.thread_time() - start_cpu)
+            assert len(page) == batch and html.count("data-signal-id=") == batch
+            rows.append(
+                (
+                    batch,
+                    statistics.median(reads) * 1000,
+                    statistics.median(renders) * 1000,
+                    statistics.median(cpu) * 1000,
+                    len(html) / 1024,
+                )
+            )
+    finally:
+        use_memory(None)
+    return rows
+
+
+def test_live_feed_latency(stack: Stack) -> None:
+    runs: list[Run] = []
+
+    async def main() -> None:
+        probe = HintProbe(stack)
+        await probe.start()
+        try:
+            for coalesce in COALESCE:
+                stack.start_bridge(coalesce)
+                for clients in CLIENTS:
+                    runs.append(await latency_run(stack, probe, clients))
+                    print(
+                        f"  coalesce {coalesce:g} s, {clients} clients: "
+                        f"p95 {runs[-1].e2e_ms(95)} ms",
+                        flush=True,
+                    )
+        finally:
+            await probe.stop()
+            stack.stop_bridge()
+
+    asyncio.run(main())
+
+    rows, notes = [], []
+    for run in runs:
+        rec = run.recorder
+        verdict = "-"
+        if run.clients == TARGET_CLIENTS:
+            verdict = "PASS" if run.e2e(95) <= TARGET_P95_MS else "FAIL"
+        rows.append(
+            [
+                f"{run.coalesce:g}",
+                str(run.clients) if not rec.refused else f"{run.connected} of {run.clients}",
+                f"{run.sent / run.send_seconds:,.0f}",
+                f"{rec.frames:,}",
+                f"{rec.signals:,} ({100 * rec.signals / (run.sent * run.connected):.1f}%)",
+                f"{run.hints}",
+                ms(pct(run.hint_latencies, 50)),
+                ms(pct(run.hint_latencies, 95)),
+                run.e2e_ms(50),
+                run.e2e_ms(95),
+                run.e2e_ms(99),
+                run.e2e_ms(100),
+                *(
+                    f"{run.cpu_percent(name):.0f}"
+                    for name in ("daphne", "bridge", "clients", "redis")
+                ),
+                f"{1000 * run.cpu['daphne'] / max(rec.signals, 1):.3f}",
+                f"{run.connect_seconds:.1f}",
+                f"{run.drain_seconds:.1f}",
+                f"{run.load:.1f}",
+                verdict,
+            ]
+        )
+    header = [
+        "coalesce s",
+        "clients",
+        "sent/s",
+        "frames",
+        "signals received",
+        "hints",
+        "hint p50",
+        "hint p95",
+        "e2e p50",
+        "e2e p95",
+        "e2e p99",
+        "e2e max",
+        "daphne CPU%",
+        "bridge CPU%",
+        "clients CPU%",
+        "redis CPU%",
+        "daphne CPU ms/copy",
+        "connect s",
+        "drain s",
+        "load 1m",
+        f"p95<={TARGET_P95_MS:g} ms @{TARGET_CLIENTS}",
+    ]
+    latency = render(
+        f"Live feed latency, ms ({RATE:g} signals/s for {SECONDS:g} s; "
+        "hint = agent -> bridge -> channel layer, e2e = agent -> websocket frame)",
+        header,
+        rows,
+    )
+    batches = sorted({max(1, round(RATE * c)) for c in COALESCE} | {200})
+    costs = render_cost(stack, batches)
+    cost = render(
+        "One consumer's work per hint (median ms, in the benchmark process)",
+        ["new signals", "Redis reads", "render_new_signals", "its CPU", "fragment KiB"],
+        [[str(b), f"{r:.2f}", f"{w:.2f}", f"{c:.2f}", f"{k:.1f}"] for b, r, w, c, k in costs],
+    )
+    # Every consumer renders its own copy, under one GIL: a web process can serve about
+    # 1 / (rate * per_signal + hints_per_s * per_hint) feed clients before it falls behind.
+    (b0, _, _, t0, _), (b1, _, _, t1, _) = costs[0], costs[-1]
+    per_signal = (t1 - t0) / (b1 - b0) if b1 > b0 else t1 / b1
+    per_hint = max(t0 - b0 * per_signal, 0.0)
+    notes.append(
+        f"render CPU ~{per_signal:.3f} ms per signal per client + ~{per_hint:.2f} ms per "
+        "hint; one web process (one GIL) can then keep up with about "
+        + ", ".join(
+            f"{1000 / (RATE * per_signal + per_hint / c):.0f} clients at coalesce {c:g} s"
+            for c in COALESCE
+        )
+        + f" at {RATE:g} signals/s, on an idle core (before websocket and channel-layer work)"
+    )
+    for run in runs:
+        if run.recorder.refused:
+            notes.append(
+                f"coalesce {run.coalesce:g} s, {run.clients} clients: {run.recorder.refused} "
+                f"handshakes refused: {run.recorder.refusal}"
+            )
+        starved = sum(1 for c in run.recorder.clients if c.received == 0)
+        if starved:
+            notes.append(
+                f"coalesce {run.coalesce:g} s, {run.clients} clients: {starved} clients "
+                "received nothing before the drain ended"
+            )
+    notes.append(
+        f"machine: {os.cpu_count()} CPUs, shared by the clients, probe and agent with "
+        "daphne, the bridge and redis-server (and whatever else runs: see load 1m)"
+    )
+    publish([latency, cost], notes)
+
+    for run in runs:
+        rec = run.recorder
+        assert rec.signals > 0, "no signal reached any client"
+        assert rec.duplicates == 0, f"{rec.duplicates} signals arrived twice"
+        assert rec.disorder == 0, f"{rec.disorder} frames went back in time"
+        assert rec.foreign == 0, f"{rec.foreign} signals not from this run"
+
+
+# the memory benchmark --------------------------------------------------------------
+
+
+def test_live_memory(stack: Stack) -> None:
+    """RSS of a fresh daphne and bridge while an agent sends MEMORY_EVENTS signals."""
+    samples: list[tuple[int, float, float, float]] = []
+    recorder = Recorder(MEMORY_EVENTS)
+    timing: dict[str, float] = {}
+
+    def sample(events: int) -> None:
+        samples.append(
+            (events, rss_mb(stack.web.pid), rss_mb(stack.bridge.pid), rss_mb(stack.redis.pid))
+        )
+
+    async def main() -> None:
+        stack.start_web()  # fresh processes: nothing left over from the latency runs
+        stack.start_bridge(0.25)
+        clients = await connect(stack, MEMORY_CLIENTS, recorder, stack.newest_signal())
+        agent = await Agent.start(stack.redis.url, MEMORY_RATE, MEMORY_EVENTS, MEMORY_EVERY)
+        try:
+            await asyncio.sleep(1.0)
+            sample(0)
+            started = time.monotonic()
+            agent.go()
+            while True:
+                line = await agent.readline()
+                assert line, "the agent exited early"
+                if line.startswith("done"):
+                    timing["send"] = float(line.split()[1])
+                    break
+                sample(int(line))
+            await agent.process.wait()
+            await asyncio.sleep(5.0)  # the feed is still catching up: keep it busy a while
+            sample(-1)
+            timing["wall"] = time.monotonic() - started
+        finally:
+            agent.kill()
+            await disconnect(clients)
+
+    try:
+        asyncio.run(main())
+    finally:
+        stack.stop_bridge()
+
+    rows = [
+        [
+            "+5 s" if events < 0 else f"{events:,}",
+            f"{web:.1f}",
+            f"{bridge:.1f}",
+            f"{redis_mb:.1f}",
+        ]
+        for events, web, bridge, redis_mb in samples
+    ]
+    base = next(s for s in samples if s[0] == FLAT_FROM)
+    last = next(s for s in reversed(samples) if s[0] > 0)
+    verdicts = []
+    for name, col in (("daphne", 1), ("bridge", 2)):
+        growth = (last[col] - base[col]) / base[col]
+        flat = abs(growth) <= FLAT_TOLERANCE
+        verdicts.append(
+            f"{name}: {base[col]:.1f} MB at {FLAT_FROM:,} -> {last[col]:.1f} MB at "
+            f"{last[0]:,} events ({growth:+.1%}): {'PASS' if flat else 'FAIL'} "
+            f"(flat within {FLAT_TOLERANCE:.0%})"
+        )
+    rate = MEMORY_EVENTS / timing["send"]
+    delivered = recorder.signals / (MEMORY_CLIENTS * MEMORY_EVENTS)
+    verdicts.append(
+        f"agent sent {MEMORY_EVENTS:,} signals in {timing['send']:.1f} s ({rate:,.0f}/s); "
+        f"{MEMORY_CLIENTS} feed clients had received {delivered:.1%} of them "
+        f"{timing['wall'] - timing['send']:.1f} s after the last was sent "
+        f"({recorder.frames:,} frames)"
+    )
+    table = render(
+        f"Resident memory (VmRSS, MB) while one agent sends {MEMORY_EVENTS:,} signals, "
+        f"{MEMORY_CLIENTS} feed clients connected",
+        ["events sent", "daphne", "bridge", "redis-server"],
+        rows,
+    )
+    publish([table], verdicts)
+
+    assert len(samples) == MEMORY_EVENTS // MEMORY_EVERY + 2
+    assert all(s[1] > 0 and s[2] > 0 for s in samples)
+    assert recorder.signals > 0 and recorder.duplicates == 0 and recorder.disorder == 0
