@@ -18,18 +18,22 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument(
-            "--coalesce", type=float, default=0.25, help="seconds per update window"
+            "--coalesce", type=float, default=0.25, help="least seconds between panel updates"
+        )
+        parser.add_argument(
+            "--feed-coalesce", type=float, default=0.1, help="the same for the signal feed"
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        asyncio.run(self._run(options["coalesce"]))
+        asyncio.run(self._run(options["coalesce"], options["feed_coalesce"]))
         self.stdout.write("Bridge stopped.")
 
-    async def _run(self, coalesce: float) -> None:
+    async def _run(self, coalesce: float, feed_coalesce: float) -> None:
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         memory = get_memory()
         self.stdout.write(f"Bridge running on {memory.address}.")
-        await Bridge(memory, get_channel_layer(), coalesce=coalesce).run(stop)
+        bridge = Bridge(memory, get_channel_layer(), coalesce=coalesce, feed_coalesce=feed_coalesce)
+        await bridge.run(stop)
