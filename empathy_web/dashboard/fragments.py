@@ -22,9 +22,9 @@ from .panels import PANELS, SIGNAL_FILTERS
 
 FEED_CATCH_UP = 200  # signals read per round trip
 FEED_MAX = 2000  # signals sent in one message; a longer backlog continues on the next hint
-FEED_CACHE_SIZE = 256
+FEED_CACHE_HINTS = 2
 _feed_lock = threading.Lock()
-_feed_cache: dict[tuple, tuple[str, str | None]] = {}
+_feed_cache: dict[str, dict[tuple, tuple[str, str | None]]] = {}  # hint -> place -> HTML
 
 
 def masked_csrf_token(cookie_secret: str) -> str:
@@ -75,13 +75,14 @@ def render_new_signals(
     filters = tuple((name, params.get(name) or None) for name in SIGNAL_FILTERS)
     if hint is None:  # a resume or a poll: nobody to share with, and nothing to key on
         return _render_new_signals(after, dict(filters))
-    key = (after, filters, hint)
     with _feed_lock:
-        cached = _feed_cache.get(key)
+        by_place = _feed_cache.setdefault(hint, {})
+        cached = by_place.get((after, filters))
         if cached is None:
-            cached = _feed_cache[key] = _render_new_signals(after, dict(filters))
-            while len(_feed_cache) > FEED_CACHE_SIZE:
-                _feed_cache.pop(next(iter(_feed_cache)))
+            cached = by_place[(after, filters)] = _render_new_signals(after, dict(filters))
+        # Renderings are shared within a hint; keep only the newest few hints' worth.
+        while len(_feed_cache) > FEED_CACHE_HINTS:
+            _feed_cache.pop(next(iter(_feed_cache)))
     return cached
 
 
