@@ -95,6 +95,10 @@ def security(request: HttpRequest) -> HttpResponse:
         form.add_error("upload" if run["filename"] else "code", _explain(report["error"]))
         return _render(request, form, status=400, report=report)
     run_id = _keep(wizard, run)
+    # Announce the run to everyone, so it shows in the signal feed like any agent's work.
+    wizard.agent.send_signal(
+        "security_analysis", {"run": run_id, "summary": result.get("summary", {})}
+    )
     response = _render(request, form, report=report, run_id=run_id)
     if run_id and request.htmx:
         response["HX-Push-Url"] = reverse("wizards:security_run", args=[run_id])

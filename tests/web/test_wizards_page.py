@@ -642,6 +642,15 @@ def test_runs_and_stagings_show_in_the_live_panels(memory, alice):
     assert ("pattern.staged", "security_analysis_wizard:alice") in events
 
 
+def test_a_run_is_announced_in_the_signal_feed(memory, alice):
+    run(alice, VULNERABLE)
+    feed = browser("observer").get(reverse("live_poll"), {"panels": "signal-feed"})
+    html = feed.content.decode()
+    assert "security_analysis" in html
+    assert "security_analysis_wizard:alice" in html
+    assert "&quot;total&quot;: 3" in html  # the summary, escaped like all agent data
+
+
 async def started(bridge: Bridge) -> None:
     """Until the bridge knows where to start reading, so it sees what comes next."""
     while bridge.last_id is None:
