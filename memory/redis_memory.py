@@ -205,30 +205,19 @@ class RedisShortTermMemory:
         arguments at ``ARGV[4]``.
         """
         sha = self._scripts.get(body) or self._load_script(body)
+        argv = (
+            self.keys.events,
+            *keys,
+            self.events_maxlen,
+            caller.user_id,
+            caller.tier.name,
+            *args,
+        )
         try:
             try:
-                return self.client.evalsha(
-                    sha,
-                    len(keys) + 1,
-                    self.keys.events,
-                    *keys,
-                    self.events_maxlen,
-                    caller.user_id,
-                    caller.tier.name,
-                    *args,
-                )
+                return self.client.evalsha(sha, len(keys) + 1, *argv)
             except redis.exceptions.NoScriptError:  # the server restarted or was flushed
-                sha = self._load_script(body)
-                return self.client.evalsha(
-                    sha,
-                    len(keys) + 1,
-                    self.keys.events,
-                    *keys,
-                    self.events_maxlen,
-                    caller.user_id,
-                    caller.tier.name,
-                    *args,
-                )
+                return self.client.evalsha(self._load_script(body), len(keys) + 1, *argv)
         except redis.ResponseError as exc:
             raise script_error(exc) from None
         except redis.RedisError as exc:

@@ -111,3 +111,11 @@ def test_values_expire_on_real_redis(make_memory, backend):
     time.sleep(0.35)
     assert me.retrieve("brief") is None
     assert [e.key for e in list_entries(memory, "analyzer")] == ["kept"]
+
+
+def test_scripts_are_reloaded_after_the_server_forgets_them(memory):
+    me = agent(memory, "analyzer")
+    me.stash("before", 1)
+    memory.client.script_flush()  # what a restart does to the script cache
+    me.stash("after", 2)
+    assert me.retrieve("after") == 2
