@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +16,11 @@ MAX_KEY_LENGTH = 512
 # Redis would keep a key with a huge PX forever; a year is far past any short-term use.
 MAX_TTL_SECONDS = 366 * 24 * 60 * 60
 DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
+
+_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_BRACE_OR_SLASH = re.compile("[{}/]")
+# One encoder for every value: ``json.dumps`` with options builds a new one per call.
+_ENCODER = json.JSONEncoder(allow_nan=False, separators=(",", ":"), ensure_ascii=False)
 
 
 def check_id(
@@ -32,9 +38,9 @@ def check_id(
         raise InvalidValue(f"{what} must not be empty")
     if len(value) > max_length:
         raise InvalidValue(f"{what} is {len(value)} characters long; the limit is {max_length}")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
+    if _CONTROL.search(value):
         raise InvalidValue(f"{what} {value!r} contains a control character")
-    if not braces and any(ch in value for ch in "{}/"):
+    if not braces and _BRACE_OR_SLASH.search(value):
         raise InvalidValue(f"{what} {value!r} must not contain '{{', '}}' or '/'")
     return value
 
@@ -76,18 +82,18 @@ def check_confidence(confidence: object) -> float:
     return float(confidence)
 
 
-def encode(value: Any, limit: int = DEFAULT_MAX_VALUE_BYTES, what: str = "value") -> str:
-    """Encode ``value`` as strict JSON (no NaN or Infinity), refusing it over ``limit`` bytes."""
+def encode(value: Any, limit: int = DEFAULT_MAX_VALUE_BYTES, what: str = "value") -> bytes:
+    """Encode ``value`` as strict JSON in UTF-8 (no NaN or Infinity, no lone surrogates),
+    refusing it over ``limit`` bytes."""
     try:
-        text = json.dumps(value, allow_nan=False, separators=(",", ":"), ensure_ascii=False)
-    except ValueError as exc:  # NaN / Infinity, or a circular reference
+        data = _ENCODER.encode(value).encode()
+    except (ValueError, TypeError) as exc:
+        # NaN / Infinity, a circular reference, a lone surrogate (a UnicodeEncodeError is
+        # a ValueError), or a type JSON has no form for.
         raise UnserialisableValue(f"{what} cannot be stored as JSON: {exc}") from None
-    except TypeError as exc:
-        raise UnserialisableValue(f"{what} cannot be stored as JSON: {exc}") from None
-    size = len(text.encode())
-    if size > limit:
-        raise InvalidValue(f"{what} is {size} bytes as JSON; the limit is {limit} bytes")
-    return text
+    if len(data) > limit:
+        raise InvalidValue(f"{what} is {len(data)} bytes as JSON; the limit is {limit} bytes")
+    return data
 
 
 def decode(raw: bytes | str | None) -> Any:

@@ -27,44 +27,53 @@ from .redis_memory import RedisShortTermMemory
 from .tiers import ADMIN, READ, WRITE, AccessTier, Caller
 from .ttl import TTLStrategy
 
-LUA_STATE = """
-local function get_state(id)
-  local raw = redis.call('HGET', KEYS[STATE], id)
-  if not raw then return nil end
-  local f = {}
-  for part in string.gmatch(raw, '([^\\t]*)\\t?') do table.insert(f, part) end
-  return {status=f[1], attempts=tonumber(f[2]), holder=f[3], token=f[4], score=f[5], type=f[6]}
-end
--- Queue depth for the dashboard's sparkline: a running count of pending tasks ('current')
--- and its value at the end of each minute, kept for two hours. Scripts that move tasks in
--- or out of a queue pass this hash as their last key.
-local function depth(delta)
-  local key = KEYS[#KEYS]
+# A task's state string, split in one match: status, attempts, holder, token, score, type.
+_STATE_PATTERN = "'^([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t(.*)$'"
+
+# Queue depth for the dashboard's sparkline: the net change of the pending count in each
+# minute, kept for two hours; readers walk back from the queues' current sizes. Scripts
+# that move tasks in or out of a queue pass this hash as their last key.
+_DEPTH = """
+do
   local minute = math.floor(now / 60000)
-  local value = redis.call('HINCRBY', key, 'current', delta)
-  -- A new minute's first write adds a field: only then can old minutes need trimming.
-  if redis.call('HSET', key, minute, value) == 1 and redis.call('HLEN', key) > 150 then
-    for _, field in ipairs(redis.call('HKEYS', key)) do
-      if field ~= 'current' and tonumber(field) < minute - 120 then redis.call('HDEL', key, field) end
+  local changes = KEYS[#KEYS]
+  -- Only a minute's first change (or a return to zero) can need old minutes trimmed.
+  if redis.call('HINCRBY', changes, minute, DELTA) == DELTA
+      and redis.call('HLEN', changes) > 150 then
+    for _, field in ipairs(redis.call('HKEYS', changes)) do
+      if tonumber(field) < minute - 120 then redis.call('HDEL', changes, field) end
     end
   end
 end
-local function put_state(id, s)
-  redis.call('HSET', KEYS[STATE], id, table.concat(
-    {s.status, tostring(s.attempts), s.holder, s.token, s.score, s.type},
-    '\\t'))
-end
 """
 
-
-def _lua(body: str, state_key_index: int) -> str:
-    return LUA_STATE.replace("KEYS[STATE]", f"KEYS[{state_key_index}]") + body
-
-
-# KEYS: 2 spec, 3 state, 4 queue, 5 types, 6 seq, 7 teams
-# ARGV: 4 id, 5 type, 6 spec json, 7 priority, 8 team
-_ADD = _lua(
+# Helpers on KEYS[3], the team's state hash. Scripts on the hot path (claim) inline what
+# they need instead: each helper is a new Lua closure on every call.
+LUA_STATE = (
     """
+local function get_state(id)
+  local raw = redis.call('HGET', KEYS[3], id)
+  if not raw then return nil end
+  local status, attempts, holder, token, score, type = string.match(raw, STATE_PATTERN)
+  return {status=status, attempts=tonumber(attempts), holder=holder, token=token,
+          score=score, type=type}
+end
+local function put_state(id, s)
+  redis.call('HSET', KEYS[3], id, s.status .. '\\t' .. s.attempts .. '\\t' .. s.holder
+             .. '\\t' .. s.token .. '\\t' .. s.score .. '\\t' .. s.type)
+end
+local function depth(delta)
+"""
+    + _DEPTH.replace("DELTA", "delta")
+    + "end\n"
+).replace("STATE_PATTERN", _STATE_PATTERN)
+
+
+# KEYS: 2 spec, 3 state, 4 queue, 5 types, 6 seq, 7 teams, 8 queue changes
+# ARGV: 4 id, 5 type, 6 spec json, 7 priority, 8 team
+_ADD = (
+    LUA_STATE
+    + """
 if redis.call('HEXISTS', KEYS[2], ARGV[4]) == 1 then return 0 end
 local seq = redis.call('INCR', KEYS[6])
 -- Scores stay exact doubles: (10 - priority) * 2^40 + seq is below 2^53.
@@ -78,18 +87,24 @@ redis.call('SADD', KEYS[5], ARGV[5])
 redis.call('ZADD', KEYS[7], now, ARGV[8])
 emit('task.added', 'team', ARGV[8], 'task_id', ARGV[4], 'task_type', ARGV[5], 'priority', ARGV[7])
 return 1
-""",
-    3,
+"""
 )
 
 REAP_BATCH = 200
+_CACHE_SIZE = 1024
 
-# Reaping, shared by claim and reap: KEYS 3 state, 4 queue, 5 leases, 6 dead.
-# ARGV 4 type, 5 max attempts, 6 team.
-_REAP = """
-local function reap()
-  local expired = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, REAP_BATCH)
-  local n = 0
+# Reaping, shared by claim and reap: leases of this type that ran out put their tasks
+# back in the queue, or in the dead-letter set. Sets ``reaped``; the helpers are defined
+# only when there is something to reap.
+# KEYS 3 state, 4 queue, 5 leases, 6 dead. ARGV 4 type, 5 max attempts, 6 team.
+_REAP = (
+    """
+local reaped = 0
+local expired = redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', now, 'LIMIT', 0, REAP_BATCH)
+if #expired > 0 then
+"""
+    + LUA_STATE
+    + """
   for _, id in ipairs(expired) do
     local s = get_state(id)
     if s and s.type == ARGV[4] then
@@ -110,39 +125,39 @@ local function reap()
              'attempts', s.attempts)
       end
       put_state(id, s)
-      n = n + 1
+      reaped = reaped + 1
     end
   end
-  return n
 end
-""".replace("REAP_BATCH", str(REAP_BATCH))
+"""
+).replace("REAP_BATCH", str(REAP_BATCH))
 
-# KEYS: 2 spec, 3 state, 4 queue, 5 leases, 6 dead, 7 fence
+# The hot path, written out without helpers.
+# KEYS: 2 spec, 3 state, 4 queue, 5 leases, 6 dead, 7 fence, 8 queue changes
 # ARGV: 4 type, 5 max attempts, 6 team, 7 agent, 8 lease ms
-_CLAIM = _lua(
+_CLAIM = (
     _REAP
     + """
-reap()
-local popped = redis.call('ZPOPMIN', KEYS[4])
-if #popped == 0 then return nil end
-local id = popped[1]
-depth(-1)
-local s = get_state(id)
-s.status = 'claimed'
-s.attempts = s.attempts + 1
-s.holder = ARGV[7]
-s.token = tostring(redis.call('INCR', KEYS[7]))
+local id = redis.call('ZPOPMIN', KEYS[4])[1]
+if not id then return nil end
+local _, attempts, _, _, score, task_type = string.match(redis.call('HGET', KEYS[3], id),
+                                                        STATE_PATTERN)
+attempts = tonumber(attempts) + 1
+local token = redis.call('INCR', KEYS[7])
 local deadline = now + tonumber(ARGV[8])
-put_state(id, s)
+redis.call('HSET', KEYS[3], id, 'claimed\\t' .. attempts .. '\\t' .. ARGV[7] .. '\\t' .. token
+           .. '\\t' .. score .. '\\t' .. task_type)
 redis.call('ZADD', KEYS[5], deadline, id)
+"""
+    + _DEPTH.replace("DELTA", "-1")
+    + """
 emit('task.claimed', 'team', ARGV[6], 'task_id', id, 'task_type', ARGV[4], 'agent', ARGV[7],
-     'token', s.token, 'attempts', s.attempts)
-return {redis.call('HGET', KEYS[2], id), s.token, deadline, s.attempts}
-""",
-    3,
-)
+     'token', token, 'attempts', attempts)
+return {redis.call('HGET', KEYS[2], id), token, deadline, attempts}
+"""
+).replace("STATE_PATTERN", _STATE_PATTERN)
 
-_REAP_ONLY = _lua(_REAP + "\nreturn reap()\n", 3)
+_REAP_ONLY = _REAP + "\nreturn reaped\n"
 
 # Finishing a claim (complete, fail, extend): the caller must hold the current token and
 # the lease must not have run out, by the server's clock.
@@ -165,8 +180,9 @@ end
 
 # KEYS: 2 spec, 3 state, 4 leases, 5 completed, 6 result
 # ARGV: 4 id, 5 token, 6 team, 7 result json, 8 result ttl
-_COMPLETE = _lua(
-    _CHECK_LEASE
+_COMPLETE = (
+    LUA_STATE
+    + _CHECK_LEASE
     + """
 local ttl = tonumber(ARGV[8])
 -- Completed tasks leave with their results: trim those older than the result TTL.
@@ -183,14 +199,14 @@ redis.call('SET', KEYS[6], ARGV[7], 'PX', ttl)
 emit('task.completed', 'team', ARGV[6], 'task_id', ARGV[4], 'agent', s.holder,
      'token', s.token)
 return 1
-""",
-    3,
+"""
 )
 
 # KEYS: 2 spec, 3 state, 4 leases, 5 queue, 6 dead, 7 result
 # ARGV: 4 id, 5 token, 6 team, 7 error json, 8 retry (1/0), 9 max attempts, 10 ttl
-_FAIL = _lua(
-    _CHECK_LEASE
+_FAIL = (
+    LUA_STATE
+    + _CHECK_LEASE
     + """
 redis.call('ZREM', KEYS[4], ARGV[4])
 local holder = s.holder
@@ -209,26 +225,26 @@ put_state(ARGV[4], s)
 emit('task.failed', 'team', ARGV[6], 'task_id', ARGV[4], 'agent', holder,
      'attempts', s.attempts, 'status', s.status)
 return s.status
-""",
-    3,
+"""
 )
 
 # KEYS: 2 spec, 3 state, 4 leases. ARGV: 4 id, 5 token, 6 team, 7 lease ms
-_EXTEND = _lua(
-    _CHECK_LEASE
+_EXTEND = (
+    LUA_STATE
+    + _CHECK_LEASE
     + """
 local deadline = now + tonumber(ARGV[7])
 redis.call('ZADD', KEYS[4], deadline, ARGV[4])
 emit('task.lease_extended', 'team', ARGV[6], 'task_id', ARGV[4], 'agent', s.holder)
 return deadline
-""",
-    3,
+"""
 )
 
 # Steward actions. KEYS: 2 spec, 3 state, 4 queue, 5 leases, 6 dead, 7 result
 # ARGV: 4 id, 5 action ('requeue' | 'cancel'), 6 team, 7 expected type
-_ADMIN = _lua(
-    """
+_ADMIN = (
+    LUA_STATE
+    + """
 local s = get_state(ARGV[4])
 if not s or s.type ~= ARGV[7] then
   return fail('NOTFOUND', 'no task ' .. ARGV[4] .. ' in team ' .. ARGV[6])
@@ -256,8 +272,7 @@ else
   emit('task.cancelled', 'team', ARGV[6], 'task_id', ARGV[4])
 end
 return 1
-""",
-    3,
+"""
 )
 
 # KEYS: 2 agents, 3 heartbeats, 4 teams. ARGV: 4 agent, 5 json, 6 team
@@ -308,7 +323,7 @@ class AgentTask:
 
     _SPEC = ("task_id", "task_type", "description", "priority", "context")
 
-    def spec_json(self, limit: int) -> str:
+    def spec_json(self, limit: int) -> bytes:
         spec = {name: value for name, value in asdict(self).items() if name in self._SPEC}
         return encode(spec, limit, "task")
 
@@ -371,6 +386,9 @@ class AgentCoordinator:
         # Leases this coordinator took, so complete_task(task_id, result) works as in
         # the reference without passing the token around.
         self._held: dict[str, tuple[str, int, str]] = {}
+        # Small caches for the hot path (claims): callers by agent, key lists by type.
+        self._callers: dict[str, Caller] = {}
+        self._claim_keys: dict[str, list[str]] = {}
 
     def _key(self, part: str) -> str:
         return self.memory.keys.team(self.team_id, part)
@@ -378,7 +396,30 @@ class AgentCoordinator:
     def _as(self, agent_id: str | None) -> Caller:
         if agent_id is None:
             return self.caller
-        return Caller(check_id(agent_id, "agent_id"), self.caller.tier)
+        caller = self._callers.get(agent_id)
+        if caller is None:
+            if len(self._callers) >= _CACHE_SIZE:
+                self._callers.clear()
+            caller = Caller(check_id(agent_id, "agent_id"), self.caller.tier)
+            self._callers[agent_id] = caller
+        return caller
+
+    def _keys_for_claim(self, task_type: str) -> list[str]:
+        keys = self._claim_keys.get(task_type)
+        if keys is None:
+            if len(self._claim_keys) >= _CACHE_SIZE:
+                self._claim_keys.clear()
+            keys = [
+                self._key("spec"),
+                self._key("state"),
+                self.memory.keys.queue(self.team_id, check_id(task_type, "task_type")),
+                self.memory.keys.leases(self.team_id, task_type),
+                self._key("dead"),
+                self._key("fence"),
+                self._key("queue_changes"),
+            ]
+            self._claim_keys[task_type] = keys
+        return keys
 
     # agents --------------------------------------------------------------------
 
@@ -468,7 +509,7 @@ class AgentCoordinator:
                 self._key("types"),
                 self._key("seq"),
                 self.memory.keys.teams,
-                self._key("depth"),
+                self._key("queue_changes"),
             ],
             [
                 task.task_id,
@@ -490,31 +531,22 @@ class AgentCoordinator:
         """
         caller = self._as(agent_id)
         caller.require(WRITE, "claim_task")
-        check_id(task_type, "task_type")
+        keys = self._keys_for_claim(task_type)
         lease = self.lease_ms if lease_seconds is None else ttl_ms(lease_seconds, "lease_seconds")
         answer = self.memory.run_script(
-            _CLAIM,
-            caller,
-            [
-                self._key("spec"),
-                self._key("state"),
-                self.memory.keys.queue(self.team_id, task_type),
-                self.memory.keys.leases(self.team_id, task_type),
-                self._key("dead"),
-                self._key("fence"),
-                self._key("depth"),
-            ],
-            [task_type, self.max_attempts, self.team_id, agent_id, lease],
+            _CLAIM, caller, keys, [task_type, self.max_attempts, self.team_id, agent_id, lease]
         )
         if answer is None:
             return None
         spec, token, deadline, attempts = answer
-        task = AgentTask(**decode(spec))
-        task.status = "claimed"
-        task.claimed_by = agent_id
-        task.fencing_token = int(token)
-        task.lease_expires_ms = int(deadline)
-        task.attempts = int(attempts)
+        task = AgentTask(
+            **decode(spec),
+            status="claimed",
+            claimed_by=agent_id,
+            fencing_token=int(token),
+            attempts=int(attempts),
+            lease_expires_ms=int(deadline),
+        )
         self._held[task.task_id] = (agent_id, task.fencing_token, task_type)
         return task
 
@@ -594,7 +626,7 @@ class AgentCoordinator:
                     self.memory.keys.queue(self.team_id, task_type),
                     self._key("dead"),
                     self.memory.keys.result(self.team_id, task_id),
-                    self._key("depth"),
+                    self._key("queue_changes"),
                 ],
                 [
                     task_id,
@@ -651,7 +683,7 @@ class AgentCoordinator:
                 self.memory.keys.queue(self.team_id, task_type),
                 self.memory.keys.leases(self.team_id, task_type),
                 self._key("dead"),
-                self._key("depth"),
+                self._key("queue_changes"),
             ],
             [task_type, self.max_attempts, self.team_id],
         )
@@ -677,7 +709,7 @@ class AgentCoordinator:
                 self.memory.keys.leases(self.team_id, task_type),
                 self._key("dead"),
                 self.memory.keys.result(self.team_id, task_id),
-                self._key("depth"),
+                self._key("queue_changes"),
             ],
             [task_id, action, self.team_id, task_type],
         )

@@ -1,9 +1,10 @@
 """The event format: one bounded Redis Stream records every mutation.
 
 Each script that changes state appends its event in the same call (see
-``LUA_PRELUDE``), so an event exists exactly when its change does. Every entry has
-``type``, ``actor``, ``tier`` and ``ts`` (server time, ms) fields, plus the ids the
-change touched (``task_id``, ``team``, ``pattern_id``...). Values are strings.
+``lua_source``), so an event exists exactly when its change does. Every entry has
+``type``, ``actor`` and ``tier`` fields, plus the ids the change touched (``task_id``,
+``team``, ``pattern_id``...). Values are strings. The entry id is the time: Redis makes
+it ``<server time in ms>-<sequence>``.
 
 The stream is trimmed approximately (``MAXLEN ~``): a reader that falls further behind
 than ``events_maxlen`` entries misses the oldest ones, so readers re-read state from
@@ -12,6 +13,7 @@ Redis after a gap rather than trusting the stream alone.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -21,16 +23,35 @@ from datetime import UTC, datetime
 LUA_PRELUDE = """
 local _t = redis.call('TIME')
 local now = tonumber(_t[1]) * 1000 + math.floor(tonumber(_t[2]) / 1000)
-local function emit(kind, ...)
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
-             'type', kind, 'actor', ARGV[2], 'tier', ARGV[3], 'ts', now, ...)
-end
+"""
+
+# ``fail(code, message)`` returns an error reply; only scripts that use it define it.
+LUA_FAIL = """
 local function fail(code, message)
   return redis.error_reply(code .. ' ' .. message)
 end
 """
 
-BASE_FIELDS = ("type", "actor", "tier", "ts")
+# ``emit(kind, field, value, ...)`` in a script body appends the event. It is expanded
+# in place rather than defined as a function: a Lua function is a new closure on every
+# call of the script, which costs as much as a cheap Redis command.
+_EMIT = (
+    "redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', "
+    "'actor', ARGV[2], 'tier', ARGV[3], 'type', "
+)
+
+
+def lua_source(body: str) -> str:
+    """The full source of a script whose body uses ``now``, ``emit`` and ``fail``. A body
+    that does not use ``now`` skips the TIME call."""
+    return (
+        (LUA_PRELUDE if re.search(r"\bnow\b", body) else "")
+        + (LUA_FAIL if "fail(" in body else "")
+        + body.replace("emit(", _EMIT)
+    )
+
+
+BASE_FIELDS = ("type", "actor", "tier")
 
 
 @dataclass(frozen=True)
@@ -56,7 +77,7 @@ class Event:
             type=text.pop("type", ""),
             actor=text.pop("actor", ""),
             tier=text.pop("tier", ""),
-            ts=int(text.pop("ts", "0")),
+            ts=int(_s(entry_id).partition("-")[0]),
             ids=text,
         )
 
@@ -65,8 +86,8 @@ def _s(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def event_fields(kind: str, actor: str, tier: str, now_ms: int, **ids: object) -> dict[str, str]:
+def event_fields(kind: str, actor: str, tier: str, **ids: object) -> dict[str, str]:
     """An event's fields, for the few writes that use MULTI/EXEC instead of a script."""
-    fields = {"type": kind, "actor": actor, "tier": tier, "ts": str(now_ms)}
+    fields = {"type": kind, "actor": actor, "tier": tier}
     fields.update({name: str(value) for name, value in ids.items()})
     return fields

@@ -69,7 +69,7 @@ class KeySchema:
     # teams and tasks
     def team(self, team_id: str, part: str) -> str:
         """One of a team's keys: ``agents``, ``heartbeats``, ``spec``, ``state``,
-        ``completed``, ``dead``, ``types``, ``fence``, ``seq`` or ``depth``."""
+        ``completed``, ``dead``, ``types``, ``fence``, ``seq`` or ``queue_changes``."""
         return f"{self.prefix}{{team:{team_id}}}:{part}"
 
     def queue(self, team_id: str, task_type: str) -> str:

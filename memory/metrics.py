@@ -19,19 +19,29 @@ def queue_depth(
     memory: RedisShortTermMemory, team_id: str | None = None, minutes: int = MINUTES
 ) -> list[int]:
     """Pending tasks at the end of each of the last ``minutes`` minutes, oldest first;
-    for one team, or summed over every team."""
+    for one team, or summed over every team.
+
+    The scripts record each minute's net change of the pending count; the series walks
+    back from the queues' current sizes, read in the same transaction as the changes.
+    """
     now_minute = memory.server_time_ms() // 60000
+    keys = memory.keys
     teams = [team_id] if team_id is not None else list_teams(memory)
     with memory.client.pipeline(transaction=False) as pipe:
         for team in teams:
-            pipe.hgetall(memory.keys.team(team, "depth"))
-        hashes = pipe.execute()
+            pipe.smembers(keys.team(team, "types"))
+        types = [sorted(t.decode() for t in members) for members in pipe.execute()]
+    with memory.client.pipeline(transaction=True) as pipe:
+        for team, team_types in zip(teams, types, strict=True):
+            pipe.hgetall(keys.team(team, "queue_changes"))
+            for task_type in team_types:
+                pipe.zcard(keys.queue(team, task_type))
+        answers = iter(pipe.execute())
     total = [0] * minutes
-    for raw in hashes:
-        known = {int(k): int(v) for k, v in raw.items() if k != b"current"}
-        earlier = [m for m in known if m <= now_minute - minutes]
-        value = known[max(earlier)] if earlier else 0
-        for i, minute in enumerate(range(now_minute - minutes + 1, now_minute + 1)):
-            value = known.get(minute, value)
+    for team_types in types:
+        changes = {int(k): int(v) for k, v in next(answers).items()}
+        value = sum(next(answers) for _ in team_types)
+        for i in range(minutes - 1, -1, -1):
             total[i] += value
+            value -= changes.get(now_minute - (minutes - 1 - i), 0)
     return total

@@ -135,7 +135,7 @@ class StagedPattern:
         if self.session_id is not None:
             check_id(self.session_id, "session_id")
 
-    def to_json(self, limit: int) -> str:
+    def to_json(self, limit: int) -> bytes:
         fields = asdict(self)
         del fields["staged_at"]
         for optional in ("team", "session_id"):

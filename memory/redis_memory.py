@@ -14,7 +14,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from .codec import DEFAULT_MAX_VALUE_BYTES, ttl_ms
-from .events import LUA_PRELUDE, Event, event_fields
+from .events import Event, event_fields, lua_source
 from .exceptions import (
     AlreadyDecided,
     IdTaken,
@@ -198,7 +198,7 @@ class RedisShortTermMemory:
     def run_script(
         self, body: str, caller: Caller, keys: Sequence[str], args: Sequence[Any]
     ) -> Any:
-        """Run a Lua script (prefixed with ``LUA_PRELUDE``) in one atomic round trip.
+        """Run a Lua script (built by ``events.lua_source``) in one atomic round trip.
 
         ``KEYS[1]`` is always the event stream and ``ARGV[1..3]`` the stream length,
         actor and tier, so the script's own keys start at ``KEYS[2]`` and its own
@@ -210,14 +210,15 @@ class RedisShortTermMemory:
             *keys,
             self.events_maxlen,
             caller.user_id,
-            caller.tier.name,
+            caller.tier_name,
             *args,
         )
+        execute = self.client.execute_command
         try:
             try:
-                return self.client.evalsha(sha, len(keys) + 1, *argv)
+                return execute("EVALSHA", sha, len(keys) + 1, *argv)
             except redis.exceptions.NoScriptError:  # the server restarted or was flushed
-                return self.client.evalsha(self._load_script(body), len(keys) + 1, *argv)
+                return execute("EVALSHA", self._load_script(body), len(keys) + 1, *argv)
         except redis.ResponseError as exc:
             raise script_error(exc) from None
         except redis.RedisError as exc:
@@ -225,7 +226,7 @@ class RedisShortTermMemory:
 
     def _load_script(self, body: str) -> str:
         try:
-            sha = self.client.script_load(LUA_PRELUDE + body)
+            sha = self.client.script_load(lua_source(body))
         except redis.RedisError as exc:
             raise self.connection_error(exc) from exc
         self._scripts[body] = sha = sha.decode() if isinstance(sha, bytes) else sha
@@ -233,11 +234,9 @@ class RedisShortTermMemory:
 
     # events -----------------------------------------------------------------------
 
-    def append_event(
-        self, pipe: Any, kind: str, caller: Caller, now_ms: int, **ids: object
-    ) -> None:
+    def append_event(self, pipe: Any, kind: str, caller: Caller, **ids: object) -> None:
         """Queue an event on a MULTI/EXEC pipeline, beside the change it records."""
-        fields = event_fields(kind, caller.user_id, caller.tier.name, now_ms, **ids)
+        fields = event_fields(kind, caller.user_id, caller.tier_name, **ids)
         pipe.xadd(self.keys.events, fields, maxlen=self.events_maxlen, approximate=True)
 
     def latest_event_id(self) -> str:

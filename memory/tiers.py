@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 from .exceptions import AccessDenied
@@ -45,6 +45,10 @@ class Caller:
 
     user_id: str
     tier: AccessTier
+    tier_name: str = field(init=False, repr=False, compare=False)  # for event records
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tier_name", AccessTier(self.tier).name)
 
     def require(self, needed: AccessTier, action: str) -> None:
         """Raise ``AccessDenied`` unless this caller's tier is at least ``needed``."""

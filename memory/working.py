@@ -16,21 +16,22 @@ from .ttl import TTLStrategy
 # The index is a sorted set of the agent's keys scored by expiry time, so listing skips
 # expired keys by score, and a stash that adds a key trims what has already expired.
 _STASH = """
+-- The event goes first: its id starts with the server's time in ms, which saves a TIME
+-- call on the busiest write.
+local clock = tonumber(string.match(emit('working.stashed', 'key', ARGV[6]), '^%d+'))
 local ttl = tonumber(ARGV[5])
-local expires = now + ttl
 redis.call('SET', KEYS[2], ARGV[4], 'PX', ttl)
-if redis.call('ZADD', KEYS[3], expires, ARGV[6]) == 1 then
+if redis.call('ZADD', KEYS[3], clock + ttl, ARGV[6]) == 1 then
   -- Only a new key can grow the index, so that is when expired members are trimmed.
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', clock)
 end
 -- The index (and the agent's entry in the agents index) must outlive every key in it.
 -- Extending them with a tenth to spare means a burst of stashes extends them once.
 if redis.call('PTTL', KEYS[3]) < ttl then
   local spare = ttl + math.floor(ttl / 10)
   redis.call('PEXPIRE', KEYS[3], spare)
-  redis.call('ZADD', KEYS[4], 'GT', now + spare, ARGV[2])
+  redis.call('ZADD', KEYS[4], 'GT', clock + spare, ARGV[2])
 end
-emit('working.stashed', 'key', ARGV[6])
 return 1
 """
 
@@ -111,7 +112,6 @@ def clear(memory: RedisShortTermMemory, caller: Caller, agent_id: str | None = N
         while True:
             try:
                 pipe.watch(index)
-                now = memory.server_time_ms()
                 members = [m.decode() for m in pipe.zrange(index, 0, -1)]
                 pipe.multi()
                 for name in members:
@@ -119,7 +119,7 @@ def clear(memory: RedisShortTermMemory, caller: Caller, agent_id: str | None = N
                 pipe.delete(index)
                 pipe.zrem(keys.working_agents, owner)
                 memory.append_event(
-                    pipe, "working.cleared", caller, now, agent=owner, count=len(members)
+                    pipe, "working.cleared", caller, agent=owner, count=len(members)
                 )
                 pipe.execute()
                 return len(members)
