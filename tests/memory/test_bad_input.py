@@ -47,6 +47,8 @@ CASES = {
     "pattern NaN": (lambda m: stage(m, {"x": math.nan}), TypeError),
     "task bytes": (lambda m: add_task(m, {"x": b"raw"}), TypeError),
     "share NaN": (lambda m: share(m, math.nan), TypeError),
+    "stash lone surrogate": (lambda m: stash(m, {"x": "\ud800"}), TypeError),
+    "circular": (lambda m: stash(m, (loop := [], loop.append(loop))[0]), TypeError),
     # over the size limit -> ValueError
     "stash too big": (lambda m: stash(m, BIG), ValueError),
     "signal too big": (lambda m: signal(m, BIG), ValueError),

@@ -119,3 +119,15 @@ def test_scripts_are_reloaded_after_the_server_forgets_them(memory):
     memory.client.script_flush()  # what a restart does to the script cache
     me.stash("after", 2)
     assert me.retrieve("after") == 2
+
+
+def test_values_written_by_other_tools_still_decode(memory):
+    # Hand-written JSON with whitespace around it reads back; garbage is an error.
+    agent = EmpathyOS("a", short_term_memory=memory)
+    agent.stash("k", 1)
+    key = memory.keys.working("a", "k")
+    memory.client.set(key, b' { "x" : [1, 2] }\n')
+    assert agent.retrieve("k") == {"x": [1, 2]}
+    memory.client.set(key, b'{"x": 1} trailing')
+    with pytest.raises(ValueError):
+        agent.retrieve("k")
