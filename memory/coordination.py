@@ -27,6 +27,9 @@ from .redis_memory import RedisShortTermMemory
 from .tiers import ADMIN, READ, WRITE, AccessTier, Caller
 from .ttl import TTLStrategy
 
+# KEYS[1] of every script is the event stream; the keys after it are named, in order, by
+# the script's ``_*_KEYS`` tuple, which ``AgentCoordinator._keys`` turns into key names.
+
 # A task's state string, split in one match: status, attempts, holder, token, score, type.
 _STATE_PATTERN = "'^([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t([^\\t]*)\\t(.*)$'"
 
@@ -69,7 +72,7 @@ local function depth(delta)
 ).replace("STATE_PATTERN", _STATE_PATTERN)
 
 
-# KEYS: 2 spec, 3 state, 4 queue, 5 types, 6 seq, 7 teams, 8 queue changes
+# KEYS (from 2): spec, state, queue, types, seq, then the teams index, queue_changes.
 # ARGV: 4 id, 5 type, 6 spec json, 7 priority, 8 team
 _ADD = (
     LUA_STATE
@@ -96,7 +99,9 @@ _CACHE_SIZE = 1024
 # Reaping, shared by claim and reap: leases of this type that ran out put their tasks
 # back in the queue, or in the dead-letter set. Sets ``reaped``; the helpers are defined
 # only when there is something to reap.
-# KEYS 3 state, 4 queue, 5 leases, 6 dead. ARGV 4 type, 5 max attempts, 6 team.
+# KEYS from 2 are named in _REAP_KEYS (claim's start the same way).
+# ARGV 4 type, 5 max attempts, 6 team.
+_REAP_KEYS = ("spec", "state", "queue", "leases", "dead", "queue_changes")
 _REAP = (
     """
 local reaped = 0
@@ -133,8 +138,8 @@ end
 ).replace("REAP_BATCH", str(REAP_BATCH))
 
 # The hot path, written out without helpers.
-# KEYS: 2 spec, 3 state, 4 queue, 5 leases, 6 dead, 7 fence, 8 queue changes
 # ARGV: 4 type, 5 max attempts, 6 team, 7 agent, 8 lease ms
+_CLAIM_KEYS = ("spec", "state", "queue", "leases", "dead", "fence", "queue_changes")
 _CLAIM = (
     _REAP
     + """
@@ -178,8 +183,8 @@ if deadline < now then
 end
 """
 
-# KEYS: 2 spec, 3 state, 4 leases, 5 completed, 6 result
 # ARGV: 4 id, 5 token, 6 team, 7 result json, 8 result ttl
+_COMPLETE_KEYS = ("spec", "state", "leases", "completed", "result")
 _COMPLETE = (
     LUA_STATE
     + _CHECK_LEASE
@@ -202,8 +207,8 @@ return 1
 """
 )
 
-# KEYS: 2 spec, 3 state, 4 leases, 5 queue, 6 dead, 7 result
 # ARGV: 4 id, 5 token, 6 team, 7 error json, 8 retry (1/0), 9 max attempts, 10 ttl
+_FAIL_KEYS = ("spec", "state", "leases", "queue", "dead", "result", "queue_changes")
 _FAIL = (
     LUA_STATE
     + _CHECK_LEASE
@@ -228,7 +233,8 @@ return s.status
 """
 )
 
-# KEYS: 2 spec, 3 state, 4 leases. ARGV: 4 id, 5 token, 6 team, 7 lease ms
+# ARGV: 4 id, 5 token, 6 team, 7 lease ms
+_EXTEND_KEYS = ("spec", "state", "leases")
 _EXTEND = (
     LUA_STATE
     + _CHECK_LEASE
@@ -240,8 +246,8 @@ return deadline
 """
 )
 
-# Steward actions. KEYS: 2 spec, 3 state, 4 queue, 5 leases, 6 dead, 7 result
-# ARGV: 4 id, 5 action ('requeue' | 'cancel'), 6 team, 7 expected type
+# Steward actions. ARGV: 4 id, 5 action ('requeue' | 'cancel'), 6 team, 7 expected type
+_ADMIN_KEYS = ("spec", "state", "queue", "leases", "dead", "result", "queue_changes")
 _ADMIN = (
     LUA_STATE
     + """
@@ -404,20 +410,25 @@ class AgentCoordinator:
             self._callers[agent_id] = caller
         return caller
 
+    def _keys(self, *parts: str, task_type: str = "", task_id: str = "") -> list[str]:
+        """A script's keys, named as in its ``KEYS`` comment: the team's own keys by
+        part, and ``queue`` and ``leases`` (of ``task_type``) and ``result`` (of
+        ``task_id``)."""
+        keys, team = self.memory.keys, self.team_id
+        special = {
+            "queue": lambda: keys.queue(team, task_type),
+            "leases": lambda: keys.leases(team, task_type),
+            "result": lambda: keys.result(team, task_id),
+        }
+        return [special[p]() if p in special else keys.team(team, p) for p in parts]
+
     def _keys_for_claim(self, task_type: str) -> list[str]:
         keys = self._claim_keys.get(task_type)
         if keys is None:
             if len(self._claim_keys) >= _CACHE_SIZE:
                 self._claim_keys.clear()
-            keys = [
-                self._key("spec"),
-                self._key("state"),
-                self.memory.keys.queue(self.team_id, check_id(task_type, "task_type")),
-                self.memory.keys.leases(self.team_id, task_type),
-                self._key("dead"),
-                self._key("fence"),
-                self._key("queue_changes"),
-            ]
+            check_id(task_type, "task_type")
+            keys = self._keys(*_CLAIM_KEYS, task_type=task_type)
             self._claim_keys[task_type] = keys
         return keys
 
@@ -503,13 +514,9 @@ class AgentCoordinator:
             _ADD,
             self.caller,
             [
-                self._key("spec"),
-                self._key("state"),
-                self.memory.keys.queue(self.team_id, task.task_type),
-                self._key("types"),
-                self._key("seq"),
+                *self._keys("spec", "state", "queue", "types", "seq", task_type=task.task_type),
                 self.memory.keys.teams,
-                self._key("queue_changes"),
+                *self._keys("queue_changes"),
             ],
             [
                 task.task_id,
@@ -584,13 +591,7 @@ class AgentCoordinator:
             self.memory.run_script(
                 _COMPLETE,
                 caller,
-                [
-                    self._key("spec"),
-                    self._key("state"),
-                    self.memory.keys.leases(self.team_id, task_type),
-                    self._key("completed"),
-                    self.memory.keys.result(self.team_id, task_id),
-                ],
+                self._keys(*_COMPLETE_KEYS, task_type=task_type, task_id=task_id),
                 [
                     task_id,
                     token,
@@ -619,15 +620,7 @@ class AgentCoordinator:
             status = self.memory.run_script(
                 _FAIL,
                 caller,
-                [
-                    self._key("spec"),
-                    self._key("state"),
-                    self.memory.keys.leases(self.team_id, task_type),
-                    self.memory.keys.queue(self.team_id, task_type),
-                    self._key("dead"),
-                    self.memory.keys.result(self.team_id, task_id),
-                    self._key("queue_changes"),
-                ],
+                self._keys(*_FAIL_KEYS, task_type=task_type, task_id=task_id),
                 [
                     task_id,
                     token,
@@ -653,11 +646,7 @@ class AgentCoordinator:
             self.memory.run_script(
                 _EXTEND,
                 caller,
-                [
-                    self._key("spec"),
-                    self._key("state"),
-                    self.memory.keys.leases(self.team_id, task_type),
-                ],
+                self._keys(*_EXTEND_KEYS, task_type=task_type),
                 [task_id, token, self.team_id, lease],
             )
         )
@@ -677,14 +666,7 @@ class AgentCoordinator:
         return self.memory.run_script(
             _REAP_ONLY,
             self.caller,
-            [
-                self._key("spec"),
-                self._key("state"),
-                self.memory.keys.queue(self.team_id, task_type),
-                self.memory.keys.leases(self.team_id, task_type),
-                self._key("dead"),
-                self._key("queue_changes"),
-            ],
+            self._keys(*_REAP_KEYS, task_type=task_type),
             [task_type, self.max_attempts, self.team_id],
         )
 
@@ -702,15 +684,7 @@ class AgentCoordinator:
         self.memory.run_script(
             _ADMIN,
             self.caller,
-            [
-                self._key("spec"),
-                self._key("state"),
-                self.memory.keys.queue(self.team_id, task_type),
-                self.memory.keys.leases(self.team_id, task_type),
-                self._key("dead"),
-                self.memory.keys.result(self.team_id, task_id),
-                self._key("queue_changes"),
-            ],
+            self._keys(*_ADMIN_KEYS, task_type=task_type, task_id=task_id),
             [task_id, action, self.team_id, task_type],
         )
         self._held.pop(task_id, None)
