@@ -415,12 +415,18 @@ class AgentCoordinator:
         part, and ``queue`` and ``leases`` (of ``task_type``) and ``result`` (of
         ``task_id``)."""
         keys, team = self.memory.keys, self.team_id
-        special = {
-            "queue": lambda: keys.queue(team, task_type),
-            "leases": lambda: keys.leases(team, task_type),
-            "result": lambda: keys.result(team, task_id),
-        }
-        return [special[p]() if p in special else keys.team(team, p) for p in parts]
+        names = []
+        for part in parts:
+            match part:
+                case "queue":
+                    names.append(keys.queue(team, task_type))
+                case "leases":
+                    names.append(keys.leases(team, task_type))
+                case "result":
+                    names.append(keys.result(team, task_id))
+                case _:
+                    names.append(keys.team(team, part))
+        return names
 
     def _keys_for_claim(self, task_type: str) -> list[str]:
         keys = self._claim_keys.get(task_type)
