@@ -786,26 +786,14 @@ class AgentCoordinator:
 
     def counts(self) -> dict[str, Any]:
         """Tasks per state, and pending per task type."""
-        types = self.task_types()
-        cutoff = self.memory.server_time_ms() - self.memory.ttl_ms(TTLStrategy.WORKING_RESULTS)
-        with self.memory.client.pipeline(transaction=False) as pipe:
-            for task_type in types:
-                pipe.zcard(self.memory.keys.queue(self.team_id, task_type))
-            for task_type in types:
-                pipe.zcard(self.memory.keys.leases(self.team_id, task_type))
-            pipe.zcount(self._key("completed"), f"({cutoff}", "+inf")
-            pipe.zcard(self._key("dead"))
-            answers = pipe.execute()
-        pending_by_type = dict(zip(types, answers[: len(types)], strict=True))
-        claimed = sum(answers[len(types) : 2 * len(types)])
-        completed, dead = answers[2 * len(types) :]
-        return {
-            "pending": sum(pending_by_type.values()),
-            "claimed": claimed,
-            "completed": completed,
-            "dead": dead,
-            "pending_by_type": pending_by_type,
-        }
+        summary = team_summaries(self.memory, [self.team_id])[self.team_id]
+        del summary["agents"]
+        return summary
+
+    def _liveness_ranges(self, now_ms: int) -> list[tuple[str, str | int, str | int]]:
+        """The heartbeat ranges (for ZCOUNT) of alive, late and dead agents."""
+        alive, dead = now_ms - self.alive_ms, now_ms - self.dead_ms
+        return [("alive", f"({alive}", "+inf"), ("late", f"({dead}", alive), ("dead", "-inf", dead)]
 
     def aggregate_results(self, limit: int = 100) -> dict[str, Any]:
         """Totals by status, and the newest ``limit`` completed results."""
@@ -825,7 +813,65 @@ class AgentCoordinator:
 
 
 def list_teams(memory: RedisShortTermMemory, caller: Caller | None = None) -> list[str]:
-    """Every team that has registered an agent or queued a task."""
+    """Every team that has registered an agent or queued a task, most recently active
+    first. Pages that show teams use ``team_page``: this list only grows."""
     if caller is not None:
         caller.require(READ, "listing teams")
     return [t.decode() for t in memory.client.zrevrange(memory.keys.teams, 0, -1)]
+
+
+def team_page(
+    memory: RedisShortTermMemory, limit: int = 50, cursor: str | None = None
+) -> Page[str]:
+    """Teams a page at a time, most recently active first."""
+    start = offset_cursor(cursor)
+    limit = check_limit(limit)
+    with memory.client.pipeline(transaction=False) as pipe:
+        pipe.zcard(memory.keys.teams)
+        pipe.zrevrange(memory.keys.teams, start, start + limit - 1)
+        total, members = pipe.execute()
+    more = start + limit < total
+    return Page([t.decode() for t in members], str(start + limit) if more else None, total)
+
+
+def team_summaries(memory: RedisShortTermMemory, team_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """For each team: tasks per state, pending per task type, and how many agents are
+    alive, late and dead (by a coordinator's default thresholds). Two round trips,
+    however many teams."""
+    keys = memory.keys
+    coordinators = [AgentCoordinator(memory, team_id) for team_id in team_ids]
+    with memory.client.pipeline(transaction=False) as pipe:
+        pipe.time()
+        for coordinator in coordinators:
+            pipe.smembers(coordinator._key("types"))
+        (seconds, micros), *type_sets = pipe.execute()
+    now = int(seconds) * 1000 + int(micros) // 1000
+    cutoff = now - memory.ttl_ms(TTLStrategy.WORKING_RESULTS)
+    types = [sorted(t.decode() for t in members) for members in type_sets]
+    with memory.client.pipeline(transaction=False) as pipe:
+        for coordinator, team_types in zip(coordinators, types, strict=True):
+            team = coordinator.team_id
+            for task_type in team_types:
+                pipe.zcard(keys.queue(team, task_type))
+            for task_type in team_types:
+                pipe.zcard(keys.leases(team, task_type))
+            pipe.zcount(coordinator._key("completed"), f"({cutoff}", "+inf")
+            pipe.zcard(coordinator._key("dead"))
+            for _, low, high in coordinator._liveness_ranges(now):
+                pipe.zcount(coordinator._key("heartbeats"), low, high)
+        answers = iter(pipe.execute())
+    summaries = {}
+    for coordinator, team_types in zip(coordinators, types, strict=True):
+        pending_by_type = {task_type: next(answers) for task_type in team_types}
+        claimed = sum(next(answers) for _ in team_types)
+        completed, dead = next(answers), next(answers)
+        agents = {state: next(answers) for state, _, _ in coordinator._liveness_ranges(now)}
+        summaries[coordinator.team_id] = {
+            "pending": sum(pending_by_type.values()),
+            "claimed": claimed,
+            "completed": completed,
+            "dead": dead,
+            "pending_by_type": pending_by_type,
+            "agents": agents,
+        }
+    return summaries

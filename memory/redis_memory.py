@@ -284,7 +284,8 @@ class RedisShortTermMemory:
     # stats ------------------------------------------------------------------------
 
     def get_stats(self) -> dict[str, Any]:
-        """Mode, counts of each kind of data, and memory used."""
+        """Mode, counts of each kind of data (tasks by state and agents by liveness
+        summed over teams), and memory used."""
         from .stats import collect_stats
 
         return collect_stats(self)

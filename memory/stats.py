@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 
-from .coordination import AgentCoordinator, list_teams
+from .coordination import list_teams, team_summaries
 from .ttl import TTLStrategy
 
 if TYPE_CHECKING:
@@ -30,10 +30,12 @@ def collect_stats(memory: RedisShortTermMemory) -> dict[str, Any]:
     working_keys = sum(answers[: len(agents)])
     staged, signals, sessions, events = answers[len(agents) :]
     tasks = {"pending": 0, "claimed": 0, "completed": 0, "dead": 0}
-    for team in list_teams(memory):
-        counts = AgentCoordinator(memory, team).counts()
+    liveness = {"alive": 0, "late": 0, "dead": 0}
+    for summary in team_summaries(memory, list_teams(memory)).values():
         for state in tasks:
-            tasks[state] += counts[state]
+            tasks[state] += summary[state]
+        for state in liveness:
+            liveness[state] += summary["agents"][state]
     try:
         used = memory.client.info("memory").get("used_memory")
     except redis.ResponseError:
@@ -46,6 +48,7 @@ def collect_stats(memory: RedisShortTermMemory) -> dict[str, Any]:
         "staged_patterns": staged,
         "signals": signals,
         "tasks": tasks,
+        "agents": liveness,
         "sessions": sessions,
         "events": events,
         "used_memory": used,

@@ -17,7 +17,7 @@ from django.http import Http404
 from empathy_web.library.queue import build_queue
 from memory import AgentCoordinator, TeamSession
 from memory import patterns as staged
-from memory.coordination import list_teams
+from memory.coordination import team_page, team_summaries
 from memory.metrics import queue_depth, signal_rate
 from memory.sessions import get_session, list_sessions
 from memory.signals import list_signals
@@ -38,19 +38,15 @@ def _cursor(params: Params, name: str = "cursor") -> str | None:
 
 def overview(params: Params, viewer: Caller) -> dict[str, Any]:
     memory = get_memory()
-    teams = []
-    liveness = {"alive": 0, "late": 0, "dead": 0}
-    for team_id in list_teams(memory):
-        coordinator = AgentCoordinator(memory, team_id)
-        teams.append({"team_id": team_id, **coordinator.counts()})
-        for agent in coordinator.get_agents(limit=500):
-            liveness[agent.liveness] += 1
-    expiring = staged.count_staged(memory, expiring_within_ms=3_600_000)
+    teams = team_page(memory, PAGE, _cursor(params))
+    summaries = team_summaries(memory, list(teams))
+    stats = memory.get_stats()
     return {
         "teams": teams,
-        "liveness": liveness,
-        "stats": memory.get_stats(),
-        "expiring_soon": expiring,
+        "team_rows": [{"team_id": team_id, **summaries[team_id]} for team_id in teams],
+        "liveness": stats["agents"],
+        "stats": stats,
+        "expiring_soon": staged.count_staged(memory, expiring_within_ms=3_600_000),
         "signal_rate": signal_rate(memory),
         "queue_depth": queue_depth(memory),
     }
@@ -71,8 +67,9 @@ def pattern_queue(params: Params, viewer: Caller) -> dict[str, Any]:
 
 def task_board(params: Params, viewer: Caller) -> dict[str, Any]:
     memory = get_memory()
-    teams = list_teams(memory)
-    team_id = params.get("team") or (teams[0] if teams else None)
+    recent = team_page(memory, PAGE)  # the tabs: the most recently active teams
+    team_id = params.get("team") or (recent[0] if recent else None)
+    teams = list(recent) + ([team_id] if team_id and team_id not in recent else [])
     sections: list[dict[str, Any]] = []
     counts: dict[str, Any] = {}
     if team_id:
@@ -100,6 +97,7 @@ def task_board(params: Params, viewer: Caller) -> dict[str, Any]:
             sections.append({"key": state, "title": title, "page": page(state, state)})
     return {
         "teams": teams,
+        "more_teams": (recent.total or 0) - len(teams),
         "team_id": team_id,
         "counts": counts,
         "sections": sections,
@@ -107,10 +105,14 @@ def task_board(params: Params, viewer: Caller) -> dict[str, Any]:
     }
 
 
+AGENT_TEAMS_PAGE = 10  # teams per page of the agents list, each with its own agent pages
+
+
 def agent_list(params: Params, viewer: Caller) -> dict[str, Any]:
     memory = get_memory()
+    team_ids = team_page(memory, AGENT_TEAMS_PAGE, _cursor(params, "teams"))
     teams = []
-    for team_id in list_teams(memory):
+    for team_id in team_ids:
         coordinator = AgentCoordinator(memory, team_id)
         claims: dict[str, list[Any]] = {}
         for task in coordinator.list_tasks("claimed", limit=500):
@@ -119,7 +121,7 @@ def agent_list(params: Params, viewer: Caller) -> dict[str, Any]:
         page = coordinator.get_agents(PAGE, cursor)
         rows = [(agent, claims.get(agent.agent_id, [])) for agent in page]
         teams.append({"team_id": team_id, "page": page, "rows": rows})
-    return {"teams": teams}
+    return {"teams": teams, "team_ids": team_ids, "teams_cursor": params.get("teams", "")}
 
 
 def session_list(params: Params, viewer: Caller) -> dict[str, Any]:

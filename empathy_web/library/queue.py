@@ -13,7 +13,7 @@ from typing import Any
 
 from django.utils.http import urlencode
 
-from memory import AgentCoordinator, RedisShortTermMemory, StagedPattern
+from memory import RedisShortTermMemory, StagedPattern
 from memory import patterns as staged
 from memory.coordination import list_teams
 from memory.page import Page, offset_cursor
@@ -35,10 +35,15 @@ PATTERN_QUERY = ("sort", *FILTERS)
 
 def agent_teams(memory: RedisShortTermMemory) -> dict[str, list[str]]:
     """The teams each agent is registered in."""
+    team_ids = list_teams(memory)
+    with memory.client.pipeline(transaction=False) as pipe:
+        for team_id in team_ids:
+            pipe.zrange(memory.keys.team(team_id, "heartbeats"), 0, -1)  # its registered agents
+        registered = pipe.execute()
     teams: dict[str, list[str]] = {}
-    for team_id in list_teams(memory):
-        for agent in AgentCoordinator(memory, team_id).get_agents(limit=500):
-            teams.setdefault(agent.agent_id, []).append(team_id)
+    for team_id, agents in zip(team_ids, registered, strict=True):
+        for agent_id in agents:
+            teams.setdefault(agent_id.decode(), []).append(team_id)
     return teams
 
 

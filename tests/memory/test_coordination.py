@@ -14,7 +14,7 @@ from memory import (
     NotFound,
     TTLStrategy,
 )
-from memory.coordination import list_teams
+from memory.coordination import list_teams, team_page, team_summaries
 
 
 def task(task_id: str, priority: int = 5, task_type: str = "review", **fields) -> AgentTask:
@@ -263,3 +263,53 @@ def test_a_claim_reaps_its_own_type_behind_many_expired_leases_of_another(memory
     assert coordinator.claim_task("w2", "b").task_id == "b0"
     assert coordinator.reap_expired() == 250
     assert coordinator.counts()["pending_by_type"] == {"a": 250, "b": 0}
+
+
+def test_teams_page_most_recently_active_first(memory):
+    for team_id in ("a", "b", "c"):
+        AgentCoordinator(memory, team_id).add_task(task(f"{team_id}-1"))
+        time.sleep(0.002)  # activity is scored in ms
+    AgentCoordinator(memory, "a").register_agent("w", ["review"])  # a is active again
+    first = team_page(memory, limit=2)
+    assert (list(first), first.total) == (["a", "c"], 3)
+    rest = team_page(memory, limit=2, cursor=first.next_cursor)
+    assert (list(rest), rest.next_cursor) == (["b"], None)
+
+
+def test_team_summaries_count_tasks_and_agents_of_many_teams_at_once(memory):
+    busy = AgentCoordinator(memory, "busy", alive_seconds=30, max_attempts=1)
+    busy.register_agent("fresh", ["review"])
+    busy.register_agent("quiet", ["review"])
+    busy.register_agent("gone", ["review"])
+    now = memory.server_time_ms()
+    heartbeats = memory.keys.team("busy", "heartbeats")
+    memory.client.zadd(heartbeats, {"quiet": now - 60_000, "gone": now - 400_000})
+    for i in range(4):
+        busy.add_task(task(f"t{i}", task_type="review" if i < 3 else "triage"))
+    busy.claim_task("fresh", "review")
+    busy.complete_task("t0", "ok")
+    busy.claim_task("fresh", "review")
+    busy.fail_task("t1", "boom")
+    busy.claim_task("fresh", "review")
+    AgentCoordinator(memory, "idle").register_agent("x", [])
+
+    summaries = team_summaries(memory, ["busy", "idle", "unknown"])
+
+    assert summaries["busy"] == {
+        "pending": 1,
+        "claimed": 1,
+        "completed": 1,
+        "dead": 1,
+        "pending_by_type": {"review": 0, "triage": 1},
+        "agents": {"alive": 1, "late": 1, "dead": 1},
+    }
+    assert summaries["busy"]["agents"] == {
+        state: sum(a.liveness == state for a in busy.get_agents())
+        for state in ("alive", "late", "dead")
+    }
+    assert summaries["idle"]["agents"] == {"alive": 1, "late": 0, "dead": 0}
+    assert summaries["unknown"]["pending"] == 0
+    stats = memory.get_stats()
+    assert stats["tasks"] == {"pending": 1, "claimed": 1, "completed": 1, "dead": 1}
+    assert stats["agents"] == {"alive": 2, "late": 1, "dead": 1}
+    assert busy.counts() == {k: v for k, v in summaries["busy"].items() if k != "agents"}

@@ -549,6 +549,52 @@ def test_it_switches_between_teams(task_board, observer):
     assert "r-high" not in page_text(response)
 
 
+def many_teams(memory: RedisShortTermMemory, count: int) -> list[str]:
+    """``count`` teams, each with one queued task and one agent, oldest activity first;
+    returns their ids newest first, as the pages list them."""
+    ids = [f"team-{n:03d}" for n in range(count)]
+    for team_id in ids:
+        coordinator = AgentCoordinator(memory, team_id)
+        coordinator.register_agent(f"{team_id}-agent", ["work"])
+        coordinator.add_task(AgentTask(f"{team_id}-task", "work"))
+        memory.client.zadd(memory.keys.teams, {team_id: ids.index(team_id)})  # activity order
+    return ids[::-1]
+
+
+def test_the_overview_pages_through_teams(memory, observer):
+    newest_first = many_teams(memory, 30)
+
+    first = observer.get("/")
+    rows = re.findall(r'\?team=(team-\d+)">', first.content.decode())
+    assert rows == newest_first[:25]
+    assert "25 of 30 teams, most recently active first." in page_text(first)
+    assert "30 alive · 0 late · 0 dead" in page_text(first)  # every team, not only this page
+    second = observer.get("/" + next_page(first))
+    assert re.findall(r'\?team=(team-\d+)">', second.content.decode()) == newest_first[25:]
+    assert next_page(second) is None
+
+
+def test_the_task_board_tabs_the_most_recent_teams(memory, observer):
+    newest_first = many_teams(memory, 27)
+
+    response = observer.get(f"/tasks/?team={newest_first[-1]}")
+
+    tabs = re.findall(r'<a href="\?team=(team-\d+)"', response.content.decode())
+    assert tabs == newest_first[:25] + [newest_first[-1]]  # and the one asked for
+    assert "and 1 less recently active team: see the overview" in page_text(response)
+    assert task_sections(response)["Queued: work"][1] == [f"{newest_first[-1]}-task"]
+
+
+def test_the_agents_page_pages_through_teams(memory, observer):
+    newest_first = many_teams(memory, 12)
+
+    first = observer.get("/agents/")
+    assert re.findall(r"<h2>(team-\d+)</h2>", first.content.decode()) == newest_first[:10]
+    assert "12 teams, most recently active first." in page_text(first)
+    second = observer.get("/agents/" + next_page(first, "More teams"))
+    assert re.findall(r"<h2>(team-\d+)</h2>", second.content.decode()) == newest_first[10:]
+
+
 # agents --------------------------------------------------------------------------------
 
 
