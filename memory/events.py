@@ -72,6 +72,7 @@ class Event:
     @classmethod
     def from_entry(cls, entry_id: bytes | str, fields: dict) -> Event:
         text = {_s(k): _s(v) for k, v in fields.items()}
+        text.pop("ts", None)  # entries written before the id alone carried the time
         return cls(
             id=_s(entry_id),
             type=text.pop("type", ""),

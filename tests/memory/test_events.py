@@ -41,7 +41,10 @@ def test_every_mutation_appends_one_event(memory):
     assert claimed.actor == "worker"
     assert claimed.tier == "CONTRIBUTOR"
     assert claimed.ids["task_id"] == "t1" and claimed.ids["team"] == "team"
-    assert claimed.ts > 0
+    # The entry id is the server time of the change.
+    assert claimed.ts == int(claimed.id.split("-")[0])
+    assert abs(claimed.ts - memory.server_time_ms()) < 5_000
+    assert all(a.ts <= b.ts for a, b in zip(events, events[1:], strict=False))
     assert events[3].actor == "lead" and events[3].tier == "VALIDATOR"
 
 
@@ -90,3 +93,16 @@ def test_the_stream_is_bounded(make_memory):
     for i in range(1000):
         agent.stash("k", i)
     assert memory.client.xlen(memory.keys.events) < 300
+
+
+def test_entries_with_a_time_field_read_the_same(memory):
+    # Entries written before the id alone carried the time also had a ``ts`` field.
+    start = memory.latest_event_id()
+    entry_id = memory.client.xadd(
+        memory.keys.events,
+        {"type": "task.added", "actor": "a", "tier": "CONTRIBUTOR", "ts": "1", "team": "t"},
+    )
+    (event,) = memory.read_events(start)
+    assert event.id == entry_id.decode()
+    assert event.ids == {"team": "t"}
+    assert event.ts == int(event.id.split("-")[0])
