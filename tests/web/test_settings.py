@@ -132,3 +132,12 @@ def test_without_redis_url_the_channel_layer_is_in_process():
     layer = loaded_settings(**PRODUCTION)["channel_layer"]
 
     assert layer["BACKEND"] == "channels.layers.InMemoryChannelLayer"
+
+
+def test_the_asgi_process_keeps_its_startup_heap_out_of_collections():
+    code = "import gc, empathy_web.asgi; print(gc.get_freeze_count())"
+
+    result = run("-c", code, **PRODUCTION)
+
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) > 10_000  # Django, the apps, channels: all frozen

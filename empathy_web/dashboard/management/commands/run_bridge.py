@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from typing import Any
 
@@ -36,4 +37,6 @@ class Command(BaseCommand):
         memory = get_memory()
         self.stdout.write(f"Bridge running on {memory.address}.")
         bridge = Bridge(memory, get_channel_layer(), coalesce=coalesce, feed_coalesce=feed_coalesce)
+        gc.collect()
+        gc.freeze()  # as the ASGI entry point does: keep full collections short
         await bridge.run(stop)
