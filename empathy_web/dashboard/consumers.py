@@ -96,16 +96,18 @@ class DashboardConsumer(AsyncWebsocketConsumer):
     async def memory_changed(self, event: dict[str, Any]) -> None:
         """A hint from the bridge: these panels may have changed."""
         changed = set(event.get("panels", ()))
-        await self.send_panels([n for n in self.panels if n in changed and n != "signal-feed"])
+        await self.send_panels(
+            [n for n in self.panels if n in changed and n != "signal-feed"], event.get("hint")
+        )
         if self.feed and self.resumed and "signal-feed" in changed:
             await self.send_new_signals(hint=event.get("hint"))
 
-    async def send_panels(self, names: list[str]) -> None:
+    async def send_panels(self, names: list[str], hint: str | None = None) -> None:
         if not names:
             return
         try:
             html = await sync_to_async(render_panels, thread_sensitive=False)(
-                names, self.params, self.viewer, self.csrf_token
+                names, self.params, self.viewer, self.csrf_token, hint
             )
         except UNAVAILABLE:
             return  # Redis is down: keep what the page shows; the next hint retries

@@ -6,6 +6,7 @@ a page looks the same whichever way its updates arrive.
 
 from __future__ import annotations
 
+import secrets
 import threading
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -25,6 +26,22 @@ FEED_MAX = 2000  # signals sent in one message; a longer backlog continues on th
 FEED_CACHE_HINTS = 2
 _feed_lock = threading.Lock()
 _feed_cache: dict[str, dict[tuple, tuple[str, str | None]]] = {}  # hint -> place -> HTML
+
+# Panels rendered for one hint are shared by the viewers that see the same thing: the
+# same panels, query and tier. Their forms carry this stand-in for the CSRF token, which
+# each viewer's copy replaces with its own. It is random per process, so no text an
+# agent writes can predict it.
+_CSRF_STAND_IN = secrets.token_hex(24)
+_panels_lock = threading.Lock()
+_panels_cache: dict[str, dict[tuple, _Shared]] = {}  # hint -> what is seen -> rendering
+
+
+class _Shared:
+    """One rendering that several consumers wait on; ``html`` stays None if it failed."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.html: str | None = None
 
 
 def masked_csrf_token(cookie_secret: str) -> str:
@@ -50,9 +67,44 @@ def template_context(viewer: Caller, csrf_token: str) -> dict[str, Any]:
 
 
 def render_panels(
+    names: Iterable[str],
+    params: Mapping[str, str],
+    viewer: Caller,
+    csrf_token: str,
+    hint: str | None = None,
+) -> str:
+    """The named panels, rebuilt from Redis, each swapped in by its id.
+
+    Viewers handling the same ``hint`` who see the same panels with the same query and
+    tier share one rendering, as the feed's viewers do.
+    """
+    names = tuple(names)
+    if hint is None:
+        return _render_panels(names, params, viewer, csrf_token)
+    seen = (names, tuple(sorted(params.items())), viewer.tier)
+    with _panels_lock:
+        by_seen = _panels_cache.setdefault(hint, {})
+        shared = by_seen.get(seen)
+        first = shared is None
+        if first:
+            shared = by_seen[seen] = _Shared()
+        while len(_panels_cache) > FEED_CACHE_HINTS:
+            _panels_cache.pop(next(iter(_panels_cache)))
+    if first:
+        try:
+            shared.html = _render_panels(names, params, viewer, _CSRF_STAND_IN)
+        finally:
+            shared.done.set()
+    else:
+        shared.done.wait()
+    if shared.html is None:  # the first viewer's rendering failed: try on our own
+        return _render_panels(names, params, viewer, csrf_token)
+    return shared.html.replace(_CSRF_STAND_IN, csrf_token)
+
+
+def _render_panels(
     names: Iterable[str], params: Mapping[str, str], viewer: Caller, csrf_token: str
 ) -> str:
-    """The named panels, rebuilt from Redis, each swapped in by its id."""
     base = template_context(viewer, csrf_token)
     parts = []
     for name in names:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 import pytest
 import redis
@@ -178,6 +179,54 @@ async def test_a_backlog_longer_than_one_read_arrives_whole(memory):
     assert len(signal_ids(html)) == 450
     assert len(set(signal_ids(html))) == 450
     await communicator.disconnect()
+
+
+def session_cookie_with_csrf(tier: str, secret: str) -> bytes:
+    return session_cookie(tier).replace(b"x" * 32, secret.encode())
+
+
+async def test_panels_are_rendered_once_per_hint_for_viewers_who_see_the_same(memory):
+    AgentCoordinator(memory, "team").add_task(AgentTask("t1", "review", "d", 5))
+    viewers = []
+    for tier, secret in (("steward", "a" * 32), ("steward", "b" * 32), ("observer", "c" * 32)):
+        cookie = await sync_to_async(session_cookie_with_csrf)(tier, secret)
+        communicator = WebsocketCommunicator(
+            application,
+            "/ws/dashboard/?panels=task-board&team=team",
+            headers=[(b"cookie", cookie), ORIGIN],
+        )
+        assert (await communicator.connect())[0]
+        await communicator.receive_from(timeout=5)  # the snapshot
+        viewers.append((communicator, secret))
+    renders = []
+    original = fragments._render_panels
+
+    def counting(*args, **kwargs):
+        renders.append(args[2].tier.name)
+        return original(*args, **kwargs)
+
+    fragments._render_panels = counting
+    try:
+        hint = {"type": "memory.changed", "panels": ["task-board"], "hint": "h-panels"}
+        await get_channel_layer().group_send(GROUP, hint)
+        pages = [await communicator.receive_from(timeout=5) for communicator, _ in viewers]
+    finally:
+        fragments._render_panels = original
+    assert sorted(renders) == ["OBSERVER", "STEWARD"]  # one per tier, not one per viewer
+    tokens = [re.findall(r'name="csrfmiddlewaretoken" value="([^"]+)"', page) for page in pages]
+    assert tokens[0] and tokens[1] and not tokens[2]  # only stewards get the buttons
+    for (_, secret), page_tokens in zip(viewers[:2], tokens[:2], strict=True):
+        # Each steward's buttons carry a token for its own CSRF cookie, none the other's.
+        assert {_unmask(token) for token in page_tokens} == {secret}
+    assert pages[0].replace(tokens[0][0], "") == pages[1].replace(tokens[1][0], "")
+    for communicator, _ in viewers:
+        await communicator.disconnect()
+
+
+def _unmask(token: str) -> str:
+    from django.middleware.csrf import _unmask_cipher_token
+
+    return _unmask_cipher_token(token)
 
 
 async def test_viewers_at_the_same_place_share_one_rendering_per_hint(memory):
