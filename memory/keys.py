@@ -31,6 +31,9 @@ class KeySchema:
         self.conflicts = f"{prefix}conflicts"
         self.working_agents = f"{prefix}wm:agents"
         self.patterns_staged = f"{prefix}{{patterns}}:staged"
+        # The same members as patterns_staged, scored by confidence and by staging time.
+        self.patterns_by_confidence = f"{prefix}{{patterns}}:by_confidence"
+        self.patterns_by_staged_at = f"{prefix}{{patterns}}:by_staged_at"
         self.signals_recent = f"{prefix}{{signals}}:recent"
         self.signals_broadcast = f"{prefix}{{signals}}:broadcast"
         self.signals_seq = f"{prefix}{{signals}}:seq"

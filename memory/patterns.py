@@ -11,7 +11,7 @@ import redis
 
 from .codec import check_confidence, check_id, decode, encode
 from .exceptions import InvalidValue
-from .page import Page, check_limit
+from .page import Page, check_limit, offset_cursor
 from .redis_memory import RedisShortTermMemory
 from .tiers import READ, VALIDATE, WRITE, Caller
 from .ttl import TTLStrategy
@@ -21,14 +21,36 @@ from .ttl import TTLStrategy
 # broken by id), counts of what expires within any window, and lets every write trim
 # expired members by range, whatever TTL each pattern was staged with.
 #
+# Two more sorted sets hold the same members scored by confidence and by staging time (ms),
+# for the queue's other orders; every script that adds or removes a member of the index
+# does the same to both (``SORTED`` below), so the three always hold the same patterns.
+#
 # Members trimmed that way are patterns nobody decided before they expired. The sweep
 # counts them per minute of their expiry (a small hash, kept to about a day) and notes
 # the newest 50 in a log, so the dashboard can say how many expired undecided lately.
-_SWEEP = """
-local function sweep_expired(index, per_minute, log)
+_SORTED = """
+local function sorted_remove(by_confidence, by_staged_at, members)
+  for i = 1, #members, 500 do
+    local chunk = {unpack(members, i, math.min(i + 499, #members))}
+    redis.call('ZREM', by_confidence, unpack(chunk))
+    redis.call('ZREM', by_staged_at, unpack(chunk))
+  end
+end
+local function sorted_add(by_confidence, by_staged_at, member, body)
+  local fields = cjson.decode(body)
+  redis.call('ZADD', by_confidence, fields.confidence, member)
+  redis.call('ZADD', by_staged_at, math.floor(fields.staged_at * 1000 + 0.5), member)
+end
+"""
+
+_SWEEP = (
+    _SORTED
+    + """
+local function sweep_expired(index, per_minute, log, by_confidence, by_staged_at)
   local cutoff = '(' .. string.format('%013d', now)
   local gone = redis.call('ZRANGEBYLEX', index, '-', cutoff)
   if #gone == 0 then return gone end
+  sorted_remove(by_confidence, by_staged_at, gone)
   for _, member in ipairs(gone) do
     redis.call('HINCRBY', per_minute, math.floor(tonumber(string.sub(member, 1, 13)) / 60000), 1)
   end
@@ -46,6 +68,7 @@ local function sweep_expired(index, per_minute, log)
   return gone
 end
 """
+)
 
 _STAGE = (
     _SWEEP
@@ -58,13 +81,18 @@ local old = redis.call('HMGET', KEYS[2], 'agent', 'member')
 if old[1] and old[1] ~= ARGV[5] then
   return fail('TAKEN', 'pattern ' .. ARGV[4] .. ' is already staged by ' .. old[1])
 end
-local expired = sweep_expired(KEYS[3], KEYS[5], KEYS[6])
-if old[2] then redis.call('ZREM', KEYS[3], old[2]) end
+local expired = sweep_expired(KEYS[3], KEYS[5], KEYS[6], KEYS[7], KEYS[8])
+if old[2] then
+  redis.call('ZREM', KEYS[3], old[2])
+  sorted_remove(KEYS[7], KEYS[8], {old[2]})
+end
 local member = string.format('%013d', now + ttl) .. '|' .. ARGV[4]
 local body = '{"staged_at":' .. string.format('%.3f', now / 1000) .. ',' .. string.sub(ARGV[6], 2)
 redis.call('HSET', KEYS[2], 'json', body, 'agent', ARGV[5], 'member', member)
 redis.call('PEXPIRE', KEYS[2], ttl)
 redis.call('ZADD', KEYS[3], 0, member)
+redis.call('ZADD', KEYS[7], ARGV[8], member)
+redis.call('ZADD', KEYS[8], now, member)
 if #expired > 0 then
   emit('pattern.staged', 'pattern_id', ARGV[4], 'agent', ARGV[5], 'expired', #expired)
 else
@@ -76,7 +104,9 @@ return body
 
 # Deciding deletes the staged record and writes the decision in one script, so of two
 # validators racing on one pattern exactly one sees it staged; the other gets DECIDED.
-_DECIDE = """
+_DECIDE = (
+    _SORTED
+    + """
 local done = redis.call('HMGET', KEYS[4], 'decision', 'by')
 if done[1] then
   return fail('DECIDED', 'pattern ' .. ARGV[4] .. ' was already ' .. done[1] .. ' by ' .. done[2])
@@ -87,6 +117,7 @@ if not rec[1] then
 end
 redis.call('DEL', KEYS[2])
 redis.call('ZREM', KEYS[3], rec[2])
+sorted_remove(KEYS[5], KEYS[6], {rec[2]})
 redis.call('HSET', KEYS[4], 'decision', ARGV[5], 'by', ARGV[2], 'reason', ARGV[6],
            'at', now, 'json', rec[1])
 -- when it would have expired, and who staged it: what an undo needs to restage it
@@ -96,6 +127,7 @@ redis.call('PEXPIRE', KEYS[4], ARGV[7])
 emit('pattern.' .. ARGV[5], 'pattern_id', ARGV[4], 'reason', ARGV[6])
 return rec[1]
 """
+)
 
 
 @dataclass
@@ -168,12 +200,14 @@ def stage(memory: RedisShortTermMemory, caller: Caller, pattern: StagedPattern) 
             keys.patterns_staged,
             keys.pattern_decision(pattern.pattern_id),
             *_expired_keys(memory),
+            *_sorted_keys(memory),
         ],
         [
             pattern.pattern_id,
             pattern.agent_id,
             pattern.to_json(memory.max_value_bytes),
             memory.ttl_ms(TTLStrategy.STAGED_PATTERNS),
+            repr(float(pattern.confidence)),
         ],
     )
     return StagedPattern.from_json(body)
@@ -249,7 +283,12 @@ def decide(
     body = memory.run_script(
         _DECIDE,
         caller,
-        [keys.pattern(pattern_id), keys.patterns_staged, keys.pattern_decision(pattern_id)],
+        [
+            keys.pattern(pattern_id),
+            keys.patterns_staged,
+            keys.pattern_decision(pattern_id),
+            *_sorted_keys(memory),
+        ],
         [pattern_id, decision, reason, memory.ttl_ms(TTLStrategy.STAGED_PATTERNS)],
     )
     return StagedPattern.from_json(body)
@@ -280,7 +319,9 @@ UNDO_WINDOW_MS = 10_000
 # record goes, so the pattern can be decided again.
 # KEYS[2] record, KEYS[3] index, KEYS[4] decision; ARGV[4] id, ARGV[5] window ms,
 # ARGV[6] TTL for records without an expiry, ARGV[7] agent for records without one.
-_RESTORE = """
+_RESTORE = (
+    _SORTED
+    + """
 local rec = redis.call('HMGET', KEYS[4], 'decision', 'by', 'at', 'json', 'expires', 'agent')
 if not rec[1] then
   return fail('NOTFOUND', 'pattern ' .. ARGV[4] .. ' has no recent decision to undo')
@@ -310,15 +351,27 @@ local member = string.format('%013d', expiry) .. '|' .. ARGV[4]
 redis.call('HSET', KEYS[2], 'json', rec[4], 'agent', agent, 'member', member)
 redis.call('PEXPIRE', KEYS[2], expiry - now)
 redis.call('ZADD', KEYS[3], 0, member)
+sorted_add(KEYS[5], KEYS[6], member, rec[4])
 redis.call('DEL', KEYS[4])
 emit('pattern.restored', 'pattern_id', ARGV[4], 'undone', rec[1])
 return {rec[4], expiry - now}
 """
+)
 
 _PRUNE = (
     _SWEEP
     + """
-local gone = sweep_expired(KEYS[2], KEYS[3], KEYS[4])
+local gone = sweep_expired(KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+-- The sorted sets hold what the index holds. Patterns staged before they existed (or
+-- any difference at all) make them be rebuilt from the index, once.
+local size = redis.call('ZCARD', KEYS[2])
+if redis.call('ZCARD', KEYS[5]) ~= size or redis.call('ZCARD', KEYS[6]) ~= size then
+  redis.call('DEL', KEYS[5], KEYS[6])
+  for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
+    local body = redis.call('HGET', ARGV[4] .. string.sub(member, 15), 'json')
+    if body then sorted_add(KEYS[5], KEYS[6], member, body) end
+  end
+end
 if #gone > 0 then
   local ids = {}
   for i = 1, math.min(#gone, 20) do table.insert(ids, string.sub(gone[i], 15)) end
@@ -336,6 +389,10 @@ def _expired_keys(memory: RedisShortTermMemory) -> tuple[str, str]:
     latest of them (in the patterns' hash slot, beside the index)."""
     base = f"{memory.keys.prefix}{{patterns}}:expired"
     return f"{base}:per_minute", f"{base}:log"
+
+
+def _sorted_keys(memory: RedisShortTermMemory) -> tuple[str, str]:
+    return memory.keys.patterns_by_confidence, memory.keys.patterns_by_staged_at
 
 
 def restore(
@@ -362,7 +419,12 @@ def restore(
     body, ttl = memory.run_script(
         _RESTORE,
         caller,
-        [keys.pattern(pattern_id), keys.patterns_staged, keys.pattern_decision(pattern_id)],
+        [
+            keys.pattern(pattern_id),
+            keys.patterns_staged,
+            keys.pattern_decision(pattern_id),
+            *_sorted_keys(memory),
+        ],
         [pattern_id, window_ms, memory.ttl_ms(TTLStrategy.STAGED_PATTERNS), agent],
     )
     return StagedPattern.from_json(body), int(ttl)
@@ -373,7 +435,12 @@ def prune_expired(memory: RedisShortTermMemory, caller: Caller) -> int:
     ``expired_count``); emits ``pattern.expired`` when there were any. Returns how many."""
     caller.require(READ, "prune_expired_patterns")
     return int(
-        memory.run_script(_PRUNE, caller, [memory.keys.patterns_staged, *_expired_keys(memory)], [])
+        memory.run_script(
+            _PRUNE,
+            caller,
+            [memory.keys.patterns_staged, *_expired_keys(memory), *_sorted_keys(memory)],
+            [memory.keys.pattern("")],
+        )
     )
 
 
@@ -425,17 +492,62 @@ def list_by_expiry(
         members = memory.client.execute_command(
             "ZRANGE", keys.patterns_staged, low, "+", "BYLEX", "LIMIT", 0, limit + 1
         )
-        shown = [m.decode() for m in members[:limit]]
+    except redis.RedisError as exc:
+        raise memory.connection_error(exc) from exc
+    shown = [m.decode() for m in members[:limit]]
+    next_cursor = shown[-1] if len(members) > limit else None
+    return Page(_with_bodies(memory, shown), next_cursor)
+
+
+def _with_bodies(
+    memory: RedisShortTermMemory, members: list[str], now: int = 0
+) -> list[tuple[StagedPattern, int]]:
+    """The patterns behind index members, each with its expiry (ms); those gone, or
+    expired by ``now``, are left out."""
+    try:
         with memory.client.pipeline(transaction=False) as pipe:
-            for member in shown:
-                pipe.hget(keys.pattern(member.split("|", 1)[1]), "json")
+            for member in members:
+                pipe.hget(memory.keys.pattern(member.split("|", 1)[1]), "json")
             bodies = pipe.execute()
     except redis.RedisError as exc:
         raise memory.connection_error(exc) from exc
-    items = [
+    return [
         (StagedPattern.from_json(body), int(member[:_CURSOR_DIGITS]))
-        for member, body in zip(shown, bodies, strict=True)
-        if body is not None
+        for member, body in zip(members, bodies, strict=True)
+        if body is not None and int(member[:_CURSOR_DIGITS]) > now
     ]
-    next_cursor = shown[-1] if len(members) > limit else None
-    return Page(items, next_cursor)
+
+
+SORTED_ORDERS = {"confidence": "highest confidence first", "staged_at": "staged longest ago first"}
+
+
+def list_sorted(
+    memory: RedisShortTermMemory,
+    caller: Caller,
+    order: str,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page[tuple[StagedPattern, int]]:
+    """Staged patterns in one of ``SORTED_ORDERS``, each with the server time (ms) at
+    which it expires, a page at a time (offset cursors; ``total`` is how many are
+    staged). Call ``prune_expired`` first: patterns that expired since the last sweep
+    are left out, so a page can come back short."""
+    caller.require(READ, "get_staged_patterns")
+    if order not in SORTED_ORDERS:
+        raise InvalidValue(f"order must be one of {', '.join(SORTED_ORDERS)}, not {order!r}")
+    limit = check_limit(limit)
+    start = offset_cursor(cursor)
+    keys = memory.keys
+    index = keys.patterns_by_confidence if order == "confidence" else keys.patterns_by_staged_at
+    try:
+        with memory.client.pipeline(transaction=False) as pipe:
+            pipe.time()
+            pipe.zcard(index)
+            pipe.zrange(index, start, start + limit - 1, desc=order == "confidence")
+            (seconds, micros), total, members = pipe.execute()
+    except redis.RedisError as exc:
+        raise memory.connection_error(exc) from exc
+    now = int(seconds) * 1000 + int(micros) // 1000
+    items = _with_bodies(memory, [m.decode() for m in members], now)
+    more = start + limit < total
+    return Page(items, str(start + limit) if more else None, total)

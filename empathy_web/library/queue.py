@@ -1,14 +1,16 @@
 """The staged-pattern queue as the dashboard shows it: sorted, filtered, a page at a
 time, each row with its remaining TTL; plus what expired before anyone decided.
 
-The default view (expiring soonest first, no filter) pages through the library's expiry
-index with a keyset cursor. Other sorts and filters read up to ``SCAN_LIMIT`` staged
-patterns, soonest to expire first, and page through the result by offset.
+Without a filter, the expiry, confidence and age orders page straight through the
+library's indexes (``list_by_expiry`` with a keyset cursor, ``list_sorted`` by offset).
+Filters, and the order by type, read up to ``SCAN_LIMIT`` staged patterns in the chosen
+order (by expiry for type, then sorted) and page through what matches by offset; the
+page says when that limit cut the reading short.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.utils.http import urlencode
@@ -78,6 +80,17 @@ def _staged_ms(pattern: StagedPattern) -> int:
     return int(pattern.staged_at.timestamp() * 1000) if pattern.staged_at else 0
 
 
+def _reader(
+    memory: RedisShortTermMemory, viewer: Caller, sort: str
+) -> Callable[[int, str | None], Page[tuple[StagedPattern, int]]]:
+    """Pages of staged patterns in the order ``sort`` reads them from Redis: by expiry,
+    or from the confidence or staging-time index (``type`` is sorted after reading)."""
+    if sort in ("confidence", "age"):
+        order = "confidence" if sort == "confidence" else "staged_at"
+        return lambda limit, cursor: staged.list_sorted(memory, viewer, order, limit, cursor)
+    return lambda limit, cursor: staged.list_by_expiry(memory, viewer, limit, cursor)
+
+
 def build_queue(
     memory: RedisShortTermMemory, params: Mapping[str, str], viewer: Caller
 ) -> dict[str, Any]:
@@ -88,31 +101,28 @@ def build_queue(
         sort = "ttl"
     filters = {name: (params.get(name) or "").strip() for name in FILTERS}
     registered = agent_teams(memory)
+    read = _reader(memory, viewer, sort)
     truncated = False
-    if sort == "ttl" and not any(filters.values()):
-        page = staged.list_by_expiry(memory, viewer, PAGE, params.get("cursor") or None)
+    if sort != "type" and not any(filters.values()):
+        page = read(PAGE, params.get("cursor") or None)
         found, next_cursor = list(page), page.next_cursor
     else:
         start = offset_cursor(params.get("cursor") or None)
         everything: list[tuple[StagedPattern, int]] = []
         cursor = None
         while len(everything) < SCAN_LIMIT:
-            batch = staged.list_by_expiry(memory, viewer, 500, cursor)
+            batch = read(min(500, SCAN_LIMIT - len(everything)), cursor)
             everything += batch
             cursor = batch.next_cursor
             if cursor is None:
                 break
-        truncated = cursor is not None
+        truncated = cursor is not None  # staged patterns were left unread
         matching = [
             (p, expires)
-            for p, expires in everything[:SCAN_LIMIT]
+            for p, expires in everything
             if _matches(p, teams_of(p, registered), filters)
         ]
-        if sort == "confidence":
-            matching.sort(key=lambda item: -item[0].confidence)
-        elif sort == "age":
-            matching.sort(key=lambda item: _staged_ms(item[0]))
-        elif sort == "type":
+        if sort == "type":  # stable: expiring soonest first within a type
             matching.sort(key=lambda item: item[0].pattern_type)
         found = matching[start : start + PAGE]
         next_cursor = str(start + PAGE) if start + PAGE < len(matching) else None

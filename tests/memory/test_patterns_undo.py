@@ -175,3 +175,68 @@ def test_team_and_session_round_trip_and_are_checked(memory, finder):
     assert staged.get_staged(memory, VERA, "p2").team is None
     with pytest.raises(InvalidValue):
         finder.stage_pattern(pattern("p3", team=""))
+
+
+def sorted_ids(memory, order: str, limit: int = 50, cursor: str | None = None) -> list[str]:
+    return [p.pattern_id for p, _ in staged.list_sorted(memory, VERA, order, limit, cursor)]
+
+
+def index_sizes(memory) -> tuple[int, int, int]:
+    keys = memory.keys
+    return tuple(
+        memory.client.zcard(k)
+        for k in (keys.patterns_staged, keys.patterns_by_confidence, keys.patterns_by_staged_at)
+    )
+
+
+def test_listing_by_confidence_and_by_age_pages_through_every_pattern(memory, finder):
+    for i, confidence in enumerate((0.3, 0.9, 0.6, 0.1, 0.75)):
+        finder.stage_pattern(pattern(f"p{i}", confidence=confidence))
+        time.sleep(0.002)  # staging time is kept in ms
+    first = staged.list_sorted(memory, VERA, "confidence", limit=2)
+    assert [p.pattern_id for p, _ in first] == ["p1", "p4"]
+    assert first.total == 5
+    assert sorted_ids(memory, "confidence", 5, first.next_cursor) == ["p2", "p0", "p3"]
+    assert sorted_ids(memory, "staged_at") == ["p0", "p1", "p2", "p3", "p4"]
+    (_, expires), *_ = first
+    assert expires > memory.server_time_ms()
+    with pytest.raises(InvalidValue):
+        staged.list_sorted(memory, VERA, "name")
+
+
+def test_the_sorted_listings_follow_every_change_to_the_index(make_memory):
+    memory = make_memory()
+    finder = EmpathyOS("finder", short_term_memory=memory)
+    for i in range(3):
+        finder.stage_pattern(pattern(f"p{i}", confidence=0.5 + i / 10))
+        time.sleep(0.002)  # staging time is kept in ms
+    finder.stage_pattern(pattern("p0", confidence=0.95))  # restaged: its new confidence
+    assert sorted_ids(memory, "confidence") == ["p0", "p2", "p1"]
+    assert index_sizes(memory) == (3, 3, 3)  # the restaged one replaced, not added
+    staged.decide(memory, VERA, "p2", "promoted")
+    assert sorted_ids(memory, "confidence") == ["p0", "p1"]
+    assert index_sizes(memory) == (2, 2, 2)
+    staged.restore(memory, VERA, "p2")  # undo: back in its place
+    assert sorted_ids(memory, "confidence") == ["p0", "p2", "p1"]
+    assert sorted_ids(memory, "staged_at") == ["p1", "p2", "p0"]
+    short = make_memory(ttls={TTLStrategy.STAGED_PATTERNS: 0.2})
+    EmpathyOS("finder", short_term_memory=short).stage_pattern(pattern("brief", confidence=1.0))
+    assert sorted_ids(memory, "confidence")[0] == "brief"
+    time.sleep(0.3)
+    assert sorted_ids(memory, "confidence") == ["p0", "p2", "p1"]  # expired: left out
+    finder.stage_pattern(pattern("p3", confidence=0.2))  # staging sweeps the expired one
+    assert index_sizes(memory) == (4, 4, 4)
+
+
+def test_patterns_staged_before_the_sorted_sets_existed_join_them(memory, finder):
+    for i in range(3):
+        finder.stage_pattern(pattern(f"p{i}", confidence=i / 10))
+    keys = memory.keys
+    memory.client.delete(keys.patterns_by_confidence, keys.patterns_by_staged_at)
+    memory.client.zadd(keys.patterns_by_staged_at, {"0000000000001|stale": 1})
+    assert sorted_ids(memory, "confidence") == []
+
+    staged.prune_expired(memory, VERA)
+
+    assert sorted_ids(memory, "confidence") == ["p2", "p1", "p0"]
+    assert index_sizes(memory) == (3, 3, 3)

@@ -19,6 +19,7 @@ from django.test import Client
 
 from empathy_web.dashboard.agents_memory import use_memory
 from empathy_web.dashboard.fragments import render_panels
+from empathy_web.library import queue
 from empathy_web.library.models import AuditEntry, PromotedPattern
 from memory import AccessTier, EmpathyOS, RedisShortTermMemory, StagedPattern, TTLStrategy
 from memory import patterns as staged
@@ -111,6 +112,27 @@ def test_the_queue_sorts_by_ttl_by_default_and_by_confidence_age_or_type(
     assert queue_ids(validator, "?sort=confidence") == ["late", "mid", "soon"]
     assert queue_ids(validator, "?sort=age") == ["late", "soon", "mid"]
     assert queue_ids(validator, "?sort=type") == ["mid", "soon", "late"]
+
+
+def test_sorting_by_confidence_or_age_reads_every_staged_pattern(
+    memory, redis_server, validator, monkeypatch
+):
+    monkeypatch.setattr(queue, "SCAN_LIMIT", 3)  # as if thousands were staged
+    for i, confidence in enumerate((0.2, 0.4, 0.3, 0.1, 0.5)):
+        # Each one expires later than the last: the best is the last to expire.
+        stage(redis_server, pattern(f"p{i}", confidence=confidence), ttl=3600 + i)
+        time.sleep(0.002)
+
+    page = validator.get("/patterns/?sort=confidence")
+    assert queue_ids(validator, "?sort=confidence") == ["p4", "p1", "p2", "p0", "p3"]
+    assert "looked at the first" not in words(page.content.decode())
+    assert queue_ids(validator, "?sort=age") == ["p0", "p1", "p2", "p3", "p4"]
+    # A filter still reads at most SCAN_LIMIT, in the order asked for, and says so.
+    filtered = validator.get("/patterns/?sort=confidence&type=security")
+    assert queue_ids(validator, "?sort=confidence&type=security") == ["p4", "p1", "p2"]
+    assert "this view looked at the first 3 staged patterns in its order" in words(
+        filtered.content.decode()
+    )
 
 
 def test_the_queue_filters_by_type_agent_team_and_text(memory, redis_server, validator):
