@@ -363,13 +363,18 @@ _PRUNE = (
     + """
 local gone = sweep_expired(KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
 -- The sorted sets hold what the index holds. Patterns staged before they existed (or
--- any difference at all) make them be rebuilt from the index, once.
+-- any difference at all) make them be rebuilt from the index, once; index members whose
+-- record is gone (deleted by hand) leave with it, so the sizes agree afterwards.
 local size = redis.call('ZCARD', KEYS[2])
 if redis.call('ZCARD', KEYS[5]) ~= size or redis.call('ZCARD', KEYS[6]) ~= size then
   redis.call('DEL', KEYS[5], KEYS[6])
   for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
     local body = redis.call('HGET', ARGV[4] .. string.sub(member, 15), 'json')
-    if body then sorted_add(KEYS[5], KEYS[6], member, body) end
+    if body then
+      sorted_add(KEYS[5], KEYS[6], member, body)
+    else
+      redis.call('ZREM', KEYS[2], member)
+    end
   end
 end
 if #gone > 0 then
