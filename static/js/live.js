@@ -6,6 +6,13 @@
   var failures = 0;
   var pollTimer = null;
 
+  // Reconnect soon after a blip (a server or Redis restart): 250-500 ms first, doubling
+  // to at most 4-8 s. The random half keeps many dashboards from returning at once.
+  if (window.htmx) htmx.config.wsReconnectDelay = function (retryCount) {
+    var ceiling = Math.min(500 * Math.pow(2, retryCount), 8000);
+    return ceiling * (0.5 + Math.random() / 2);
+  };
+
   function setStatus(state, text) {
     var el = document.getElementById("live-status");
     if (el) { el.dataset.state = state; el.textContent = text; }
