@@ -4,18 +4,14 @@ command, the channel layer on Redis, and the page's websocket."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 
 import pytest
-import redis
-from channels.testing import ChannelsLiveServerTestCase
-from django.conf import settings
-from django.contrib.auth.models import Group, User
 from playwright.sync_api import Page, expect
 
 from memory import AgentCoordinator, AgentTask, RedisShortTermMemory
+from tests.e2e.live_stack import LiveStack
 from tests.redis_server import start_redis_server
 
 pytestmark = pytest.mark.e2e
@@ -59,36 +55,8 @@ for text in sys.argv[2:]:
 """
 
 
-class LiveDashboard(ChannelsLiveServerTestCase):
-    serve_static = True
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.redis = start_redis_server([])
-        os.environ["REDIS_URL"] = cls.redis.url
-        super().setUpClass()
-        cls.bridge = subprocess.Popen(
-            [sys.executable, "manage.py", "run_bridge", "--coalesce", "0.05"],
-            cwd=settings.BASE_DIR,
-            env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
-        )
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.bridge.send_signal(signal.SIGTERM)
-        assert cls.bridge.wait(10) == 0  # a clean stop on SIGTERM
-        super().tearDownClass()
-        os.environ.pop("REDIS_URL", None)
-        cls.redis.stop()
-
-    def setUp(self) -> None:
-        redis.Redis.from_url(self.redis.url).flushall()
-        self.memory = RedisShortTermMemory(url=self.redis.url)
-        user = User.objects.create_user("watcher", password="watcher-password-1")
-        user.groups.add(Group.objects.get_or_create(name="observer")[0])
-
-    def tearDown(self) -> None:
-        self.memory.close()
+class LiveDashboard(LiveStack):
+    users = (("watcher", "observer"),)
 
     @pytest.fixture(autouse=True)
     def _page(self, page: Page) -> None:
@@ -96,12 +64,7 @@ class LiveDashboard(ChannelsLiveServerTestCase):
         page.add_init_script(TRACK_SOCKETS)
 
     def open(self, path: str) -> None:
-        self.page.goto(f"{self.live_server_url}/accounts/login/")
-        self.page.fill("#id_username", "watcher")
-        self.page.fill("#id_password", "watcher-password-1")
-        self.page.click("button[type=submit]")
-        self.page.goto(f"{self.live_server_url}{path}")
-        expect(self.page.locator("#live-status")).to_have_text("live")
+        self.log_in(self.page, "watcher", path)
 
     def agent_says(self, name: str, *texts: str) -> None:
         subprocess.run(

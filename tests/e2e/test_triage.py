@@ -4,60 +4,23 @@ Redis, the page's websocket)."""
 
 from __future__ import annotations
 
-import os
 import re
-import signal
-import subprocess
-import sys
 
 import pytest
-import redis
-from channels.testing import ChannelsLiveServerTestCase
-from django.conf import settings
-from django.contrib.auth.models import Group, User
 from playwright.sync_api import Browser, Page, expect
 
 from empathy_web.library.models import AuditEntry, PromotedPattern
 from memory import EmpathyOS, RedisShortTermMemory, StagedPattern, TTLStrategy
 from memory import patterns as staged
-from tests.redis_server import start_redis_server
+from tests.e2e.live_stack import LiveStack
 
 pytestmark = pytest.mark.e2e
 
 CURRENT = re.compile(r"\bcurrent\b")
 
 
-class LiveTriage(ChannelsLiveServerTestCase):
-    serve_static = True
-
-    @classmethod
-    def setUpClass(cls) -> None:
-        cls.redis = start_redis_server([])
-        os.environ["REDIS_URL"] = cls.redis.url
-        super().setUpClass()
-        cls.bridge = subprocess.Popen(
-            [sys.executable, "manage.py", "run_bridge", "--coalesce", "0.05"],
-            cwd=settings.BASE_DIR,
-            env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
-        )
-
-    @classmethod
-    def tearDownClass(cls) -> None:
-        cls.bridge.send_signal(signal.SIGTERM)
-        assert cls.bridge.wait(10) == 0
-        super().tearDownClass()
-        os.environ.pop("REDIS_URL", None)
-        cls.redis.stop()
-
-    def setUp(self) -> None:
-        redis.Redis.from_url(self.redis.url).flushall()
-        self.memory = RedisShortTermMemory(url=self.redis.url)
-        for name, tier in (("vera", "validator"), ("olga", "observer")):
-            user = User.objects.create_user(name, password=f"{name}-password-1")
-            user.groups.add(Group.objects.get_or_create(name=tier)[0])
-
-    def tearDown(self) -> None:
-        self.memory.close()
+class LiveTriage(LiveStack):
+    users = (("vera", "validator"), ("olga", "observer"))
 
     @pytest.fixture(autouse=True)
     def _pages(self, page: Page, browser: Browser) -> None:
@@ -68,12 +31,7 @@ class LiveTriage(ChannelsLiveServerTestCase):
         context.close()
 
     def open(self, page: Page, name: str, path: str) -> None:
-        page.goto(f"{self.live_server_url}/accounts/login/")
-        page.fill("#id_username", name)
-        page.fill("#id_password", f"{name}-password-1")
-        page.click("button[type=submit]")
-        page.goto(f"{self.live_server_url}{path}")
-        expect(page.locator("#live-status")).to_have_text("live")
+        self.log_in(page, name, path)
 
     def stage(self, pattern_id: str, ttl_seconds: float) -> None:
         memory = RedisShortTermMemory(

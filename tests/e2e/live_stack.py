@@ -1,0 +1,64 @@
+"""The stack the live browser tests run against: a live ASGI server with its own
+redis-server (the channel layer and the agents' memory) and the real bridge process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+import redis
+from channels.testing import ChannelsLiveServerTestCase
+from django.conf import settings
+from django.contrib.auth.models import Group, User
+from playwright.sync_api import Page, expect
+
+from memory import RedisShortTermMemory
+from tests.redis_server import start_redis_server
+
+
+class LiveStack(ChannelsLiveServerTestCase):
+    """Each test starts on an empty Redis with ``users`` ((name, tier) pairs, password
+    ``<name>-password-1``) and ``self.memory`` on that Redis."""
+
+    serve_static = True
+    users: tuple[tuple[str, str], ...] = ()
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.redis = start_redis_server([])
+        os.environ["REDIS_URL"] = cls.redis.url
+        super().setUpClass()
+        cls.bridge = subprocess.Popen(
+            [sys.executable, "manage.py", "run_bridge", "--coalesce", "0.05"],
+            cwd=settings.BASE_DIR,
+            env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+        )
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.bridge.send_signal(signal.SIGTERM)
+        assert cls.bridge.wait(10) == 0  # a clean stop on SIGTERM
+        super().tearDownClass()
+        os.environ.pop("REDIS_URL", None)
+        cls.redis.stop()
+
+    def setUp(self) -> None:
+        redis.Redis.from_url(self.redis.url).flushall()
+        self.memory = RedisShortTermMemory(url=self.redis.url)
+        for name, tier in self.users:
+            user = User.objects.create_user(name, password=f"{name}-password-1")
+            user.groups.add(Group.objects.get_or_create(name=tier)[0])
+
+    def tearDown(self) -> None:
+        self.memory.close()
+
+    def log_in(self, page: Page, name: str, path: str) -> None:
+        """Log ``page`` in as ``name``, open ``path`` and wait until it is live."""
+        page.goto(f"{self.live_server_url}/accounts/login/")
+        page.fill("#id_username", name)
+        page.fill("#id_password", f"{name}-password-1")
+        page.click("button[type=submit]")
+        page.goto(f"{self.live_server_url}{path}")
+        expect(page.locator("#live-status")).to_have_text("live")
