@@ -9,7 +9,6 @@ import io
 import json
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,7 +16,6 @@ import redis
 from django.contrib.auth.models import Group, User
 from django.test import Client
 
-from empathy_web.dashboard.agents_memory import use_memory
 from empathy_web.dashboard.fragments import render_panels
 from empathy_web.library import queue
 from empathy_web.library.models import AuditEntry, PromotedPattern
@@ -52,18 +50,6 @@ def pattern(pattern_id: str, **fields: Any) -> StagedPattern:
         "confidence": 0.5,
     }
     return StagedPattern(pattern_id=pattern_id, **{**defaults, **fields})
-
-
-@pytest.fixture
-def memory(redis_server: RedisServer, redis_client: redis.Redis) -> Iterator[RedisShortTermMemory]:
-    redis_client.flushall()
-    shared = RedisShortTermMemory(url=redis_server.url)
-    use_memory(shared)
-    try:
-        yield shared
-    finally:
-        use_memory(None)
-        shared.close()
 
 
 @pytest.fixture

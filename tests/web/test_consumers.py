@@ -8,7 +8,6 @@ import json
 import re
 
 import pytest
-import redis
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
@@ -17,23 +16,12 @@ from django.test import Client
 
 from empathy_web.asgi import application
 from empathy_web.dashboard import fragments
-from empathy_web.dashboard.agents_memory import use_memory
 from empathy_web.dashboard.bridge import Bridge
 from empathy_web.dashboard.consumers import CLOSE_FLOOD, GROUP
-from memory import AgentCoordinator, AgentTask, EmpathyOS, RedisShortTermMemory
+from memory import AgentCoordinator, AgentTask, EmpathyOS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ORIGIN = (b"origin", b"http://localhost")
-
-
-@pytest.fixture
-def memory(redis_server):
-    redis.Redis.from_url(redis_server.url).flushall()
-    memory = RedisShortTermMemory(url=redis_server.url)
-    use_memory(memory)
-    yield memory
-    use_memory(None)
-    memory.close()
 
 
 def session_cookie(tier: str | None) -> bytes:

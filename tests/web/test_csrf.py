@@ -5,7 +5,6 @@ sends), it goes through."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from html.parser import HTMLParser
 
 import pytest
@@ -13,7 +12,6 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
-from empathy_web.dashboard.agents_memory import use_memory
 from empathy_web.library.models import AuditEntry
 from memory import RedisShortTermMemory
 from tests.web.test_permissions import (
@@ -64,15 +62,10 @@ class TokenFinder(HTMLParser):
 
 
 @pytest.fixture
-def memory(db, redis_server, redis_client) -> Iterator[RedisShortTermMemory]:
-    mem = RedisShortTermMemory(url=redis_server.url)
-    use_memory(mem)
-    seed(mem)
-    try:
-        yield mem
-    finally:
-        use_memory(None)
-        mem.close()
+def memory(memory: RedisShortTermMemory) -> RedisShortTermMemory:
+    """The web's memory, seeded."""
+    seed(memory)
+    return memory
 
 
 @pytest.fixture

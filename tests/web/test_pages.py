@@ -45,18 +45,6 @@ MEMORY_PAGES = ["/", "/signals/", "/patterns/", "/tasks/", "/agents/", "/session
 
 
 @pytest.fixture
-def memory(redis_server: RedisServer, redis_client: redis.Redis) -> Iterator[RedisShortTermMemory]:
-    """The memory the web reads, on the flushed session server."""
-    shared = RedisShortTermMemory(url=redis_server.url)
-    use_memory(shared)
-    try:
-        yield shared
-    finally:
-        use_memory(None)
-        shared.close()
-
-
-@pytest.fixture
 def short_patterns(redis_server: RedisServer, memory: RedisShortTermMemory) -> Iterator[Any]:
     """A memory on the same server whose staged patterns live 30 minutes."""
     short = RedisShortTermMemory(url=redis_server.url, ttls={TTLStrategy.STAGED_PATTERNS: 1800})

@@ -19,7 +19,6 @@ from django.contrib.auth.models import Group, User
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from empathy_web.dashboard.agents_memory import use_memory
 from empathy_web.library.models import AuditEntry, PromotedPattern
 from memory import (
     AccessTier,
@@ -324,16 +323,10 @@ def assert_response(response, expected: object, rule: Rule) -> None:
 
 
 @pytest.fixture
-def memory(db, redis_server, redis_client) -> Iterator[RedisShortTermMemory]:
+def memory(memory: RedisShortTermMemory) -> RedisShortTermMemory:
     """The web pointed at a fresh, seeded memory on the test redis-server."""
-    mem = RedisShortTermMemory(url=redis_server.url)
-    use_memory(mem)
-    seed(mem)
-    try:
-        yield mem
-    finally:
-        use_memory(None)
-        mem.close()
+    seed(memory)
+    return memory
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
 
@@ -21,7 +20,6 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from empathy_web.asgi import application
-from empathy_web.dashboard.agents_memory import use_memory
 from empathy_web.dashboard.bridge import Bridge
 from empathy_web.library.models import AuditEntry
 from memory import AccessTier, EmpathyOS, RedisShortTermMemory
@@ -74,18 +72,6 @@ HOSTILE = (
 
 
 # fixtures and helpers -------------------------------------------------------------------
-
-
-@pytest.fixture
-def memory(db, redis_server, redis_client) -> Iterator[RedisShortTermMemory]:
-    """The web pointed at a fresh memory on the test redis-server."""
-    mem = RedisShortTermMemory(url=redis_server.url)
-    use_memory(mem)
-    try:
-        yield mem
-    finally:
-        use_memory(None)
-        mem.close()
 
 
 def browser(tier: str, name: str | None = None, **options: object) -> Client:

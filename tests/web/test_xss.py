@@ -10,7 +10,6 @@ sparkline SVGs.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -20,7 +19,6 @@ from django.test import Client
 from django.urls import reverse
 from django.utils.html import escape
 
-from empathy_web.dashboard.agents_memory import use_memory
 from empathy_web.dashboard.panels import PANELS
 from empathy_web.library.models import PromotedPattern
 from memory import (
@@ -224,17 +222,6 @@ def assert_shown(html: str, texts: list[str]) -> None:
     """Each text is on the page, escaped exactly once."""
     for text in texts:
         assert escape(text) in html, f"not shown: {text[:80]!r}"
-
-
-@pytest.fixture
-def memory(db, redis_server, redis_client) -> Iterator[RedisShortTermMemory]:
-    mem = RedisShortTermMemory(url=redis_server.url)
-    use_memory(mem)
-    try:
-        yield mem
-    finally:
-        use_memory(None)
-        mem.close()
 
 
 @pytest.fixture
