@@ -12,7 +12,6 @@ from functools import wraps
 from typing import Any
 
 from django.core.paginator import EmptyPage, Paginator
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.utils.http import urlencode
@@ -70,23 +69,6 @@ def serialise(pattern: PromotedPattern) -> dict[str, Any]:
     }
 
 
-def search(params: Any) -> Any:
-    """Promoted patterns matching ``q`` (name, description, code or id) and ``type``."""
-    found = PromotedPattern.objects.select_related("promoted_by")
-    query = (params.get("q") or "").strip()
-    if query:
-        found = found.filter(
-            Q(name__icontains=query)
-            | Q(description__icontains=query)
-            | Q(code__icontains=query)
-            | Q(pattern_id__icontains=query)
-        )
-    pattern_type = (params.get("type") or "").strip()
-    if pattern_type:
-        found = found.filter(pattern_type=pattern_type)
-    return found
-
-
 @require_GET
 @token_required
 def library_list(request: HttpRequest) -> HttpResponse:
@@ -98,7 +80,10 @@ def library_list(request: HttpRequest) -> HttpResponse:
         return _error(400, "page and page_size must be whole numbers")
     if not 1 <= size <= MAX_PAGE_SIZE:
         return _error(400, f"page_size must be from 1 to {MAX_PAGE_SIZE}")
-    paginator = Paginator(search(request.GET), size)
+    found = PromotedPattern.objects.select_related("promoted_by").search(
+        (request.GET.get("q") or "").strip(), (request.GET.get("type") or "").strip()
+    )
+    paginator = Paginator(found, size)
     try:
         page = paginator.page(number)
     except EmptyPage:

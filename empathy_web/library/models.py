@@ -6,6 +6,23 @@ from django.conf import settings
 from django.db import models
 
 
+class PromotedPatternQuerySet(models.QuerySet):
+    def search(self, text: str = "", pattern_type: str = "") -> PromotedPatternQuerySet:
+        """Patterns with ``text`` in their name, description, code or id, of
+        ``pattern_type``; a blank one matches every pattern."""
+        found = self
+        if text:
+            found = found.filter(
+                models.Q(name__icontains=text)
+                | models.Q(description__icontains=text)
+                | models.Q(code__icontains=text)
+                | models.Q(pattern_id__icontains=text)
+            )
+        if pattern_type:
+            found = found.filter(pattern_type=pattern_type)
+        return found
+
+
 class PromotedPattern(models.Model):
     """A staged pattern a validator approved into the library."""
 
@@ -26,6 +43,8 @@ class PromotedPattern(models.Model):
     )
     promoted_at = models.DateTimeField(auto_now_add=True)
     note = models.TextField(blank=True, help_text="the validator's note on approving it")
+
+    objects = PromotedPatternQuerySet.as_manager()
 
     class Meta:
         ordering = ["-promoted_at"]

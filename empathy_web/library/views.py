@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.core.paginator import Paginator
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -18,16 +17,7 @@ def library(request: HttpRequest) -> HttpResponse:
     """Promoted patterns, searchable by name, type and text."""
     query = request.GET.get("q", "").strip()
     pattern_type = request.GET.get("type", "").strip()
-    found = PromotedPattern.objects.select_related("promoted_by")
-    if query:
-        found = found.filter(
-            Q(name__icontains=query)
-            | Q(description__icontains=query)
-            | Q(code__icontains=query)
-            | Q(pattern_id__icontains=query)
-        )
-    if pattern_type:
-        found = found.filter(pattern_type=pattern_type)
+    found = PromotedPattern.objects.select_related("promoted_by").search(query, pattern_type)
     page = Paginator(found, 25).get_page(request.GET.get("page"))
     types = PromotedPattern.objects.order_by().values_list("pattern_type", flat=True).distinct()
     context = {"page": page, "q": query, "type": pattern_type, "types": sorted(types)}
