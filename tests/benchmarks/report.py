@@ -12,7 +12,7 @@ import gc
 import math
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -146,24 +146,35 @@ HEADER = ["op", "n", "median µs", "p99 µs", "ratio to baseline", "target", "ve
 RIGHT = {1, 2, 3}
 
 
-def render_text(rows: Sequence[Row]) -> str:
-    table = [HEADER, *(row.cells() for row in rows)]
-    widths = [max(len(line[i]) for line in table) for i in range(len(HEADER))]
+def text_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Collection[int]) -> str:
+    """Aligned columns, the ``right`` ones (by index) right-aligned, under a rule."""
+    table = [header, *rows]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
 
-    def line(cells: list[str]) -> str:
+    def line(cells: Sequence[str]) -> str:
         padded = (
-            cell.rjust(width) if i in RIGHT else cell.ljust(width)
+            cell.rjust(width) if i in right else cell.ljust(width)
             for i, (cell, width) in enumerate(zip(cells, widths, strict=True))
         )
         return "  ".join(padded).rstrip()
 
     rule = "  ".join("-" * width for width in widths)
-    return "\n".join([line(HEADER), rule, *(line(cells) for cells in table[1:])])
+    return "\n".join([line(header), rule, *(line(cells) for cells in rows)])
+
+
+def markdown_table(
+    header: Sequence[str], rows: Sequence[Sequence[str]], right: Collection[int]
+) -> str:
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+    align = ["---:" if i in right else "---" for i in range(len(header))]
+    return "\n".join([line(header), line(align), *(line(cells) for cells in rows)])
+
+
+def render_text(rows: Sequence[Row]) -> str:
+    return text_table(HEADER, [row.cells() for row in rows], RIGHT)
 
 
 def render_markdown(rows: Sequence[Row]) -> str:
-    def line(cells: list[str]) -> str:
-        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
-
-    align = ["---:" if i in RIGHT else "---" for i in range(len(HEADER))]
-    return "\n".join([line(HEADER), line(align), *(line(row.cells()) for row in rows)])
+    return markdown_table(HEADER, [row.cells() for row in rows], RIGHT)

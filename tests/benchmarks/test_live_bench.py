@@ -59,6 +59,7 @@ from channels_redis.core import RedisChannelLayer
 
 from memory import RedisShortTermMemory
 from memory.signals import list_signals, signals_after
+from tests.benchmarks.report import markdown_table, text_table
 from tests.redis_server import RedisServer, start_redis_server
 
 pytestmark = pytest.mark.benchmark
@@ -610,15 +611,13 @@ def ms(value: float, censored_at: float = math.inf) -> str:
 
 
 def render(title: str, header: Sequence[str], rows: Sequence[Sequence[str]]) -> tuple[str, str]:
-    """The same table as aligned text and as Markdown."""
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    text = [title]
-    for r in [header, ["-" * w for w in widths], *rows]:
-        text.append("  ".join(str(c).rjust(w) for c, w in zip(r, widths, strict=True)).rstrip())
-    md = [f"**{title}**", "", "| " + " | ".join(header) + " |"]
-    md.append("|" + "|".join("---:" for _ in header) + "|")
-    md += ["| " + " | ".join(str(c).replace("|", "\\|") for c in r) + " |" for r in rows]
-    return "\n".join(text), "\n".join(md)
+    """The same table as aligned text and as Markdown, every column right-aligned."""
+    right = range(len(header))
+    rows = [[str(cell) for cell in row] for row in rows]
+    return (
+        f"{title}\n{text_table(header, rows, right)}",
+        f"**{title}**\n\n{markdown_table(header, rows, right)}",
+    )
 
 
 def publish(tables: Sequence[tuple[str, str]], notes: Sequence[str] = ()) -> None:

@@ -65,7 +65,7 @@ from memory import (
 )
 from memory.signals import list_signals
 from memory.signals import send as send_signal
-from tests.benchmarks.report import Op, Stat, measure
+from tests.benchmarks.report import Op, Stat, markdown_table, measure, text_table
 from tests.redis_server import RedisServer, start_redis_server
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.django_db]
@@ -471,29 +471,6 @@ def cells(page: Page, stat: Stat, spent: Cost) -> list[str]:
     ]
 
 
-def render_text(rows: list[list[str]]) -> str:
-    table = [HEADER, *rows]
-    widths = [max(len(line[i]) for line in table) for i in range(len(HEADER))]
-
-    def line(row: list[str]) -> str:
-        padded = (
-            cell.rjust(width) if i in RIGHT else cell.ljust(width)
-            for i, (cell, width) in enumerate(zip(row, widths, strict=True))
-        )
-        return "  ".join(padded).rstrip()
-
-    rule = "  ".join("-" * width for width in widths)
-    return "\n".join([line(HEADER), rule, *(line(row) for row in rows)])
-
-
-def render_markdown(rows: list[list[str]]) -> str:
-    def line(row: list[str]) -> str:
-        return "| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
-
-    align = ["---:" if i in RIGHT else "---" for i in range(len(HEADER))]
-    return "\n".join([line(HEADER), line(align), *(line(row) for row in rows)])
-
-
 def _header(raw: redis.Redis, data: Data, dbsize: int, load: tuple[float, float]) -> str:
     info = raw.info("server")
     filled = ", ".join(f"{name} {secs:.1f} s" for name, secs in data.fill_seconds.items())
@@ -550,7 +527,7 @@ def test_page_times(server: RedisServer) -> None:
     print()
     print(textwrap.fill(header, 100))
     print()
-    print(render_text(rows))
+    print(text_table(HEADER, rows, RIGHT))
     failed = [row[0] for row in rows if row[-1] == "FAIL"]
     print(
         f"\n{len(rows) - len(failed)} of {len(rows)} pages within {TARGET_MS:g} ms"
@@ -559,5 +536,5 @@ def test_page_times(server: RedisServer) -> None:
     path = os.environ.get("BENCH_MARKDOWN")
     if path:
         with open(Path(path), "a", encoding="utf-8") as out:
-            out.write(f"\n{header}\n\n{render_markdown(rows)}\n")
+            out.write(f"\n{header}\n\n{markdown_table(HEADER, rows, RIGHT)}\n")
         print(f"Markdown table appended to {path}")
