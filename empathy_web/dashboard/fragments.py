@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
 
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
@@ -23,25 +23,48 @@ from .panels import PANELS, SIGNAL_FILTERS
 
 FEED_CATCH_UP = 200  # signals read per round trip
 FEED_MAX = 2000  # signals sent in one message; a longer backlog continues on the next hint
-FEED_CACHE_HINTS = 2
-_feed_lock = threading.Lock()
-_feed_cache: dict[str, dict[tuple, tuple[str, str | None]]] = {}  # hint -> place -> HTML
+SHARED_HINTS = 2  # renderings are shared within a hint; only the newest hints' are kept
 
-# Panels rendered for one hint are shared by the viewers that see the same thing: the
-# same panels, query and tier. Their forms carry this stand-in for the CSRF token, which
-# each viewer's copy replaces with its own. It is random per process, so no text an
-# agent writes can predict it.
+# Viewers handling the same hint who would render the same thing share one rendering:
+# with many dashboards open, the cost of a hint follows the number of distinct views,
+# not the number of viewers. Shared panels carry this stand-in for the CSRF token in
+# their forms, which each viewer's copy replaces with its own; it is random per process,
+# so no text an agent writes can predict it.
 _CSRF_STAND_IN = secrets.token_hex(24)
-_panels_lock = threading.Lock()
-_panels_cache: dict[str, dict[tuple, _Shared]] = {}  # hint -> what is seen -> rendering
+_shared_lock = threading.Lock()
+_shared_cache: dict[str, dict[tuple, _Shared]] = {}  # hint -> what is rendered -> result
+
+T = TypeVar("T")
 
 
 class _Shared:
-    """One rendering that several consumers wait on; ``html`` stays None if it failed."""
+    """One rendering that several consumers wait on."""
 
     def __init__(self) -> None:
         self.done = threading.Event()
-        self.html: str | None = None
+        self.ok = False
+        self.value: Any = None
+
+
+def _shared(hint: str, key: tuple, render: Callable[[], T]) -> T:
+    """``render()``, done once per ``hint`` and ``key`` however many threads ask; if
+    the first one's rendering fails, the others render on their own."""
+    with _shared_lock:
+        by_key = _shared_cache.setdefault(hint, {})
+        entry = by_key.get(key)
+        first = entry is None
+        if first:
+            entry = by_key[key] = _Shared()
+        while len(_shared_cache) > SHARED_HINTS:
+            _shared_cache.pop(next(iter(_shared_cache)))
+    if first:
+        try:
+            entry.value, entry.ok = render(), True
+        finally:
+            entry.done.set()
+        return entry.value
+    entry.done.wait()
+    return entry.value if entry.ok else render()
 
 
 def masked_csrf_token(cookie_secret: str) -> str:
@@ -76,30 +99,14 @@ def render_panels(
     """The named panels, rebuilt from Redis, each swapped in by its id.
 
     Viewers handling the same ``hint`` who see the same panels with the same query and
-    tier share one rendering, as the feed's viewers do.
+    tier share one rendering.
     """
     names = tuple(names)
     if hint is None:
         return _render_panels(names, params, viewer, csrf_token)
-    seen = (names, tuple(sorted(params.items())), viewer.tier)
-    with _panels_lock:
-        by_seen = _panels_cache.setdefault(hint, {})
-        shared = by_seen.get(seen)
-        first = shared is None
-        if first:
-            shared = by_seen[seen] = _Shared()
-        while len(_panels_cache) > FEED_CACHE_HINTS:
-            _panels_cache.pop(next(iter(_panels_cache)))
-    if first:
-        try:
-            shared.html = _render_panels(names, params, viewer, _CSRF_STAND_IN)
-        finally:
-            shared.done.set()
-    else:
-        shared.done.wait()
-    if shared.html is None:  # the first viewer's rendering failed: try on our own
-        return _render_panels(names, params, viewer, csrf_token)
-    return shared.html.replace(_CSRF_STAND_IN, csrf_token)
+    key = ("panels", names, tuple(sorted(params.items())), viewer.tier)
+    html = _shared(hint, key, lambda: _render_panels(names, params, viewer, _CSRF_STAND_IN))
+    return html.replace(_CSRF_STAND_IN, csrf_token)
 
 
 def _render_panels(
@@ -121,21 +128,14 @@ def render_new_signals(
     ``FEED_MAX`` of them); returns the HTML and the id to continue from.
 
     The fragment is the same for every viewer, so the consumers that handle one hint at
-    the same position share one rendering: with many dashboards open, the cost of a
-    hint follows the number of distinct positions, not the number of viewers.
+    the same position share one rendering.
     """
     filters = tuple((name, params.get(name) or None) for name in SIGNAL_FILTERS)
     if hint is None:  # a resume or a poll: nobody to share with, and nothing to key on
         return _render_new_signals(after, dict(filters))
-    with _feed_lock:
-        by_place = _feed_cache.setdefault(hint, {})
-        cached = by_place.get((after, filters))
-        if cached is None:
-            cached = by_place[(after, filters)] = _render_new_signals(after, dict(filters))
-        # Renderings are shared within a hint; keep only the newest few hints' worth.
-        while len(_feed_cache) > FEED_CACHE_HINTS:
-            _feed_cache.pop(next(iter(_feed_cache)))
-    return cached
+    return _shared(
+        hint, ("feed", after, filters), lambda: _render_new_signals(after, dict(filters))
+    )
 
 
 def _render_new_signals(
