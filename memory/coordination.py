@@ -786,9 +786,7 @@ class AgentCoordinator:
 
     def counts(self) -> dict[str, Any]:
         """Tasks per state, and pending per task type."""
-        summary = team_summaries(self.memory, [self.team_id])[self.team_id]
-        del summary["agents"]
-        return summary
+        return team_summaries(self.memory, [self.team_id], agents=False)[self.team_id]
 
     def _liveness_ranges(self, now_ms: int) -> list[tuple[str, str | int, str | int]]:
         """The heartbeat ranges (for ZCOUNT) of alive, late and dead agents."""
@@ -834,10 +832,12 @@ def team_page(
     return Page([t.decode() for t in members], str(start + limit) if more else None, total)
 
 
-def team_summaries(memory: RedisShortTermMemory, team_ids: list[str]) -> dict[str, dict[str, Any]]:
-    """For each team: tasks per state, pending per task type, and how many agents are
-    alive, late and dead (by a coordinator's default thresholds). Two round trips,
-    however many teams."""
+def team_summaries(
+    memory: RedisShortTermMemory, team_ids: list[str], *, agents: bool = True
+) -> dict[str, dict[str, Any]]:
+    """For each team: tasks per state, pending per task type, and (with ``agents``) how
+    many agents are alive, late and dead (by a coordinator's default thresholds). Two
+    round trips, however many teams."""
     keys = memory.keys
     coordinators = [AgentCoordinator(memory, team_id) for team_id in team_ids]
     with memory.client.pipeline(transaction=False) as pipe:
@@ -857,21 +857,24 @@ def team_summaries(memory: RedisShortTermMemory, team_ids: list[str]) -> dict[st
                 pipe.zcard(keys.leases(team, task_type))
             pipe.zcount(coordinator._key("completed"), f"({cutoff}", "+inf")
             pipe.zcard(coordinator._key("dead"))
-            for _, low, high in coordinator._liveness_ranges(now):
-                pipe.zcount(coordinator._key("heartbeats"), low, high)
+            if agents:
+                for _, low, high in coordinator._liveness_ranges(now):
+                    pipe.zcount(coordinator._key("heartbeats"), low, high)
         answers = iter(pipe.execute())
     summaries = {}
     for coordinator, team_types in zip(coordinators, types, strict=True):
         pending_by_type = {task_type: next(answers) for task_type in team_types}
         claimed = sum(next(answers) for _ in team_types)
         completed, dead = next(answers), next(answers)
-        agents = {state: next(answers) for state, _, _ in coordinator._liveness_ranges(now)}
-        summaries[coordinator.team_id] = {
+        summary = {
             "pending": sum(pending_by_type.values()),
             "claimed": claimed,
             "completed": completed,
             "dead": dead,
             "pending_by_type": pending_by_type,
-            "agents": agents,
         }
+        if agents:
+            ranges = coordinator._liveness_ranges(now)
+            summary["agents"] = {state: next(answers) for state, _, _ in ranges}
+        summaries[coordinator.team_id] = summary
     return summaries
