@@ -31,7 +31,7 @@ import redis
 from memory import AgentCoordinator, AgentTask, EmpathyOS, RedisShortTermMemory, StagedPattern
 from memory.signals import list_signals
 from tests.benchmarks.report import Op, Row, Stat, measure, render_markdown, render_text
-from tests.redis_server import RedisServer, start_redis_server
+from tests.redis_server import RedisServer
 
 pytestmark = pytest.mark.benchmark
 
@@ -52,15 +52,6 @@ TEAM = "bench-team"
 TASK_TYPE = "analyse"
 BIG = f"[+{UNRELATED // 1000}k keys] "
 SHARED = "[one CPU] "
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    srv = start_redis_server(["--save", "", "--appendonly", "no"])
-    try:
-        yield srv
-    finally:
-        srv.stop()
 
 
 def _pattern(i: int) -> StagedPattern:

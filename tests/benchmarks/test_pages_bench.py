@@ -66,7 +66,7 @@ from memory import (
 from memory.signals import list_signals
 from memory.signals import send as send_signal
 from tests.benchmarks.report import Op, Stat, markdown_table, measure, text_table
-from tests.redis_server import RedisServer, start_redis_server
+from tests.redis_server import RedisServer
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.django_db]
 
@@ -99,15 +99,6 @@ SEARCH = "cache"
 LIVE_AFTER = 25  # the live signal poll asks for what came after the 25th newest signal
 
 BIG = {"status": "ok", "files": ["a.py", "b.py", "c.py"], "score": 0.93, "notes": "x" * 120}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[RedisServer]:
-    srv = start_redis_server(["--save", "", "--appendonly", "no"])
-    try:
-        yield srv
-    finally:
-        srv.stop()
 
 
 # filling --------------------------------------------------------------------------------
