@@ -165,7 +165,7 @@ SERVESTATIC_USE_STATIC_ROOT = STATIC_ROOT is not None
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "empathy_web.dashboard.layers.ResilientRedisChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {

@@ -5,6 +5,11 @@ Delivery: pushes are hints. Whatever a hint says, the consumer re-reads Redis, s
 or merged hint costs freshness, not correctness; the bridge also sends a periodic
 refresh. The signal feed is the exception that must not skip or repeat: the browser
 tells us the last signal it shows, and we send exactly the signals after it, in order.
+
+Redis outages: the socket stays open. While Redis is unreachable the page keeps what it
+shows and its status says so; when Redis answers again the consumer re-joins its group
+(a restart without persistence forgets memberships) and re-sends everything the page
+shows, so it converges on the new truth without a reload.
 """
 
 from __future__ import annotations
@@ -20,12 +25,14 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.template.loader import render_to_string
 
 from empathy_web.accounts.tiers import user_tier
 from memory.tiers import Caller
 
 from .agents_memory import UNAVAILABLE
 from .fragments import masked_csrf_token, render_new_signals, render_panels
+from .layers import REDIS_ERRORS
 from .panels import PANELS
 
 GROUP = "dashboard"
@@ -33,8 +40,10 @@ GROUP = "dashboard"
 MAX_MESSAGES = 20
 PER_SECONDS = 1.0
 # Group memberships live in Redis and vanish if it restarts without persistence, so a
-# consumer re-joins its group this often (joining is idempotent).
+# consumer re-joins its group this often (joining is idempotent), and sooner while it
+# knows it is out.
 REJOIN_EVERY = 2.0
+RETRY_JOIN_EVERY = 0.5
 CLOSE_FORBIDDEN = 4403
 CLOSE_FLOOD = 4429
 
@@ -56,14 +65,15 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.last_signal: str | None = None
         self.resumed = False
         self.recent: list[float] = []
+        self.joined = False
+        self.unavailable = False  # the page's status says Redis is unreachable
         if settings.EMBEDDED_BRIDGE:
             from .bridge import ensure_embedded_bridge
 
             ensure_embedded_bridge()
-        await self.channel_layer.group_add(GROUP, self.channel_name)
-        self.rejoin = asyncio.create_task(self._rejoin_forever())
         await self.accept()
-        await self.send_panels([name for name in self.panels if name != "signal-feed"])
+        await self.resync()
+        self.rejoin = asyncio.create_task(self._rejoin_forever())
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "rejoin"):
@@ -73,9 +83,50 @@ class DashboardConsumer(AsyncWebsocketConsumer):
 
     async def _rejoin_forever(self) -> None:
         while True:
-            await asyncio.sleep(REJOIN_EVERY)
-            with contextlib.suppress(Exception):  # Redis down: try again next time
+            await asyncio.sleep(REJOIN_EVERY if self.joined else RETRY_JOIN_EVERY)
+            if not self.joined:
+                await self.resync()
+                continue
+            try:
                 await self.channel_layer.group_add(GROUP, self.channel_name)
+            except REDIS_ERRORS:
+                self.joined = False
+
+    async def resync(self) -> None:
+        """Join the group and send everything the page shows, or say Redis is out."""
+        try:
+            await self.channel_layer.group_add(GROUP, self.channel_name)
+        except REDIS_ERRORS:
+            self.joined = False
+            await self.send_status(unavailable=True)
+            return
+        sent = await self.send_panels([name for name in self.panels if name != "signal-feed"])
+        if sent and self.feed and self.resumed:
+            sent = await self.send_new_signals(hint=None)
+        self.joined = sent  # if Redis went away meanwhile, try it all again soon
+
+    async def layer_lost(self, event: dict[str, Any]) -> None:
+        """The channel layer cannot reach Redis: no hints until it can."""
+        self.joined = False
+        await self.send_status(unavailable=True)
+
+    async def layer_restored(self, event: dict[str, Any]) -> None:
+        """Redis is back; memberships and hints may have been lost with it."""
+        await self.resync()
+
+    async def send_status(self, *, unavailable: bool) -> None:
+        """Tell the page whether Redis is reachable, when that changes."""
+        if unavailable == self.unavailable:
+            return
+        self.unavailable = unavailable
+        state, text = (
+            ("unavailable", "Redis unreachable, retrying…") if unavailable else ("live", "live")
+        )
+        await self.send(
+            text_data=render_to_string(
+                "dashboard/live_status.html", {"state": state, "text": text, "oob": True}
+            )
+        )
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         now = time.monotonic()
@@ -102,23 +153,30 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if self.feed and self.resumed and "signal-feed" in changed:
             await self.send_new_signals(hint=event.get("hint"))
 
-    async def send_panels(self, names: list[str], hint: str | None = None) -> None:
+    async def send_panels(self, names: list[str], hint: str | None = None) -> bool:
+        """Send fresh renderings of ``names``; False when Redis could not be read."""
         if not names:
-            return
+            return True
         try:
             html = await sync_to_async(render_panels, thread_sensitive=False)(
                 names, self.params, self.viewer, self.csrf_token, hint
             )
         except UNAVAILABLE:
-            return  # Redis is down: keep what the page shows; the next hint retries
+            await self.send_status(unavailable=True)  # the page keeps what it shows
+            return False
         await self.send(text_data=html)
+        await self.send_status(unavailable=False)
+        return True
 
-    async def send_new_signals(self, hint: str | None) -> None:
+    async def send_new_signals(self, hint: str | None) -> bool:
         try:
             html, self.last_signal = await sync_to_async(
                 render_new_signals, thread_sensitive=False
             )(self.last_signal, self.params, hint)
         except UNAVAILABLE:
-            return
+            await self.send_status(unavailable=True)
+            return False
         if html:
             await self.send(text_data=html)
+        await self.send_status(unavailable=False)
+        return True

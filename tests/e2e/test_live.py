@@ -123,7 +123,26 @@ class LiveDashboard(LiveStack):
         coordinator = AgentCoordinator(RedisShortTermMemory(url=self.redis.url), "team")
         coordinator.add_task(AgentTask("after_restart", "review", "queued after", 5))
 
-        # The true state now holds only the new task; the page converges without a reload.
+        # The true state now holds only the new task; the page converges without a reload,
+        # and without a new websocket: the server kept the one it had.
         expect(self.page.locator("#task-after_restart")).to_be_visible(timeout=5000)
         expect(self.page.locator("#task-before_restart")).to_have_count(0)
         expect(self.page.locator("#live-status")).to_have_text("live")
+        assert self.page.evaluate("window.__sockets.length") == 1
+
+    def test_the_status_says_while_redis_is_unreachable(self) -> None:
+        self.open("/tasks/?team=team")
+        port = self.redis.port
+        self.redis.stop()
+        status = self.page.locator("#live-status")
+        expect(status).to_have_text("Redis unreachable, retrying…")
+        expect(status).to_have_attribute("data-state", "unavailable")
+        self.page.wait_for_timeout(1500)  # a while down: still saying so, still one socket
+        expect(status).to_have_text("Redis unreachable, retrying…")
+
+        type(self).redis = start_redis_server([], port=port)
+        coordinator = AgentCoordinator(RedisShortTermMemory(url=self.redis.url), "team")
+        coordinator.add_task(AgentTask("after_outage", "review", "queued after", 5))
+        expect(self.page.locator("#task-after_outage")).to_be_visible(timeout=5000)
+        expect(status).to_have_text("live")
+        assert self.page.evaluate("window.__sockets.length") == 1

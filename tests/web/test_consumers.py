@@ -118,6 +118,33 @@ async def test_the_signal_feed_resumes_after_the_last_signal_shown(memory):
     await communicator.disconnect()
 
 
+async def test_a_channel_layer_outage_shows_and_then_resends_everything(memory):
+    sender = EmpathyOS("agent", short_term_memory=memory)
+    before = (await sync_to_async(sender.send_signal)("n", "before"))["id"]
+    communicator, _, _ = await connect("panels=overview-panel,signal-feed")
+    assert "outage-team" not in await communicator.receive_from(timeout=5)
+    await communicator.send_to(text_data=json.dumps({"resume": before}))
+    assert await communicator.receive_nothing(timeout=0.2)  # nothing newer to show
+
+    layer = get_channel_layer()
+    await layer.group_send(GROUP, {"type": "layer.lost"})
+    status = await communicator.receive_from(timeout=5)
+    assert 'id="live-status"' in status and 'data-state="unavailable"' in status
+    assert "Redis unreachable" in status
+
+    # What changed meanwhile reaches the page once the layer has Redis back, with no hint.
+    coordinator = AgentCoordinator(memory, "outage-team")
+    await sync_to_async(coordinator.add_task)(AgentTask("t2", "review", "d", 5))
+    after = (await sync_to_async(sender.send_signal)("n", "after"))["id"]
+    await layer.group_send(GROUP, {"type": "layer.restored"})
+    overview, status, feed = [await communicator.receive_from(timeout=5) for _ in range(3)]
+    assert 'id="overview-panel"' in overview and "outage-team" in overview
+    assert 'data-state="live"' in status and ">live<" in status
+    assert signal_ids(feed) == [after]
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()
+
+
 async def test_a_flooding_client_is_closed_without_affecting_others(memory):
     flooder, _, _ = await connect("panels=overview-panel")
     calm, _, _ = await connect("panels=overview-panel")

@@ -1,0 +1,74 @@
+"""The channel layer the dashboards run on: channels-redis, except that losing Redis does
+not end every open websocket.
+
+channels-redis lets a connection error escape ``receive``, which ends the consumer and
+closes its websocket with 1011; every browser then reconnects at once, into a Redis that
+may still be down. Here ``receive`` turns the outage into two messages for the consumer
+instead: ``LOST`` at once, then ``RESTORED`` when Redis answers again, so it can tell its
+page, then re-join its group (a restart without persistence forgets memberships) and
+re-send what the page shows. One ping loop per Redis and process waits for the return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from typing import Any
+
+import redis
+from channels_redis.core import RedisChannelLayer
+
+logger = logging.getLogger("empathy_web.live")
+
+# Message types ``receive`` returns; consumers handle them as ``layer_lost`` and
+# ``layer_restored``.
+LOST = "layer.lost"
+RESTORED = "layer.restored"
+REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
+FIRST_RETRY = 0.05
+MAX_RETRY = 1.0
+
+
+class ResilientRedisChannelLayer(RedisChannelLayer):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lost: set[str] = set()  # channels told LOST and not yet RESTORED
+        self._recoveries: dict[int, asyncio.Future[None]] = {}
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        if channel in self._lost:
+            self._lost.discard(channel)
+            await asyncio.shield(self._recovery(self.consistent_hash(channel)))
+            return {"type": RESTORED}
+        try:
+            return await super().receive(channel)
+        except REDIS_ERRORS as exc:
+            logger.warning("channel layer lost Redis (%s); waiting for it", exc)
+            self._lost.add(channel)
+            return {"type": LOST}
+
+    def _recovery(self, index: int) -> asyncio.Future[None]:
+        """The running wait for Redis ``index`` to answer, shared by this loop's consumers."""
+        loop = asyncio.get_running_loop()
+        waiting = self._recoveries.get(index)
+        if waiting is None or waiting.done() or waiting.get_loop() is not loop:
+            waiting = self._recoveries[index] = loop.create_task(self._until_answers(index))
+        return waiting
+
+    async def _until_answers(self, index: int) -> None:
+        """Ping with capped exponential backoff (the random half spreads many processes)."""
+        connection = self.connection(index)
+        ceiling = FIRST_RETRY
+        while True:
+            await asyncio.sleep(random.uniform(ceiling / 2, ceiling))
+            try:
+                await connection.ping()
+            except REDIS_ERRORS:
+                ceiling = min(ceiling * 2, MAX_RETRY)
+            else:
+                logger.info("channel layer: Redis is back")
+                # Forget channels that were told LOST and never asked again (their
+                # consumers ended); a consumer that asks only now re-joins on its own.
+                self._lost = {ch for ch in self._lost if self.consistent_hash(ch) != index}
+                return
