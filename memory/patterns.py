@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -504,21 +505,25 @@ def list_by_expiry(
     return Page(_with_bodies(memory, shown), next_cursor)
 
 
+def _bodies(memory: RedisShortTermMemory, members: list[str]) -> list[bytes | None]:
+    """The stored JSON behind each index member, ``None`` where the pattern is gone."""
+    try:
+        with memory.client.pipeline(transaction=False) as pipe:
+            for member in members:
+                pipe.hget(memory.keys.pattern(member.split("|", 1)[1]), "json")
+            return pipe.execute()
+    except redis.RedisError as exc:
+        raise memory.connection_error(exc) from exc
+
+
 def _with_bodies(
     memory: RedisShortTermMemory, members: list[str], now: int = 0
 ) -> list[tuple[StagedPattern, int]]:
     """The patterns behind index members, each with its expiry (ms); those gone, or
     expired by ``now``, are left out."""
-    try:
-        with memory.client.pipeline(transaction=False) as pipe:
-            for member in members:
-                pipe.hget(memory.keys.pattern(member.split("|", 1)[1]), "json")
-            bodies = pipe.execute()
-    except redis.RedisError as exc:
-        raise memory.connection_error(exc) from exc
     return [
         (StagedPattern.from_json(body), int(member[:_CURSOR_DIGITS]))
-        for member, body in zip(members, bodies, strict=True)
+        for member, body in zip(members, _bodies(memory, members), strict=True)
         if body is not None and int(member[:_CURSOR_DIGITS]) > now
     ]
 
@@ -538,21 +543,71 @@ def list_sorted(
     staged). Call ``prune_expired`` first: patterns that expired since the last sweep
     are left out, so a page can come back short."""
     caller.require(READ, "get_staged_patterns")
-    if order not in SORTED_ORDERS:
-        raise InvalidValue(f"order must be one of {', '.join(SORTED_ORDERS)}, not {order!r}")
     limit = check_limit(limit)
     start = offset_cursor(cursor)
+    now, total, members = _sorted_members(memory, order, start, limit)
+    items = _with_bodies(memory, members, now)
+    more = start + limit < total
+    return Page(items, str(start + limit) if more else None, total)
+
+
+def _sorted_members(
+    memory: RedisShortTermMemory, order: str, start: int, count: int
+) -> tuple[int, int, list[str]]:
+    """Server time (ms), how many are staged, and ``count`` index members of ``order``
+    from position ``start``."""
+    if order not in SORTED_ORDERS:
+        raise InvalidValue(f"order must be one of {', '.join(SORTED_ORDERS)}, not {order!r}")
     keys = memory.keys
     index = keys.patterns_by_confidence if order == "confidence" else keys.patterns_by_staged_at
     try:
         with memory.client.pipeline(transaction=False) as pipe:
             pipe.time()
             pipe.zcard(index)
-            pipe.zrange(index, start, start + limit - 1, desc=order == "confidence")
+            pipe.zrange(index, start, start + count - 1, desc=order == "confidence")
             (seconds, micros), total, members = pipe.execute()
     except redis.RedisError as exc:
         raise memory.connection_error(exc) from exc
     now = int(seconds) * 1000 + int(micros) // 1000
-    items = _with_bodies(memory, [m.decode() for m in members], now)
-    more = start + limit < total
-    return Page(items, str(start + limit) if more else None, total)
+    return now, total, [m.decode() for m in members]
+
+
+SCAN_ORDERS = ("expiry", *SORTED_ORDERS)
+
+
+def scan_staged(
+    memory: RedisShortTermMemory,
+    caller: Caller,
+    order: str = "expiry",
+    cursor: str | None = None,
+    batch: int = 200,
+) -> Iterator[tuple[StagedPattern, int, str]]:
+    """Staged patterns in ``order`` (``"expiry"`` or one of ``SORTED_ORDERS``) from
+    ``cursor`` on, read ``batch`` at a time as the caller iterates. Each comes with its
+    expiry (ms) and the cursor that resumes right after it (the kind ``list_by_expiry``
+    or ``list_sorted`` hands out), so a filtered listing can stop anywhere.
+    """
+    caller.require(READ, "get_staged_patterns")
+    if order not in SCAN_ORDERS:
+        raise InvalidValue(f"order must be one of {', '.join(SCAN_ORDERS)}, not {order!r}")
+    batch = check_limit(batch)
+    if order == "expiry":
+        while True:
+            page = list_by_expiry(memory, caller, batch, cursor)
+            for pattern, expires in page:
+                yield pattern, expires, f"{expires:0{_CURSOR_DIGITS}d}|{pattern.pattern_id}"
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+    start = offset_cursor(cursor)
+    while True:
+        now, total, members = _sorted_members(memory, order, start, batch)
+        for position, (member, body) in enumerate(
+            zip(members, _bodies(memory, members), strict=True), start + 1
+        ):
+            expires = int(member[:_CURSOR_DIGITS])
+            if body is not None and expires > now:
+                yield StagedPattern.from_json(body), expires, str(position)
+        start += len(members)
+        if len(members) < batch or start >= total:
+            return

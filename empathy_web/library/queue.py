@@ -3,9 +3,12 @@ time, each row with its remaining TTL; plus what expired before anyone decided.
 
 Without a filter, the expiry, confidence and age orders page straight through the
 library's indexes (``list_by_expiry`` with a keyset cursor, ``list_sorted`` by offset).
-Filters, and the order by type, read up to ``SCAN_LIMIT`` staged patterns in the chosen
-order (by expiry for type, then sorted) and page through what matches by offset; the
-page says when that limit cut the reading short.
+With a filter they walk the same index from the cursor (``scan_staged``) until a page
+matches, reading at most ``SCAN_BUDGET`` patterns per request; a page that ran out of
+budget says how far it searched and its "next" link searches on from there. So every
+match is reachable, and a rare one costs more clicks, never a slow page. The order by
+type has no index: it reads up to ``SCAN_LIMIT`` staged patterns by expiry, sorts them,
+and says when that limit cut the reading short.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from memory.tiers import Caller
 
 PAGE = 25
 SCAN_LIMIT = 1000
+SCAN_BUDGET = 2000
 URGENT_MS = 3_600_000
 SORTS = {
     "ttl": "expiring soonest",
@@ -80,15 +84,41 @@ def _staged_ms(pattern: StagedPattern) -> int:
     return int(pattern.staged_at.timestamp() * 1000) if pattern.staged_at else 0
 
 
-def _reader(
-    memory: RedisShortTermMemory, viewer: Caller, sort: str
-) -> Callable[[int, str | None], Page[tuple[StagedPattern, int]]]:
-    """Pages of staged patterns in the order ``sort`` reads them from Redis: by expiry,
-    or from the confidence or staging-time index (``type`` is sorted after reading)."""
-    if sort in ("confidence", "age"):
-        order = "confidence" if sort == "confidence" else "staged_at"
-        return lambda limit, cursor: staged.list_sorted(memory, viewer, order, limit, cursor)
-    return lambda limit, cursor: staged.list_by_expiry(memory, viewer, limit, cursor)
+SCAN_ORDER = {"ttl": "expiry", "confidence": "confidence", "age": "staged_at"}
+
+
+def _unfiltered(
+    memory: RedisShortTermMemory, viewer: Caller, sort: str, cursor: str | None
+) -> Page[tuple[StagedPattern, int]]:
+    """A page straight from the index of ``sort`` (not ``type``)."""
+    if sort == "ttl":
+        return staged.list_by_expiry(memory, viewer, PAGE, cursor)
+    return staged.list_sorted(memory, viewer, SCAN_ORDER[sort], PAGE, cursor)
+
+
+def _filtered(
+    memory: RedisShortTermMemory,
+    viewer: Caller,
+    sort: str,
+    cursor: str | None,
+    accept: Callable[[StagedPattern], bool],
+) -> tuple[list[tuple[StagedPattern, int]], str | None, int | None]:
+    """The next page of matches in ``sort`` from ``cursor``, the cursor after it, and
+    how many patterns were searched when the budget ran out before the page filled."""
+    found: list[tuple[StagedPattern, int]] = []
+    resume: str | None = None  # right after the last match on the page
+    scan = staged.scan_staged(memory, viewer, SCAN_ORDER[sort], cursor)
+    for scanned, (pattern, expires, after) in enumerate(scan, 1):
+        if accept(pattern):
+            if len(found) == PAGE:
+                return found, resume, None  # a match for the next page exists
+            found.append((pattern, expires))
+            resume = after
+        if scanned >= SCAN_BUDGET:
+            if len(found) == PAGE:
+                return found, resume, None
+            return found, after, scanned
+    return found, None, None
 
 
 def build_queue(
@@ -101,31 +131,36 @@ def build_queue(
         sort = "ttl"
     filters = {name: (params.get(name) or "").strip() for name in FILTERS}
     registered = agent_teams(memory)
-    read = _reader(memory, viewer, sort)
+    cursor = params.get("cursor") or None
     truncated = False
-    if sort != "type" and not any(filters.values()):
-        page = read(PAGE, params.get("cursor") or None)
-        found, next_cursor = list(page), page.next_cursor
-    else:
-        start = offset_cursor(params.get("cursor") or None)
-        everything: list[tuple[StagedPattern, int]] = []
-        cursor = None
-        while len(everything) < SCAN_LIMIT:
-            batch = read(min(500, SCAN_LIMIT - len(everything)), cursor)
-            everything += batch
-            cursor = batch.next_cursor
-            if cursor is None:
+    searched: int | None = None  # set when a filtered page stopped at its budget
+    if sort == "type":
+        start = offset_cursor(cursor)
+        everything = []
+        for item in staged.scan_staged(memory, viewer, "expiry", batch=500):
+            everything.append(item)
+            if len(everything) > SCAN_LIMIT:
                 break
-        truncated = cursor is not None  # staged patterns were left unread
+        truncated = len(everything) > SCAN_LIMIT  # staged patterns were left unread
         matching = [
             (p, expires)
-            for p, expires in everything
+            for p, expires, _ in everything[:SCAN_LIMIT]
             if _matches(p, teams_of(p, registered), filters)
         ]
-        if sort == "type":  # stable: expiring soonest first within a type
-            matching.sort(key=lambda item: item[0].pattern_type)
+        matching.sort(key=lambda item: item[0].pattern_type)  # stable: by expiry within
         found = matching[start : start + PAGE]
         next_cursor = str(start + PAGE) if start + PAGE < len(matching) else None
+    elif any(filters.values()):
+        found, next_cursor, searched = _filtered(
+            memory,
+            viewer,
+            sort,
+            cursor,
+            lambda p: _matches(p, teams_of(p, registered), filters),
+        )
+    else:
+        page = _unfiltered(memory, viewer, sort, cursor)
+        found, next_cursor = list(page), page.next_cursor
     now = memory.server_time_ms()
     rows = []
     for pattern, expires in found:
@@ -153,6 +188,8 @@ def build_queue(
         "filtered": any(filters.values()),
         "truncated": truncated,
         "scan_limit": SCAN_LIMIT,
+        "searched": searched,
+        "continued": cursor is not None,
         "staged_total": staged.count_staged(memory),
         "expired_24h": staged.expired_count(memory),
         "recently_expired": staged.recent_expired(memory, 5),

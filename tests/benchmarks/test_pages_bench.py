@@ -287,7 +287,8 @@ def pages(data: Data) -> list[Page]:
         Page("/", "/", ('id="overview-panel"', "awaiting validation", BIG_TEAM)),
         Page("/signals/", "/signals/", ('id="signal-feed"',), ('<article class="signal"', 25)),
         Page("/patterns/", "/patterns/", ('id="pattern-queue"',), ('<tr id="pattern-', 25)),
-        # Sorted or filtered, the queue reads up to its scan limit of staged patterns.
+        # Sorted, the queue pages through an index; filtered, it walks that index until a
+        # page matches, at most its search budget per request (the last one: no match).
         Page(
             "/patterns/?sort=confidence",
             "/patterns/?sort=confidence",
@@ -299,6 +300,11 @@ def pages(data: Data) -> list[Page]:
             "/patterns/?type=security&q=helper",
             ('id="pattern-queue"',),
             ('<tr id="pattern-', 25),
+        ),
+        Page(
+            "/patterns/?q=<no match>",
+            "/patterns/?q=no-such-words",
+            ('id="search-progress"', "searched 2000 staged patterns"),
         ),
         Page("/library/", "/library/", ('id="library"',), ('<article class="pattern"', 25)),
         Page(

@@ -204,6 +204,23 @@ def test_listing_by_confidence_and_by_age_pages_through_every_pattern(memory, fi
         staged.list_sorted(memory, VERA, "name")
 
 
+@pytest.mark.parametrize("order", ["expiry", "confidence", "staged_at"])
+def test_a_scan_resumes_right_after_any_pattern_it_yielded(memory, finder, order):
+    for i, confidence in enumerate((0.3, 0.9, 0.6, 0.1, 0.75, 0.5, 0.2)):
+        finder.stage_pattern(pattern(f"p{i}", confidence=confidence))
+        time.sleep(0.002)  # staging time is kept in ms
+    whole = list(staged.scan_staged(memory, VERA, order, batch=3))  # batches of 3, 3, 1
+    ids = [p.pattern_id for p, _, _ in whole]
+    assert sorted(ids) == [f"p{i}" for i in range(7)]
+    if order != "expiry":
+        assert ids == sorted_ids(memory, "confidence" if order == "confidence" else "staged_at")
+    for k, (_, _, after) in enumerate(whole):
+        rest = [p.pattern_id for p, _, _ in staged.scan_staged(memory, VERA, order, after, 2)]
+        assert rest == ids[k + 1 :]
+    with pytest.raises(InvalidValue):
+        next(staged.scan_staged(memory, VERA, "name"))
+
+
 def test_the_sorted_listings_follow_every_change_to_the_index(make_memory):
     memory = make_memory()
     finder = EmpathyOS("finder", short_term_memory=memory)

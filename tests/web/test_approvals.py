@@ -113,12 +113,49 @@ def test_sorting_by_confidence_or_age_reads_every_staged_pattern(
     assert queue_ids(validator, "?sort=confidence") == ["p4", "p1", "p2", "p0", "p3"]
     assert "looked at the first" not in words(page.content.decode())
     assert queue_ids(validator, "?sort=age") == ["p0", "p1", "p2", "p3", "p4"]
-    # A filter still reads at most SCAN_LIMIT, in the order asked for, and says so.
+    # Filtered, they still reach every pattern; only the order by type reads at most
+    # SCAN_LIMIT, and says so.
     filtered = validator.get("/patterns/?sort=confidence&type=security")
-    assert queue_ids(validator, "?sort=confidence&type=security") == ["p4", "p1", "p2"]
-    assert "this view looked at the first 3 staged patterns in its order" in words(
-        filtered.content.decode()
+    assert queue_ids(validator, "?sort=confidence&type=security") == ["p4", "p1", "p2", "p0", "p3"]
+    assert "looked at the first" not in words(filtered.content.decode())
+    by_type = validator.get("/patterns/?sort=type")
+    assert len(queue_ids(validator, "?sort=type")) == 3
+    assert "this view looked at the first 3 staged patterns in its order (expiring soonest)" in (
+        words(by_type.content.decode())
     )
+
+
+def follow(client: Client, query: str) -> list[tuple[list[str], str]]:
+    """Every page from ``query`` on, following "Next page": each page's ids and text."""
+    pages = []
+    url = f"/patterns/{query}"
+    while url:
+        body = client.get(url).content.decode()
+        ids = re.findall(r'<tr id="pattern-[^"]+" data-pattern-id="([^"]+)"', body)
+        pages.append((ids, words(body)))
+        more = re.search(r'<a class="more" href="([^"]+)"', body)
+        url = "/patterns/" + html.unescape(more.group(1)) if more else None
+    return pages
+
+
+@pytest.mark.parametrize("sort", ["ttl", "confidence", "age"])
+def test_filtered_pages_reach_every_match_a_search_budget_at_a_time(
+    memory, redis_server, validator, monkeypatch, sort
+):
+    monkeypatch.setattr(queue, "PAGE", 2)
+    monkeypatch.setattr(queue, "SCAN_BUDGET", 3)  # as if a match were rare among thousands
+    for i in range(8):  # later ones expire later, are more confident, were staged later
+        kind = "security" if i % 2 == 0 else "style"
+        stage(redis_server, pattern(f"p{i}", pattern_type=kind, confidence=0.1 + i / 10), 3600 + i)
+        time.sleep(0.002)
+
+    pages = follow(validator, f"?sort={sort}&type=security")
+    progress = "This page searched 3 staged patterns and stopped there"
+    found = [(ids, progress in text) for ids, text in pages]
+    if sort == "confidence":  # p7 p6 p5 | p4 p3 p2 | p1 p0
+        assert found == [(["p6"], True), (["p4", "p2"], False), (["p0"], False)]
+    else:  # p0 p1 p2 | p3 p4 p5 | p6 p7
+        assert found == [(["p0", "p2"], False), (["p4"], True), (["p6"], False)]
 
 
 def test_the_queue_filters_by_type_agent_team_and_text(memory, redis_server, validator):

@@ -121,7 +121,7 @@ def test_redis_url_puts_the_channel_layer_on_that_redis():
 
     layer = loaded_settings(**PRODUCTION, REDIS_URL=url)["channel_layer"]
 
-    assert layer["BACKEND"] == "channels_redis.core.RedisChannelLayer"
+    assert layer["BACKEND"] == "empathy_web.dashboard.layers.ResilientRedisChannelLayer"
     assert [host["address"] for host in layer["CONFIG"]["hosts"]] == [url]
     [host] = layer["CONFIG"]["hosts"]
     assert "Retry" in host["retry"]  # pooled connections recover after a Redis restart
