@@ -19,7 +19,8 @@ Delivery guarantees, in order of the loop below:
   the periodic refresh, and never corrupts one.
 - Redis or channel-layer failures are retried with exponential backoff, forever. After
   an outage every panel is refreshed twice, a little apart, because a Redis restart also
-  loses the consumers' group memberships until they re-join (every 2 s).
+  loses the consumers' group memberships until they re-join: at once, with a fresh copy
+  of their page, when their channel layer saw the outage; else within 2 s.
 """
 
 from __future__ import annotations
