@@ -112,6 +112,7 @@ def agent_list(params: Params, viewer: Caller) -> dict[str, Any]:
     memory = get_memory()
     team_ids = team_page(memory, AGENT_TEAMS_PAGE, _cursor(params, "teams"))
     teams = []
+    now = memory.server_time_ms() if team_ids else 0  # for heartbeat ages
     for team_id in team_ids:
         coordinator = AgentCoordinator(memory, team_id)
         claims: dict[str, list[Any]] = {}
@@ -119,7 +120,10 @@ def agent_list(params: Params, viewer: Caller) -> dict[str, Any]:
             claims.setdefault(task.claimed_by, []).append(task)
         cursor = _cursor(params) if params.get("team") == team_id else None
         page = coordinator.get_agents(PAGE, cursor)
-        rows = [(agent, claims.get(agent.agent_id, [])) for agent in page]
+        rows = [
+            (agent, claims.get(agent.agent_id, []), now - agent.last_heartbeat_ms)
+            for agent in page
+        ]
         teams.append({"team_id": team_id, "page": page, "rows": rows})
     return {"teams": teams, "team_ids": team_ids, "teams_cursor": params.get("teams", "")}
 
