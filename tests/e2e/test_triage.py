@@ -112,3 +112,31 @@ class LiveTriage(LiveStack):
             ("pattern.approve", "p-b"),
             ("pattern.approve", "p-c"),
         ]
+
+    def test_a_rare_match_is_found_page_by_page_past_the_search_budget(self) -> None:
+        # 2,100 staged (one TTL, so expiring in staging order); "needle" in three of them.
+        finder = EmpathyOS("security_agent", short_term_memory=self.memory)
+        for i in range(2100):
+            words = "needle in the haystack" if i % 1000 == 0 else "hay"
+            finder.stage_pattern(
+                StagedPattern(f"p-{i:04d}", "security_agent", "security", f"P{i}", words)
+            )
+        page = self.page
+        self.open(page, "vera", "/patterns/")
+        page.fill("input[name=q]", "needle")
+        page.get_by_role("button", name="Apply").click()
+
+        # The first request searches 2,000 patterns: two matches, and it says it stopped.
+        queue = page.locator("#pattern-queue")
+        expect(queue.locator("tr[data-pattern-id]")).to_have_count(2)
+        expect(self.row(page, "p-0000")).to_be_visible()
+        expect(self.row(page, "p-1000")).to_be_visible()
+        expect(page.locator("#search-progress")).to_contain_text("searched 2000 staged patterns")
+
+        # Its next page searches on from there and finds the third.
+        page.get_by_role("link", name="Next page →").click()
+        expect(queue.locator("tr[data-pattern-id]")).to_have_count(1)
+        expect(self.row(page, "p-2000")).to_be_visible()
+        expect(page.locator("#search-progress")).to_have_count(0)
+        expect(page.get_by_role("link", name="Next page →")).to_have_count(0)
+        assert "q=needle" in page.url
