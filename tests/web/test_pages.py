@@ -1111,6 +1111,9 @@ MALFORMED_QUERY_BUG = (
     [
         ("get", "/signals/?cursor=garbage"),
         ("get", "/patterns/?cursor=garbage"),
+        ("get", "/patterns/?q=x&cursor=garbage"),
+        ("get", "/patterns/?sort=confidence&type=x&cursor=garbage"),
+        ("get", "/patterns/?sort=type&cursor=garbage"),
         ("get", "/sessions/?cursor=x"),
         ("get", "/sessions/incident-42/?cursor=x"),
         ("get", "/tasks/?team=a%09b"),
