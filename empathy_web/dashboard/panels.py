@@ -121,8 +121,7 @@ def agent_list(params: Params, viewer: Caller) -> dict[str, Any]:
         cursor = _cursor(params) if params.get("team") == team_id else None
         page = coordinator.get_agents(PAGE, cursor)
         rows = [
-            (agent, claims.get(agent.agent_id, []), now - agent.last_heartbeat_ms)
-            for agent in page
+            (agent, claims.get(agent.agent_id, []), now - agent.last_heartbeat_ms) for agent in page
         ]
         teams.append({"team_id": team_id, "page": page, "rows": rows})
     return {"teams": teams, "team_ids": team_ids, "teams_cursor": params.get("teams", "")}
