@@ -85,6 +85,11 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         while True:
             await asyncio.sleep(REJOIN_EVERY if self.joined else RETRY_JOIN_EVERY)
             if not self.joined:
+                # While Redis is out, wait on the layer's one ping loop rather than have
+                # every dashboard in the process retry its own connection.
+                until_reachable = getattr(self.channel_layer, "until_reachable", None)
+                if until_reachable is not None:
+                    await until_reachable(self.channel_name)
                 await self.resync()
                 continue
             try:

@@ -6,7 +6,8 @@ closes its websocket with 1011; every browser then reconnects at once, into a Re
 may still be down. Here ``receive`` turns the outage into two messages for the consumer
 instead: ``LOST`` at once, then ``RESTORED`` when Redis answers again, so it can tell its
 page, then re-join its group (a restart without persistence forgets memberships) and
-re-send what the page shows. One ping loop per Redis and process waits for the return.
+re-send what the page shows. One ping loop per Redis and process waits for the return,
+for ``receive`` and for consumers retrying their group (``until_reachable``).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
     async def receive(self, channel: str) -> dict[str, Any]:
         if channel in self._lost:
             self._lost.discard(channel)
-            await asyncio.shield(self._recovery(self.consistent_hash(channel)))
+            await self.until_reachable(channel)
             return {"type": RESTORED}
         try:
             return await super().receive(channel)
@@ -47,6 +48,11 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
             logger.warning("channel layer lost Redis (%s); waiting for it", exc)
             self._lost.add(channel)
             return {"type": LOST}
+
+    async def until_reachable(self, channel: str) -> None:
+        """Return once the Redis serving ``channel`` answers a PING. While it does not,
+        every caller in this process waits on the same ping loop."""
+        await asyncio.shield(self._recovery(self.consistent_hash(channel)))
 
     def _recovery(self, index: int) -> asyncio.Future[None]:
         """The running wait for Redis ``index`` to answer, shared by this loop's consumers."""

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
+import redis.asyncio
 
 from empathy_web.dashboard.layers import LOST, RESTORED, ResilientRedisChannelLayer
 from tests.redis_server import RedisServer, start_redis_server
@@ -60,3 +61,32 @@ async def test_messages_pass_through_untouched_when_redis_stays_up(server):
     message = await asyncio.wait_for(layer.receive(channel), timeout=5)
     assert message == {"type": "memory.changed", "panels": ["task-board"]}
     await layer.flush()
+
+
+async def test_waiters_for_redis_share_one_ping_loop(server, monkeypatch):
+    layer = layer_on(server)
+    channels = [await layer.new_channel() for _ in range(50)]
+    await asyncio.wait_for(layer.until_reachable(channels[0]), timeout=5)  # up: at once
+
+    pings = 0
+    ping = redis.asyncio.Redis.ping
+
+    async def counted(self, **kwargs):
+        nonlocal pings
+        pings += 1
+        return await ping(self, **kwargs)
+
+    monkeypatch.setattr(redis.asyncio.Redis, "ping", counted)
+    port = server.port
+    server.stop()
+    waits = [asyncio.ensure_future(layer.until_reachable(ch)) for ch in channels]
+    await asyncio.sleep(1.5)
+    assert not any(wait.done() for wait in waits)
+    assert 1 <= pings <= 12  # one loop backing off, not fifty
+
+    restarted = start_redis_server([], port=port)
+    try:
+        await asyncio.wait_for(asyncio.gather(*waits), timeout=5)
+    finally:
+        await layer.flush()
+        restarted.stop()
