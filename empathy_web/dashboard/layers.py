@@ -73,7 +73,8 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
             except REDIS_ERRORS:
                 ceiling = min(ceiling * 2, MAX_RETRY)
             else:
-                logger.info("channel layer: Redis is back")
+                if ceiling > FIRST_RETRY:
+                    logger.info("channel layer: Redis is back")
                 # Forget channels that were told LOST and never asked again (their
                 # consumers ended); a consumer that asks only now re-joins on its own.
                 self._lost = {ch for ch in self._lost if self.consistent_hash(ch) != index}
