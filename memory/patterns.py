@@ -131,6 +131,10 @@ return rec[1]
 )
 
 
+# The longest reason (or note) a decision may carry.
+MAX_REASON_LENGTH = 2000
+
+
 @dataclass
 class StagedPattern:
     """A pattern an agent discovered, staged until a validator decides on it."""
@@ -278,8 +282,8 @@ def decide(
     check_id(pattern_id, "pattern_id")
     if decision == "rejected" and not (isinstance(reason, str) and reason.strip()):
         raise InvalidValue("rejecting a pattern needs a reason")
-    if not isinstance(reason, str) or len(reason) > 2000:
-        raise InvalidValue("reason must be a string of at most 2000 characters")
+    if not isinstance(reason, str) or len(reason) > MAX_REASON_LENGTH:
+        raise InvalidValue(f"reason must be a string of at most {MAX_REASON_LENGTH} characters")
     keys = memory.keys
     body = memory.run_script(
         _DECIDE,

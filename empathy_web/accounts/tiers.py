@@ -16,6 +16,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
 from memory import AccessTier
+from memory.tiers import Caller
 
 TIER_GROUPS = {
     "observer": AccessTier.OBSERVER,
@@ -38,6 +39,14 @@ def user_tier(user: AbstractBaseUser | AnonymousUser) -> AccessTier | None:
     tier = max((TIER_GROUPS[name] for name in names), default=None)
     user._empathy_tier = tier
     return tier
+
+
+def caller_for(request: HttpRequest) -> Caller:
+    """The person behind ``request`` as the library knows them: username and tier.
+
+    Only for requests that passed ``tier_required``, which sets ``request.tier``.
+    """
+    return Caller(request.user.get_username(), request.tier)
 
 
 def tier_required(needed: AccessTier) -> Callable:
