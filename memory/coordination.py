@@ -818,6 +818,20 @@ def list_teams(memory: RedisShortTermMemory, caller: Caller | None = None) -> li
     return [t.decode() for t in memory.client.zrevrange(memory.keys.teams, 0, -1)]
 
 
+def agent_teams(memory: RedisShortTermMemory) -> dict[str, list[str]]:
+    """The teams each registered agent is in, by agent id."""
+    team_ids = list_teams(memory)
+    with memory.client.pipeline(transaction=False) as pipe:
+        for team_id in team_ids:
+            pipe.zrange(memory.keys.team(team_id, "heartbeats"), 0, -1)  # its registered agents
+        registered = pipe.execute()
+    teams: dict[str, list[str]] = {}
+    for team_id, agents in zip(team_ids, registered, strict=True):
+        for agent_id in agents:
+            teams.setdefault(agent_id.decode(), []).append(team_id)
+    return teams
+
+
 def team_page(
     memory: RedisShortTermMemory, limit: int = 50, cursor: str | None = None
 ) -> Page[str]:

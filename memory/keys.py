@@ -38,6 +38,8 @@ class KeySchema:
         self.signals_broadcast = f"{prefix}{{signals}}:broadcast"
         self.signals_seq = f"{prefix}{{signals}}:seq"
         self.signals_rate = f"{prefix}{{signals}}:per_minute"
+        # Where the dashboard's bridge has read the event stream up to.
+        self.bridge_cursor = f"{prefix}bridge:last_id"
 
     # working memory
     def working(self, agent_id: str, key: str) -> str:
