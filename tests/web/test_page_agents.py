@@ -1,0 +1,54 @@
+"""The agents page: each team's agents with their liveness, capabilities and claims."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from memory import AgentCoordinator, AgentTask
+from tests.web.pages import backdate_heartbeat, element, many_teams, next_page, page_text
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_agents_page_pages_through_teams(memory, observer):
+    newest_first = many_teams(memory, 12)
+
+    first = observer.get("/agents/")
+    assert re.findall(r"<h2>(team-\d+)</h2>", first.content.decode()) == newest_first[:10]
+    assert "12 teams, most recently active first." in page_text(first)
+    second = observer.get("/agents/" + next_page(first, "More teams"))
+    assert re.findall(r"<h2>(team-\d+)</h2>", second.content.decode()) == newest_first[10:]
+
+
+def test_it_shows_agents_with_liveness_capabilities_and_claims(memory, observer):
+    reviewers = AgentCoordinator(memory, "reviewers")
+    reviewers.register_agent("lead", ["planning", "review"])
+    reviewers.register_agent("security", ["security"])
+    reviewers.register_agent("perf", ["performance"])
+    reviewers.add_task(AgentTask("audit-auth", "review"))
+    reviewers.claim_task("security", "review")
+    backdate_heartbeat(memory, "reviewers", "security", 45)
+    backdate_heartbeat(memory, "reviewers", "perf", 600)
+    AgentCoordinator(memory, "builders").register_agent("compiler", ["build"])
+
+    response = observer.get("/agents/")
+
+    assert response.status_code == 200
+    # Heartbeat ages to the second (a slow run may add one).
+    assert re.fullmatch(
+        r"lead alive [01]s ago planning, review -", element(response, "agent-reviewers-lead")
+    )
+    assert re.fullmatch(
+        r"security late 4[56]s ago security audit-auth",
+        element(response, "agent-reviewers-security"),
+    )
+    assert re.fullmatch(
+        r"perf dead 10m 0[01]s ago performance -", element(response, "agent-reviewers-perf")
+    )
+    assert "compiler alive" in element(response, "agent-builders-compiler")
+
+
+def test_it_says_when_no_agent_has_registered(memory, observer):
+    assert "No agent has registered yet." in page_text(observer.get("/agents/"))

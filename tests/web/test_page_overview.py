@@ -1,0 +1,98 @@
+"""The overview page: a summary of agents, tasks, patterns, sessions and signals, on
+data the agents wrote to a real redis-server."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from empathy_web.dashboard.agents_memory import use_memory
+from memory import AgentCoordinator, AgentTask, EmpathyOS, TeamSession
+from tests.web.pages import backdate_heartbeat, many_teams, next_page, page_text, pattern, words
+
+pytestmark = pytest.mark.django_db
+
+
+def test_it_summarises_agents_tasks_patterns_sessions_and_signals(memory, observer):
+    reviewers = AgentCoordinator(memory, "reviewers")
+    for agent_id in ("lead", "security", "perf"):
+        reviewers.register_agent(agent_id, ["review"])
+    backdate_heartbeat(memory, "reviewers", "security", 45)
+    backdate_heartbeat(memory, "reviewers", "perf", 600)
+    for task_id, priority in (("done", 9), ("broken", 8), ("held", 7), ("waiting", 1)):
+        reviewers.add_task(AgentTask(task_id, "review", priority=priority))
+    reviewers.claim_task("lead", "review")
+    reviewers.complete_task("done", {"ok": True})
+    reviewers.claim_task("lead", "review")
+    reviewers.fail_task("broken", "crashed", retry=False)
+    reviewers.claim_task("security", "review")
+    builders = AgentCoordinator(memory, "builders")
+    builders.add_task(AgentTask("compile", "build"))
+    builders.add_task(AgentTask("link", "build"))
+    lead = EmpathyOS("lead", memory)
+    lead.stage_pattern(pattern("p-1", "lead"))
+    lead.stage_pattern(pattern("p-2", "lead"))
+    lead.send_signal("review.start", {"pr": 1})
+    lead.send_signal("review.assign", {"pr": 1}, "security")
+    session = TeamSession(memory, "triage", "Triage the outage", actor="lead")
+    session.signal("status", {"phase": "started"})
+
+    response = observer.get("/")
+
+    assert response.status_code == 200
+    text = page_text(response)
+    assert "1 alive · 1 late · 1 dead" in text
+    assert "2 awaiting validation · 0 expire within the hour" in text
+    assert "1 active" in text
+    assert "3 in the last 5 minutes" in text
+    table = words(response.content.decode().split("Tasks per team")[1])
+    assert "reviewers 1 1 1 1" in table  # queued, claimed, completed, dead-lettered
+    assert "builders 2 0 0 0" in table
+    sparklines = re.findall(r'<svg role="img" aria-label="([^"]+)"', response.content.decode())
+    assert len(sparklines) == 2
+    assert sparklines[0].startswith("signals per minute: latest ")
+    assert sparklines[1].startswith("queued tasks: latest 3,")
+    for points in re.findall(r'<polyline [^>]*points="([^"]+)"', response.content.decode()):
+        assert len(points.split()) == 60  # one point per minute of the last hour
+
+
+def test_it_says_what_is_missing_on_an_empty_memory(memory, observer):
+    text = page_text(observer.get("/"))
+
+    assert "0 alive · 0 late · 0 dead" in text
+    assert "0 awaiting validation · 0 expire within the hour" in text
+    assert "No team has queued a task yet." in text
+
+
+def test_it_counts_staged_patterns_that_expire_within_the_hour(memory, short_patterns, observer):
+    use_memory(short_patterns)  # the web and the agents agree on a 30-minute TTL
+    EmpathyOS("security", short_patterns).stage_pattern(pattern("p-soon", "security"))
+
+    text = page_text(observer.get("/"))
+
+    assert "1 awaiting validation · 1 expire within the hour" in text
+
+
+def test_it_counts_a_pattern_expiring_soon_whatever_ttl_its_agent_used(
+    memory, short_patterns, observer
+):
+    EmpathyOS("security", memory).stage_pattern(pattern("p-day", "security"))
+    EmpathyOS("perf", short_patterns).stage_pattern(pattern("p-soon", "perf"))
+
+    text = page_text(observer.get("/"))
+
+    assert "2 awaiting validation · 1 expire within the hour" in text
+
+
+def test_the_overview_pages_through_teams(memory, observer):
+    newest_first = many_teams(memory, 30)
+
+    first = observer.get("/")
+    rows = re.findall(r'\?team=(team-\d+)">', first.content.decode())
+    assert rows == newest_first[:25]
+    assert "25 of 30 teams, most recently active first." in page_text(first)
+    assert "30 alive · 0 late · 0 dead" in page_text(first)  # every team, not only this page
+    second = observer.get("/" + next_page(first))
+    assert re.findall(r'\?team=(team-\d+)">', second.content.decode()) == newest_first[25:]
+    assert next_page(second) is None
