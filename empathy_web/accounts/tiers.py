@@ -41,12 +41,17 @@ def user_tier(user: AbstractBaseUser | AnonymousUser) -> AccessTier | None:
     return tier
 
 
+def caller_for_user(user: AbstractBaseUser, tier: AccessTier) -> Caller:
+    """``user`` as the library knows them: username and tier (see ``user_tier``)."""
+    return Caller(user.get_username(), tier)
+
+
 def caller_for(request: HttpRequest) -> Caller:
     """The person behind ``request`` as the library knows them: username and tier.
 
     Only for requests that passed ``tier_required``, which sets ``request.tier``.
     """
-    return Caller(request.user.get_username(), request.tier)
+    return caller_for_user(request.user, request.tier)
 
 
 def tier_required(needed: AccessTier) -> Callable:

@@ -11,23 +11,14 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
-from empathy_web.accounts.tiers import tier_required
+from empathy_web.accounts.tiers import caller_for, tier_required
 from empathy_web.library.audit import record
-from memory import (
-    AccessTier,
-    AgentCoordinator,
-    AgentTask,
-    NotFound,
-    StateConflict,
-    TeamSession,
-)
+from memory import AgentCoordinator, AgentTask, NotFound, StateConflict, TeamSession
+from memory.tiers import ADMIN, WRITE
 
 from . import views
 from .agents_memory import empathy_for, get_memory
 from .forms import AddTaskForm, SendSignalForm, ShareForm
-
-WRITE = AccessTier.CONTRIBUTOR
-ADMIN = AccessTier.STEWARD
 
 
 def _invalid(form, exc: Exception, render: Callable[..., HttpResponse], *args) -> HttpResponse:
@@ -44,10 +35,7 @@ def add_task(request: HttpRequest) -> HttpResponse:
     data = form.cleaned_data
     task = AgentTask(data["task_id"], data["task_type"], data["description"], data["priority"])
     try:
-        coordinator = AgentCoordinator(
-            get_memory(), data["team_id"], access_tier=request.tier, actor=_actor(request)
-        )
-        added = coordinator.add_task(task)
+        added = _coordinator(request, data["team_id"]).add_task(task)
     except (ValueError, TypeError) as exc:
         return _invalid(form, exc, views.render_tasks, request)
     if added:
@@ -65,7 +53,7 @@ def send_signal(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return views.render_signals(request, form=form, status=400)
     data = form.cleaned_data
-    person = empathy_for(_actor(request), request.tier)
+    person = empathy_for(caller_for(request))
     try:
         sent = person.send_signal(data["signal_type"], data["data"], data["target_agent"] or None)
     except (ValueError, TypeError) as exc:
@@ -99,9 +87,7 @@ def share(request: HttpRequest, session_id: str) -> HttpResponse:
 def task_action(request: HttpRequest, team_id: str, task_id: str, action: str) -> HttpResponse:
     if action not in ("requeue", "cancel"):
         raise Http404(f"No task action {action!r}.")
-    coordinator = AgentCoordinator(
-        get_memory(), team_id, access_tier=request.tier, actor=_actor(request)
-    )
+    coordinator = _coordinator(request, team_id)
     try:
         if action == "requeue":
             coordinator.requeue_task(task_id)
@@ -129,8 +115,7 @@ def delete_session(request: HttpRequest, session_id: str) -> HttpResponse:
 @require_POST
 @tier_required(ADMIN)
 def clear_memory(request: HttpRequest, agent_id: str) -> HttpResponse:
-    person = empathy_for(_actor(request), request.tier)
-    count = person.clear_memory(agent_id)
+    count = empathy_for(caller_for(request)).clear_memory(agent_id)
     record(request, "memory.clear", agent_id, keys=count)
     messages.success(request, f"Cleared {count} keys of {agent_id}'s working memory.")
     return HttpResponseRedirect(reverse("working_memory"))
@@ -140,12 +125,15 @@ def _to_team(team_id: str) -> HttpResponse:
     return HttpResponseRedirect(f"{reverse('tasks')}?{urlencode({'team': team_id})}")
 
 
-def _actor(request: HttpRequest) -> str:
-    return request.user.get_username()
+def _coordinator(request: HttpRequest, team_id: str) -> AgentCoordinator:
+    """The team's tasks as the person acting on them."""
+    caller = caller_for(request)
+    return AgentCoordinator(get_memory(), team_id, access_tier=caller.tier, actor=caller.user_id)
 
 
 def _session(request: HttpRequest, session_id: str) -> TeamSession:
     """The session as the person acting on it; never creates one."""
+    caller = caller_for(request)
     return TeamSession(
-        get_memory(), session_id, access_tier=request.tier, actor=_actor(request), create=False
+        get_memory(), session_id, access_tier=caller.tier, actor=caller.user_id, create=False
     )

@@ -7,12 +7,13 @@ import threading
 import redis
 
 from memory import EmpathyOS, MemoryConnectionError, RedisShortTermMemory, get_redis_memory
-from memory.tiers import AccessTier
+from memory.tiers import Caller
 
 _lock = threading.Lock()
 _memory: RedisShortTermMemory | None = None
 
-# What a page catches to show "Redis is down" instead of failing.
+# Redis is unreachable: what a page catches to say so instead of failing, and what the
+# live side (bridge, channel layer, consumers) waits out.
 UNAVAILABLE = (MemoryConnectionError, redis.ConnectionError, redis.TimeoutError)
 
 
@@ -35,6 +36,8 @@ def use_memory(memory: RedisShortTermMemory | None) -> None:
         _memory = memory
 
 
-def empathy_for(username: str, tier: AccessTier) -> EmpathyOS:
+def empathy_for(caller: Caller) -> EmpathyOS:
     """The library identity a person acts as: their username, with their tier."""
-    return EmpathyOS(user_id=username, short_term_memory=get_memory(), access_tier=tier)
+    return EmpathyOS(
+        user_id=caller.user_id, short_term_memory=get_memory(), access_tier=caller.tier
+    )

@@ -12,22 +12,13 @@ from django.shortcuts import render
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
-from empathy_web.accounts.tiers import tier_required
-from memory import AccessTier
-from memory.tiers import Caller
+from empathy_web.accounts.tiers import caller_for, tier_required
+from memory.tiers import READ
 
 from .agents_memory import UNAVAILABLE, get_memory
 from .forms import AddTaskForm, SendSignalForm, ShareForm
 from .fragments import render_new_signals, render_panels
 from .panels import PANELS
-
-READ = AccessTier.OBSERVER
-
-
-def viewer(request: HttpRequest) -> Caller:
-    """The person as the library knows them: username and tier."""
-    return Caller(request.user.get_username(), request.tier)
-
 
 def render_panel_page(
     request: HttpRequest,
@@ -40,7 +31,7 @@ def render_panel_page(
     (default: the query string), wired to receive the panel's live updates."""
     panel = PANELS[panel_name]
     params = request.GET.dict() if params is None else dict(params)
-    context = panel.build(params, viewer(request))
+    context = panel.build(params, caller_for(request))
     live_query = urlencode({**params, "panels": panel_name})
     context.update(extra, live_panels=panel_name, live_query=live_query)
     return render(request, panel.template, context, status=status)
@@ -55,7 +46,7 @@ def live_poll(request: HttpRequest) -> HttpResponse:
     after = params.pop("after", None) or None
     csrf_token = get_token(request)
     html = render_panels(
-        [n for n in names if n != "signal-feed"], params, viewer(request), csrf_token
+        [n for n in names if n != "signal-feed"], params, caller_for(request), csrf_token
     )
     if "signal-feed" in names:
         html += render_new_signals(after, params)[0]

@@ -29,22 +29,23 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from empathy_web.accounts.tiers import tier_required
+from empathy_web.accounts.tiers import caller_for, tier_required
 from empathy_web.dashboard.agents_memory import get_memory
 from empathy_web.library.audit import record
-from memory import AccessTier, InvalidValue, StateConflict
+from memory import InvalidValue, StateConflict
 from memory import patterns as staged_patterns
+from memory.tiers import WRITE
 from memory.wizards.security_analysis_wizard import SecurityAnalysisWizard
 
 from .forms import SecurityWizardForm
 
 logger = logging.getLogger("empathy_web")
 
-WRITE = AccessTier.CONTRIBUTOR
 TEMPLATE = "wizards/security.html"
 WIZARD_ID_PREFIX = "security_analysis_wizard:"
 RUN_KEY_PREFIX = "run:"
 RUN_ID = re.compile(r"[0-9a-f]{64}")
+RUN_FIELDS = ("code", "language", "filename")  # what a kept run holds
 SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1}
 # bandit's confidence in a finding, as the staged pattern's confidence.
 CONFIDENCE = {"high": 0.9, "medium": 0.6, "low": 0.3}
@@ -55,10 +56,9 @@ run_action = require_http_methods(["GET", "POST"])
 
 def wizard_for(request: HttpRequest) -> SecurityAnalysisWizard:
     """The security wizard acting for the person, with their tier."""
+    caller = caller_for(request)
     return SecurityAnalysisWizard(
-        get_memory(),
-        wizard_id=WIZARD_ID_PREFIX + request.user.get_username(),
-        access_tier=request.tier,
+        get_memory(), wizard_id=WIZARD_ID_PREFIX + caller.user_id, access_tier=caller.tier
     )
 
 
@@ -164,7 +164,7 @@ def _stage(
         rule_id=finding["rule_id"],
         severity=finding["severity"],
         line=finding["line"],
-        filename=run.get("filename", ""),
+        filename=run["filename"],
     )
     finding["staged"] = True
     if request.htmx:
@@ -181,7 +181,7 @@ def _pattern(
     request: HttpRequest,
 ) -> dict[str, Any]:
     """The pattern a finding stages as: the rule, what it found, and where."""
-    where = f"line {finding['line']}" + (f" of {run['filename']}" if run.get("filename") else "")
+    where = f"line {finding['line']}" + (f" of {run['filename']}" if run["filename"] else "")
     cwe = f", CWE-{finding['cwe']}" if finding.get("cwe") else ""
     return {
         "pattern_id": finding["pattern_id"],
@@ -201,11 +201,11 @@ def _pattern(
             "cwe": finding.get("cwe"),
             "line": finding["line"],
             "line_range": finding.get("line_range"),
-            "filename": run.get("filename", ""),
+            "filename": run["filename"],
             "language": run["language"],
             "analyzer": analyzer,
             "run": run_id,
-            "requested_by": request.user.get_username(),
+            "requested_by": caller_for(request).user_id,
         },
     }
 
@@ -247,10 +247,8 @@ def _load(wizard: SecurityAnalysisWizard, run_id: str) -> dict[str, Any] | None:
         raise Http404("No such run.")
     assert wizard.agent is not None
     run = wizard.agent.retrieve(RUN_KEY_PREFIX + run_id)
-    if not isinstance(run, dict) or not isinstance(run.get("code"), str):
+    if not isinstance(run, dict) or not all(isinstance(run.get(k), str) for k in RUN_FIELDS):
         return None
-    run.setdefault("language", "python")
-    run.setdefault("filename", "")
     return run
 
 
@@ -310,7 +308,7 @@ def build_report(run: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
         "summary": result.get("summary") or {},
         "error": error,
         "analyzer": result.get("analyzer", ""),
-        "filename": run.get("filename", ""),
+        "filename": run["filename"],
     }
 
 
@@ -322,7 +320,7 @@ def _render(
     context.setdefault("report", None)
     context.setdefault("run_id", None)
     context.setdefault("problem", "")
-    context.update(form=form, wizard_id=WIZARD_ID_PREFIX + request.user.get_username())
+    context.update(form=form, wizard_id=WIZARD_ID_PREFIX + caller_for(request).user_id)
     partial = request.method == "POST" and request.htmx
     template = f"{TEMPLATE}#wizard-panel" if partial else TEMPLATE
     return render(request, template, context, status=status)

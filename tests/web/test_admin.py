@@ -4,6 +4,7 @@ read-only for everyone."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 from django.contrib.auth.models import Group, User
@@ -22,27 +23,14 @@ ADMIN_PAGES = [
 ]
 
 
-def make_user(username: str, tier: str | None = None) -> User:
-    user = User.objects.create_user(username)  # no password: the tests force_login
-    if tier is not None:
-        user.groups.add(Group.objects.get(name=tier))
-    return user
-
-
-def logged_in(user: User) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
+@pytest.fixture
+def steward(client_for: Callable[..., Client]) -> Client:
+    return client_for("steward", username="stella")
 
 
 @pytest.fixture
-def steward() -> Client:
-    return logged_in(make_user("stella", "steward"))
-
-
-@pytest.fixture
-def entry() -> AuditEntry:
-    actor = make_user("sam", "steward")
+def entry(make_user: Callable[..., User]) -> AuditEntry:
+    actor = make_user("steward", username="sam")
     return AuditEntry.objects.create(
         actor=actor,
         actor_name="sam",
@@ -71,10 +59,10 @@ def test_a_steward_gets_the_admin_with_users_patterns_and_audit_log(steward):
         assert f'href="{changelist}"' in body
 
 
-def test_the_user_list_shows_each_user_s_tier(steward):
+def test_the_user_list_shows_each_user_s_tier(steward, make_user):
     for tier in ("observer", "contributor", "validator"):
-        make_user(f"{tier}-person", tier)
-    make_user("nobody")
+        make_user(tier, username=f"{tier}-person")
+    make_user(None, username="nobody")
     User.objects.create_superuser("root")
 
     response = steward.get("/admin/auth/user/?o=1")  # by username
@@ -108,8 +96,8 @@ def test_the_pattern_library_is_in_the_admin(steward):
     assert cells(body, "agent_id") == ["security-agent"]
 
 
-def test_a_superuser_without_groups_gets_the_admin():
-    client = logged_in(User.objects.create_superuser("root"))
+def test_a_superuser_without_groups_gets_the_admin(client_for):
+    client = client_for(User.objects.create_superuser("root"))
 
     assert client.get("/admin/").status_code == 200
 
@@ -164,10 +152,10 @@ def test_audit_entries_cannot_be_added_or_deleted(steward, entry):
 
 @pytest.mark.parametrize("tier", ["observer", "contributor", "validator"])
 @pytest.mark.parametrize("path", ADMIN_PAGES)
-def test_non_stewards_are_refused_even_when_flagged_staff(entry, tier, path):
-    user = make_user(f"{tier}-person", tier)
+def test_non_stewards_are_refused_even_when_flagged_staff(entry, make_user, client_for, tier, path):
+    user = make_user(tier, username=f"{tier}-person")
     User.objects.filter(pk=user.pk).update(is_staff=True)  # behind the signals' back
-    client = logged_in(User.objects.get(pk=user.pk))
+    client = client_for(User.objects.get(pk=user.pk))
 
     response = client.get(path)
 
@@ -175,10 +163,10 @@ def test_non_stewards_are_refused_even_when_flagged_staff(entry, tier, path):
     assert response["Location"] == f"/admin/login/?next={path}"
 
 
-def test_a_refused_user_is_told_so_on_the_admin_login_page():
-    user = make_user("vera", "validator")
+def test_a_refused_user_is_told_so_on_the_admin_login_page(make_user, client_for):
+    user = make_user("validator", username="vera")
     User.objects.filter(pk=user.pk).update(is_staff=True)
-    client = logged_in(User.objects.get(pk=user.pk))
+    client = client_for(User.objects.get(pk=user.pk))
 
     response = client.get("/admin/login/?next=/admin/")
 
@@ -186,10 +174,10 @@ def test_a_refused_user_is_told_so_on_the_admin_login_page():
     assert "You are authenticated as vera, but are not authorized" in response.content.decode()
 
 
-def test_a_refused_user_changes_nothing_through_the_admin(entry):
-    user = make_user("vera", "validator")
+def test_a_refused_user_changes_nothing_through_the_admin(entry, make_user, client_for):
+    user = make_user("validator", username="vera")
     User.objects.filter(pk=user.pk).update(is_staff=True)
-    client = logged_in(User.objects.get(pk=user.pk))
+    client = client_for(User.objects.get(pk=user.pk))
 
     response = client.post(
         f"/admin/auth/user/{user.pk}/change/",
