@@ -5,6 +5,7 @@ sends), it goes through."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from html.parser import HTMLParser
 
 import pytest
@@ -19,7 +20,6 @@ from tests.web.test_permissions import (
     FORMS,
     MATRIX,
     assert_unchanged,
-    make_user,
     named_urls,
     redis_snapshot,
     seed,
@@ -69,12 +69,7 @@ def memory(memory: RedisShortTermMemory) -> RedisShortTermMemory:
 
 
 @pytest.fixture
-def steward(db) -> User:
-    return make_user("steward")
-
-
-@pytest.fixture
-def member(db, settings) -> User:
+def member(make_user: Callable[..., User], settings) -> User:
     """A user who logs in with a password (hashed quickly: this is a test)."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     user = make_user("observer")
@@ -83,12 +78,9 @@ def member(db, settings) -> User:
     return user
 
 
-def _browser(case: str, steward: User) -> Client:
-    """A browser that enforces CSRF like a real one, logged in unless it is to log in."""
-    client = Client(enforce_csrf_checks=True)
-    if case != "login":
-        client.force_login(steward)
-    return client
+def _browser(client_for: Callable[..., Client], case: str) -> Client:
+    """A browser that enforces CSRF like a real one, a steward's unless it is to log in."""
+    return client_for("anonymous" if case == "login" else "steward", enforce_csrf_checks=True)
 
 
 def _data(case: str, member: User) -> dict[str, str]:
@@ -101,10 +93,9 @@ def _logged_in(client: Client) -> bool:
     return client.get(reverse("overview")).status_code == 200
 
 
-def test_every_post_only_url_is_checked(memory, steward):
+def test_every_post_only_url_is_checked(memory, client_for):
     """A URL that refuses GET is an action: it must be in MUTATING."""
-    client = Client()
-    client.force_login(steward)
+    client = client_for("steward")
     post_only = set()
     for name in named_urls():
         rule = next(r for r in MATRIX.values() if r.url == name)
@@ -123,8 +114,8 @@ def test_every_action_in_the_matrix_is_checked():
 
 @pytest.mark.parametrize("token", ["none", "forged"])
 @pytest.mark.parametrize("case", sorted(MUTATING))
-def test_a_post_without_the_token_is_refused(memory, steward, member, case, token):
-    client = _browser(case, steward)
+def test_a_post_without_the_token_is_refused(memory, client_for, member, case, token):
+    client = _browser(client_for, case)
     assert client.get(MUTATING[case]).status_code == 200  # the browser has its CSRF cookie
     before = redis_snapshot(memory.client)
     data = dict(_data(case, member))
@@ -141,8 +132,8 @@ def test_a_post_without_the_token_is_refused(memory, steward, member, case, toke
 
 @pytest.mark.parametrize("sent_as", ["form field", "htmx header"])
 @pytest.mark.parametrize("case", sorted(MUTATING))
-def test_the_same_post_with_the_pages_token_is_accepted(memory, steward, member, case, sent_as):
-    client = _browser(case, steward)
+def test_the_same_post_with_the_pages_token_is_accepted(memory, client_for, member, case, sent_as):
+    client = _browser(client_for, case)
     rule = MATRIX[case]
     page = client.get(MUTATING[case])
     assert page.status_code == 200

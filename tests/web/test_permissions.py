@@ -15,8 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import redis
 from django.conf import settings
-from django.contrib.auth.models import Group, User
-from django.test import Client
+from django.contrib.auth.models import User
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from empathy_web.library.models import AuditEntry, PromotedPattern
@@ -279,21 +278,6 @@ def seed(memory: RedisShortTermMemory) -> None:
     )
 
 
-def make_user(tier: str) -> User:
-    """A user in the tier group named ``tier`` ("tierless": logged in, in no group)."""
-    user = User.objects.create_user(tier)
-    if tier != "tierless":
-        user.groups.add(Group.objects.get(name=tier))
-    return user
-
-
-def client_for(tier: str, users: dict[str, User], **options: object) -> Client:
-    client = Client(**options)
-    if tier != "anonymous":
-        client.force_login(users[tier])
-    return client
-
-
 def redis_snapshot(client: redis.Redis) -> dict[bytes, tuple[bytes, int]]:
     """Every key with its serialised value and remaining TTL in ms (-1: none)."""
     return {key: (client.dump(key), client.pttl(key)) for key in client.scan_iter(count=1000)}
@@ -329,11 +313,6 @@ def memory(memory: RedisShortTermMemory) -> RedisShortTermMemory:
     return memory
 
 
-@pytest.fixture
-def users(db) -> dict[str, User]:
-    return {tier: make_user(tier) for tier in TIERS if tier != "anonymous"}
-
-
 def test_every_named_url_has_a_rule():
     served = named_urls()
     ruled = {rule.url for rule in MATRIX.values()}
@@ -363,9 +342,9 @@ def _matrix_cases() -> Iterator:
 
 
 @pytest.mark.parametrize(("case", "method", "tier", "expected"), list(_matrix_cases()))
-def test_matrix(memory, users, case, method, tier, expected):
+def test_matrix(memory, client_for, case, method, tier, expected):
     rule = MATRIX[case]
-    client = client_for(tier, users)
+    client = client_for(tier)
     if method == "GET":
         response = client.get(rule.path)
     else:
@@ -374,25 +353,25 @@ def test_matrix(memory, users, case, method, tier, expected):
 
 
 @pytest.mark.parametrize("case", ACTIONS)
-def test_a_lower_tier_post_changes_nothing(memory, users, case):
+def test_a_lower_tier_post_changes_nothing(memory, client_for, case):
     rule = MATRIX[case]
     below = TIERS[: TIERS.index(rule.needed)]
     before = redis_snapshot(memory.client)
     audited = AuditEntry.objects.count()
     for tier in below:
-        response = client_for(tier, users).post(rule.path, rule.data)
+        response = client_for(tier).post(rule.path, rule.data)
         assert_response(response, rule.post[TIERS.index(tier)], rule)
         assert_unchanged(before, redis_snapshot(memory.client))
         assert AuditEntry.objects.count() == audited, tier
     assert not rule.effect(memory)
 
-    response = client_for(rule.needed, users).post(rule.path, rule.data)
+    response = client_for(rule.needed).post(rule.path, rule.data)
 
     assert_response(response, DONE, rule)
     assert rule.effect(memory)
     assert redis_snapshot(memory.client) != before
     entry = AuditEntry.objects.get()
-    actor = users[rule.needed]
+    actor = User.objects.get(username=rule.needed)
     assert (entry.actor, entry.actor_name, entry.tier) == (
         actor,
         actor.username,
@@ -423,24 +402,22 @@ def test_every_action_has_a_form_on_some_page():
 
 @pytest.mark.parametrize("tier", ["observer", "contributor", "validator", "steward"])
 @pytest.mark.parametrize("case", sorted(FORMS))
-def test_pages_offer_an_action_only_to_tiers_that_may_use_it(memory, users, case, tier):
+def test_pages_offer_an_action_only_to_tiers_that_may_use_it(memory, client_for, case, tier):
     rule = MATRIX[case]
-    page = client_for(tier, users).get(FORMS[case])
+    page = client_for(tier).get(FORMS[case])
     assert page.status_code == 200
     allowed = TIERS.index(tier) >= TIERS.index(rule.needed)
     assert (f'action="{rule.path}"' in page.content.decode()) == allowed
 
 
 @pytest.mark.parametrize("tier", ["observer", "contributor", "validator", "steward"])
-def test_only_stewards_see_the_admin_link(memory, users, tier):
-    page = client_for(tier, users).get("/")
+def test_only_stewards_see_the_admin_link(memory, client_for, tier):
+    page = client_for(tier).get("/")
     assert (f'href="{reverse("admin:index")}"' in page.content.decode()) == (tier == "steward")
 
 
-def test_a_superuser_is_a_steward(memory, db):
-    boss = User.objects.create_superuser("boss")
-    client = Client()
-    client.force_login(boss)
+def test_a_superuser_is_a_steward(memory, client_for):
+    client = client_for(User.objects.create_superuser("boss"))
     assert client.get(reverse("admin:index")).status_code == 200
     response = client.post(reverse("clear_memory", args=[AGENT]))
     assert (response.status_code, response["Location"]) == (302, "/memory/")

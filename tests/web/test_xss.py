@@ -32,7 +32,7 @@ from memory import (
     TeamSession,
 )
 from memory.codec import check_id
-from tests.web.test_permissions import make_user, seed
+from tests.web.test_permissions import seed
 
 pytestmark = pytest.mark.django_db
 
@@ -230,13 +230,6 @@ def planted(memory) -> dict[str, Planted]:
 
 
 @pytest.fixture
-def steward(db) -> Client:
-    client = Client()
-    client.force_login(make_user("steward"))
-    return client
-
-
-@pytest.fixture
 def own_scripts(db) -> list[dict]:
     """The script tags every page has of its own (htmx and the like), read off the
     login page: all static files, none inline."""
@@ -386,10 +379,9 @@ MALFORMED = [
 @pytest.mark.parametrize(
     ("url", "query"), MALFORMED, ids=[f"{u}-{'-'.join(q)}" for u, q in MALFORMED]
 )
-def test_malformed_query_parameters_get_a_client_error(memory, db, url, query):
+def test_malformed_query_parameters_get_a_client_error(memory, client_for, url, query):
     seed(memory)
-    client = Client(raise_request_exception=False)
-    client.force_login(make_user("observer"))
+    client = client_for("observer", raise_request_exception=False)
     args = ["s-1"] if url == "session_detail" else []
     response = client.get(reverse(url, args=args) + "?" + urlencode(query))
     assert 400 <= response.status_code < 500
