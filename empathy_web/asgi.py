@@ -1,5 +1,7 @@
 """ASGI entry point: `daphne empathy_web.asgi:application`."""
 
+from __future__ import annotations
+
 import gc
 import os
 
@@ -10,13 +12,31 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "empathy_web.settings")
 # Build the Django app first: it sets up the app registry before anything imports models.
 django_asgi_app = get_asgi_application()
 
+from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope  # noqa: E402
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.conf import settings  # noqa: E402
 
+from empathy_web.dashboard.bridge import ensure_embedded_bridge  # noqa: E402
 from empathy_web.dashboard.routing import websocket_urlpatterns  # noqa: E402
 
-application = ProtocolTypeRouter(
+
+class Router(ProtocolTypeRouter):
+    """Routes by protocol; with ``EMBEDDED_BRIDGE`` (the one-process demo) it also starts
+    the bridge, on the first call: the bridge must run in the server's event loop, and
+    that loop runs only once the server calls us. The setting is read per call because
+    ``manage.py demo`` turns it on at run time."""
+
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        if settings.EMBEDDED_BRIDGE:
+            ensure_embedded_bridge()
+        await super().__call__(scope, receive, send)
+
+
+application = Router(
     {
         "http": django_asgi_app,
         "websocket": AllowedHostsOriginValidator(

@@ -28,34 +28,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from channels.layers import get_channel_layer
+from redis.backoff import AbstractBackoff, FullJitterBackoff
+
 from memory import RedisShortTermMemory
 
-from .agents_memory import UNAVAILABLE
-from .consumers import GROUP
-from .panels import PANELS, panels_for
+from .agents_memory import UNAVAILABLE, get_memory
+from .panels import GROUP, PANELS, panels_for
 
 logger = logging.getLogger("empathy_web.bridge")
 
 
-@dataclass
-class Backoff:
-    """Exponential backoff with full jitter."""
-
-    base: float = 0.1
-    cap: float = 2.0
-    attempt: int = 0
-
-    def next_delay(self) -> float:
-        self.attempt += 1
-        return random.uniform(0, min(self.cap, self.base * 2**self.attempt))
-
-    def reset(self) -> None:
-        self.attempt = 0
+def _default_backoff() -> AbstractBackoff:
+    # The n-th retry in a row waits up to 0.1 * 2**n s (at most 2 s), full jitter.
+    return FullJitterBackoff(cap=2.0, base=0.1)
 
 
 @dataclass
@@ -66,12 +56,17 @@ class Bridge:
     feed_coalesce: float = 0.1
     refresh_every: float = 10.0
     block_ms: int = 1000
-    backoff: Backoff = field(default_factory=Backoff)
+    backoff: AbstractBackoff = field(default_factory=_default_backoff)
+    failures: int = 0  # failed reads or announcements in a row
     last_id: str | None = None
 
     @property
     def cursor_key(self) -> str:
-        return f"{self.memory.keys.prefix}bridge:last_id"
+        return self.memory.keys.bridge_cursor
+
+    def _retry_delay(self) -> float:
+        self.failures += 1
+        return self.backoff.compute(self.failures)
 
     def _start_id(self) -> str:
         saved = self.memory.client.get(self.cursor_key)
@@ -99,12 +94,12 @@ class Bridge:
                 events = await asyncio.to_thread(
                     self.memory.read_events, self.last_id, block_ms=wait, count=500
                 )
-                if self.backoff.attempt:
+                if self.failures:
                     logger.info("bridge: Redis is back")
                     resyncs = [time.monotonic() + delay for delay in (0.5, 2.5)]
-                self.backoff.reset()
+                self.failures = 0
             except UNAVAILABLE as exc:
-                delay = self.backoff.next_delay()
+                delay = self._retry_delay()
                 logger.warning("bridge: Redis unavailable (%s); retrying in %.2fs", exc, delay)
                 await _sleep_or_stop(stop, delay)
                 continue
@@ -136,7 +131,7 @@ class Bridge:
             )
             await asyncio.to_thread(self.memory.client.set, self.cursor_key, self.last_id)
         except Exception as exc:  # channel layer or Redis down: keep the events, retry
-            delay = self.backoff.next_delay()
+            delay = self._retry_delay()
             logger.warning("bridge: could not announce (%s); retrying in %.2fs", exc, delay)
             await _sleep_or_stop(stop, delay)
             return False
@@ -160,9 +155,5 @@ def ensure_embedded_bridge() -> None:
     global _embedded
     if _embedded is not None and not _embedded.done():
         return
-    from channels.layers import get_channel_layer
-
-    from .agents_memory import get_memory
-
     bridge = Bridge(get_memory(), get_channel_layer())
     _embedded = asyncio.get_running_loop().create_task(bridge.run(asyncio.Event()))

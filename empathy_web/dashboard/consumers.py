@@ -24,18 +24,14 @@ from urllib.parse import parse_qsl
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.conf import settings
 from django.template.loader import render_to_string
 
-from empathy_web.accounts.tiers import user_tier
-from memory.tiers import Caller
+from empathy_web.accounts.tiers import caller_for_user, user_tier
 
 from .agents_memory import UNAVAILABLE
 from .fragments import masked_csrf_token, render_new_signals, render_panels
-from .layers import REDIS_ERRORS
-from .panels import PANELS
+from .panels import GROUP, PANELS
 
-GROUP = "dashboard"
 # A client may send a few messages a second (resume, pings); a flood closes it alone.
 MAX_MESSAGES = 20
 PER_SECONDS = 1.0
@@ -59,7 +55,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         wanted = params.pop("panels", "").split(",")
         self.panels = [name for name in wanted if name in PANELS]
         self.params = params
-        self.viewer = Caller(user.get_username(), tier)
+        self.viewer = caller_for_user(user, tier)
         self.csrf_token = masked_csrf_token(self.scope.get("cookies", {}).get("csrftoken", ""))
         self.feed = "signal-feed" in self.panels
         self.last_signal: str | None = None
@@ -67,10 +63,6 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.recent: list[float] = []
         self.joined = False
         self.unavailable = False  # the page's status says Redis is unreachable
-        if settings.EMBEDDED_BRIDGE:
-            from .bridge import ensure_embedded_bridge
-
-            ensure_embedded_bridge()
         await self.accept()
         await self.resync()
         self.rejoin = asyncio.create_task(self._rejoin_forever())
@@ -94,14 +86,14 @@ class DashboardConsumer(AsyncWebsocketConsumer):
                 continue
             try:
                 await self.channel_layer.group_add(GROUP, self.channel_name)
-            except REDIS_ERRORS:
+            except UNAVAILABLE:
                 self.joined = False
 
     async def resync(self) -> None:
         """Join the group and send everything the page shows, or say Redis is out."""
         try:
             await self.channel_layer.group_add(GROUP, self.channel_name)
-        except REDIS_ERRORS:
+        except UNAVAILABLE:
             self.joined = False
             await self.send_status(unavailable=True)
             return

@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from typing import Any
 
-import redis
 from channels_redis.core import RedisChannelLayer
+from redis.backoff import EqualJitterBackoff
+
+from .agents_memory import UNAVAILABLE
 
 logger = logging.getLogger("empathy_web.live")
 
@@ -26,9 +27,9 @@ logger = logging.getLogger("empathy_web.live")
 # ``layer_restored``.
 LOST = "layer.lost"
 RESTORED = "layer.restored"
-REDIS_ERRORS = (redis.ConnectionError, redis.TimeoutError)
-FIRST_RETRY = 0.05
-MAX_RETRY = 1.0
+# Pings wait 25-50 ms, then twice as long after each failure, up to 0.5-1 s: the random
+# half spreads the pings of many processes.
+PING_BACKOFF = EqualJitterBackoff(cap=1.0, base=0.05)
 
 
 class ResilientRedisChannelLayer(RedisChannelLayer):
@@ -44,7 +45,7 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
             return {"type": RESTORED}
         try:
             return await super().receive(channel)
-        except REDIS_ERRORS as exc:
+        except UNAVAILABLE as exc:
             logger.warning("channel layer lost Redis (%s); waiting for it", exc)
             self._lost.add(channel)
             return {"type": LOST}
@@ -63,17 +64,17 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
         return waiting
 
     async def _until_answers(self, index: int) -> None:
-        """Ping with capped exponential backoff (the random half spreads many processes)."""
+        """Ping with ``PING_BACKOFF`` until Redis ``index`` answers."""
         connection = self.connection(index)
-        ceiling = FIRST_RETRY
+        failures = 0
         while True:
-            await asyncio.sleep(random.uniform(ceiling / 2, ceiling))
+            await asyncio.sleep(PING_BACKOFF.compute(failures))
             try:
                 await connection.ping()
-            except REDIS_ERRORS:
-                ceiling = min(ceiling * 2, MAX_RETRY)
+            except UNAVAILABLE:
+                failures += 1
             else:
-                if ceiling > FIRST_RETRY:
+                if failures:
                     logger.info("channel layer: Redis is back")
                 # Forget channels that were told LOST and never asked again (their
                 # consumers ended); a consumer that asks only now re-joins on its own.

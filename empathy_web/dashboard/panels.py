@@ -26,6 +26,9 @@ from memory.working import list_agents, list_entries
 
 from .agents_memory import get_memory
 
+# The channel-layer group every open dashboard joins: the bridge's hints name panels
+# from PANELS and go to this group.
+GROUP = "dashboard"
 PAGE = 25
 SIGNAL_FILTERS = ("signal_type", "sender", "target", "team")
 

@@ -19,8 +19,7 @@ import pytest
 import redis
 from channels_redis.core import RedisChannelLayer
 
-from empathy_web.dashboard.consumers import GROUP
-from empathy_web.dashboard.panels import panels_for
+from empathy_web.dashboard.panels import GROUP, panels_for
 from memory import AgentCoordinator, AgentTask, EmpathyOS, RedisShortTermMemory
 from tests.redis_server import RedisServer, start_redis_server
 

@@ -17,7 +17,8 @@ from django.test import Client
 from empathy_web.asgi import application
 from empathy_web.dashboard import fragments
 from empathy_web.dashboard.bridge import Bridge
-from empathy_web.dashboard.consumers import CLOSE_FLOOD, GROUP
+from empathy_web.dashboard.consumers import CLOSE_FLOOD
+from empathy_web.dashboard.panels import GROUP
 from memory import AgentCoordinator, AgentTask, EmpathyOS
 
 pytestmark = pytest.mark.django_db(transaction=True)
