@@ -104,9 +104,8 @@ def test_anonymous_and_inactive_users_have_no_tier():
 
 
 @pytest.mark.parametrize("path", PAGES)
-def test_a_user_in_no_tier_group_is_refused_every_page(path):
-    client = Client()
-    client.force_login(make_user("nobody"))
+def test_a_user_in_no_tier_group_is_refused_every_page(client_for, path):
+    client = client_for(None)
 
     assert client.get(path).status_code == 403
 
@@ -305,9 +304,8 @@ def test_fewer_failures_than_the_limit_do_not_lock(client):
 # logging out ---------------------------------------------------------------------------
 
 
-def test_logging_out_is_post_only():
-    client = Client()
-    client.force_login(make_user("alice", "observer"))
+def test_logging_out_is_post_only(client_for):
+    client = client_for("observer", username="alice")
 
     assert client.get("/accounts/logout/").status_code == 405
     assert client.get("/library/").status_code == 200

@@ -4,9 +4,10 @@ that stewards issue and revoke in the admin."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.test import Client
 
 from empathy_web.library.models import AgentToken, PromotedPattern
@@ -15,15 +16,9 @@ from empathy_web.library.tokens import issue
 pytestmark = pytest.mark.django_db
 
 
-def make_user(tier: str, name: str | None = None) -> User:
-    user = User.objects.create_user(name or tier)
-    user.groups.add(Group.objects.get(name=tier))
-    return user
-
-
 @pytest.fixture
-def steward() -> User:
-    return make_user("steward", "stella")
+def steward(make_user: Callable[..., User]) -> User:
+    return make_user("steward", username="stella")
 
 
 @pytest.fixture
@@ -77,9 +72,8 @@ def test_without_a_valid_token_it_is_401(library, client, headers, path):
     assert "error" in response.json()
 
 
-def test_a_logged_in_person_without_a_token_gets_401(library, steward):
-    client = Client()
-    client.force_login(steward)
+def test_a_logged_in_person_without_a_token_gets_401(library, steward, client_for):
+    client = client_for(steward)
     assert client.get("/api/library/").status_code == 401
 
 
@@ -136,9 +130,8 @@ def test_it_is_read_only(library, client, token):
     assert client.post("/api/library/", **bearer(token)).status_code == 405
 
 
-def test_stewards_issue_and_revoke_tokens_in_the_admin(library, steward):
-    admin = Client()
-    admin.force_login(steward)
+def test_stewards_issue_and_revoke_tokens_in_the_admin(library, steward, client_for):
+    admin = client_for(steward)
     created = admin.post("/admin/library/agenttoken/add/", {"name": "review_agent"}, follow=True)
     assert created.status_code == 200
     [shown] = re.findall(r"(ewt_[A-Za-z0-9_-]+)", created.content.decode())
@@ -156,8 +149,7 @@ def test_stewards_issue_and_revoke_tokens_in_the_admin(library, steward):
 
 
 @pytest.mark.parametrize("tier", ["observer", "contributor", "validator"])
-def test_only_stewards_manage_tokens(library, tier):
-    client = Client()
-    client.force_login(make_user(tier))
+def test_only_stewards_manage_tokens(library, client_for, tier):
+    client = client_for(tier)
     response = client.get("/admin/library/agenttoken/add/")
     assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
