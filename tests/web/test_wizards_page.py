@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Callable
 from html.parser import HTMLParser
 from urllib.parse import parse_qs, urlsplit
 
@@ -13,7 +14,6 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth.models import Group, User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
@@ -74,23 +74,9 @@ HOSTILE = (
 # fixtures and helpers -------------------------------------------------------------------
 
 
-def browser(tier: str, name: str | None = None, **options: object) -> Client:
-    """A client logged in as a new user of ``tier`` ("anonymous": not logged in;
-    "tierless": in no tier group)."""
-    client = Client(**options)
-    if tier != "anonymous":
-        user = User.objects.create_user(name or f"{tier}-{User.objects.count()}")
-        if tier != "tierless":
-            # get_or_create: a transactional test before this one flushed the groups
-            # that the data migration made.
-            user.groups.add(Group.objects.get_or_create(name=tier)[0])
-        client.force_login(user)
-    return client
-
-
 @pytest.fixture
-def alice(memory) -> Client:
-    return browser("contributor", "alice")
+def alice(memory, client_for: Callable[..., Client]) -> Client:
+    return client_for("contributor", username="alice")
 
 
 def run(client: Client, code: str, **extra: object):
@@ -191,8 +177,8 @@ def staged_ids(memory: RedisShortTermMemory) -> list[str]:
         ("steward", 200),
     ],
 )
-def test_the_page_for_each_tier(memory, tier, status):
-    client = browser(tier)
+def test_the_page_for_each_tier(memory, client_for, tier, status):
+    client = client_for(tier, username=f"{tier}-1")
 
     response = client.get(PAGE)
 
@@ -211,9 +197,9 @@ def test_the_page_for_each_tier(memory, tier, status):
         assert (f'href="{PAGE}"' in overview) == (status == 200), "the nav link"
 
 
-def test_observers_can_neither_run_nor_stage(memory, alice):
+def test_observers_can_neither_run_nor_stage(memory, alice, client_for):
     ran = Listing(run(alice, VULNERABLE).content.decode())
-    observer = browser("observer")
+    observer = client_for("observer")
     before = redis_snapshot(memory.client)
 
     refused_run = run(observer, VULNERABLE)
@@ -227,8 +213,8 @@ def test_observers_can_neither_run_nor_stage(memory, alice):
     assert AuditEntry.objects.count() == 0
 
 
-def test_the_wizard_runs_as_the_person_with_their_tier(memory):
-    steward = browser("steward", "sam")
+def test_the_wizard_runs_as_the_person_with_their_tier(memory, client_for):
+    steward = client_for("steward", username="sam")
 
     response = run(steward, CLEAN)
 
@@ -300,11 +286,11 @@ def test_htmx_swaps_in_the_results_and_shows_progress_meanwhile(alice):
     assert f'action="{run_page}"' in fragment
 
 
-def test_a_run_has_a_page_of_its_own_for_its_owner_only(memory, alice):
+def test_a_run_has_a_page_of_its_own_for_its_owner_only(memory, alice, client_for):
     run_page = run(alice, VULNERABLE, HTTP_HX_REQUEST="true")["HX-Push-Url"]
 
     again = alice.get(run_page)
-    other = browser("contributor", "bob").get(run_page)
+    other = client_for("contributor", username="bob").get(run_page)
 
     assert again.status_code == 200
     listing = Listing(again.content.decode())
@@ -459,7 +445,7 @@ def test_staging_with_htmx_swaps_the_button_for_a_note(memory, alice):
     assert "<form" not in fragment and "<html" not in fragment
 
 
-def test_the_same_finding_is_the_same_pattern_whoever_finds_it(memory, alice):
+def test_the_same_finding_is_the_same_pattern_whoever_finds_it(memory, alice, client_for):
     ran = Listing(run(alice, VULNERABLE).content.decode())
     alice.post(ran.stage_forms["1"], {"finding": "1"})
     [pattern_id] = staged_ids(memory)
@@ -467,7 +453,7 @@ def test_the_same_finding_is_the_same_pattern_whoever_finds_it(memory, alice):
     call = VULNERABLE.splitlines()[5].strip()
     moved = f"import subprocess\n\n\nclass Runner:\n    def go(self, user_input):\n        {call}\n"
 
-    bob = browser("contributor", "bob")
+    bob = client_for("contributor", username="bob")
     html = run(bob, moved).content.decode()
 
     assert f"Staged as <code>{pattern_id}</code>" in html
@@ -519,8 +505,8 @@ def test_staging_from_a_run_that_is_no_longer_kept_is_a_404(memory, alice):
 
 
 @pytest.mark.parametrize("token", ["none", "forged"])
-def test_running_without_the_csrf_token_is_refused(memory, token):
-    client = browser("contributor", enforce_csrf_checks=True)
+def test_running_without_the_csrf_token_is_refused(memory, client_for, token):
+    client = client_for("contributor", enforce_csrf_checks=True)
     assert client.get(PAGE).status_code == 200  # the browser has its CSRF cookie
     before = redis_snapshot(memory.client)
     data = {"code": VULNERABLE, "language": "python"}
@@ -532,8 +518,8 @@ def test_running_without_the_csrf_token_is_refused(memory, token):
 
 
 @pytest.mark.parametrize("token", ["none", "forged"])
-def test_staging_without_the_csrf_token_is_refused(memory, token):
-    client = browser("contributor", enforce_csrf_checks=True)
+def test_staging_without_the_csrf_token_is_refused(memory, client_for, token):
+    client = client_for("contributor", enforce_csrf_checks=True)
     tokens = TokenFinder(client.get(PAGE).content.decode())
     ran = client.post(PAGE, {"code": VULNERABLE, "csrfmiddlewaretoken": tokens.forms[PAGE]})
     action = Listing(ran.content.decode()).stage_forms["1"]
@@ -547,8 +533,8 @@ def test_staging_without_the_csrf_token_is_refused(memory, token):
 
 
 @pytest.mark.parametrize("sent_as", ["form field", "htmx header"])
-def test_running_and_staging_with_the_pages_token_go_through(memory, sent_as):
-    client = browser("contributor", enforce_csrf_checks=True)
+def test_running_and_staging_with_the_pages_token_go_through(memory, client_for, sent_as):
+    client = client_for("contributor", enforce_csrf_checks=True)
     tokens = TokenFinder(client.get(PAGE).content.decode())
 
     def post(path: str, data: dict, token: str):
@@ -610,9 +596,9 @@ def test_hostile_code_that_does_not_parse_is_shown_as_text(alice):
 # the live dashboards --------------------------------------------------------------------
 
 
-def test_runs_and_stagings_show_in_the_live_panels(memory, alice):
+def test_runs_and_stagings_show_in_the_live_panels(memory, alice, client_for):
     """What the live fallback (and the websocket) swaps into an observer's pages."""
-    observer = browser("observer")
+    observer = client_for("observer")
     ran = Listing(run(alice, VULNERABLE).content.decode())
     alice.post(ran.stage_forms["1"], {"finding": "1"})
     [pattern_id] = staged_ids(memory)
@@ -628,9 +614,9 @@ def test_runs_and_stagings_show_in_the_live_panels(memory, alice):
     assert ("pattern.staged", "security_analysis_wizard:alice") in events
 
 
-def test_a_run_is_announced_in_the_signal_feed(memory, alice):
+def test_a_run_is_announced_in_the_signal_feed(memory, alice, client_for):
     run(alice, VULNERABLE)
-    feed = browser("observer").get(reverse("live_poll"), {"panels": "signal-feed"})
+    feed = client_for("observer").get(reverse("live_poll"), {"panels": "signal-feed"})
     html = feed.content.decode()
     assert "security_analysis" in html
     assert "security_analysis_wizard:alice" in html
@@ -644,12 +630,12 @@ async def started(bridge: Bridge) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_a_run_reaches_an_open_dashboard_through_the_bridge(memory):
+async def test_a_run_reaches_an_open_dashboard_through_the_bridge(memory, client_for):
     stop = asyncio.Event()
     bridge = Bridge(memory, get_channel_layer(), coalesce=0.05, block_ms=100)
     task = asyncio.create_task(bridge.run(stop))
     try:
-        watcher = await sync_to_async(browser)("observer")
+        watcher = await sync_to_async(client_for)("observer")
         cookie = f"sessionid={watcher.cookies['sessionid'].value}; csrftoken={'x' * 32}".encode()
         communicator = WebsocketCommunicator(
             application,
@@ -660,7 +646,7 @@ async def test_a_run_reaches_an_open_dashboard_through_the_bridge(memory):
         assert connected
         assert "No agent has working memory." in await communicator.receive_from(timeout=5)
         await asyncio.wait_for(started(bridge), 5)
-        alice = await sync_to_async(browser)("contributor", "alice")
+        alice = await sync_to_async(client_for)("contributor", username="alice")
 
         ran = await sync_to_async(run)(alice, CLEAN)
 
