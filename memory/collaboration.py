@@ -5,16 +5,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from . import scripts
 from .codec import decode, encode
-from .redis_memory import RedisShortTermMemory
+from .connection import RedisConnection, redis_errors
 from .tiers import READ, WRITE, Caller
-
-# KEYS: 2 the state. ARGV: 4 json. The state has no TTL: it outlives sessions.
-_PERSIST = """
-redis.call('SET', KEYS[2], ARGV[4])
-emit('collaboration.persisted', 'agent', ARGV[2])
-return 1
-"""
 
 
 @dataclass
@@ -31,13 +25,19 @@ class CollaborationState:
         return cls(**{k: v for k, v in data.items() if k in known})
 
 
-def persist(memory: RedisShortTermMemory, caller: Caller, state: CollaborationState) -> None:
+def persist(memory: RedisConnection, caller: Caller, state: CollaborationState) -> None:
     caller.require(WRITE, "persist_collaboration_state")
     payload = encode(asdict(state), memory.max_value_bytes, "collaboration state")
-    memory.run_script(_PERSIST, caller, [memory.keys.collaboration(caller.user_id)], [payload])
+    memory.run_script(
+        scripts.PERSIST_COLLABORATION,
+        caller,
+        {"collaboration": memory.keys.collaboration(caller.user_id)},
+        {"state_json": payload},
+    )
 
 
-def restore(memory: RedisShortTermMemory, caller: Caller) -> CollaborationState | None:
+@redis_errors
+def restore(memory: RedisConnection, caller: Caller) -> CollaborationState | None:
     caller.require(READ, "restore_collaboration_state")
     raw = memory.client.get(memory.keys.collaboration(caller.user_id))
     return None if raw is None else CollaborationState.from_dict(decode(raw))

@@ -19,6 +19,23 @@ no key would need renaming.
 
 from __future__ import annotations
 
+# The parts of a team's keys (``team``) and of a session's (``session``).
+TEAM_PARTS = frozenset(
+    {
+        "agents",
+        "heartbeats",
+        "spec",
+        "state",
+        "completed",
+        "dead",
+        "types",
+        "fence",
+        "seq",
+        "queue_changes",
+    }
+)
+SESSION_PARTS = frozenset({"meta", "agents", "context"})
+
 
 class KeySchema:
     """Builds key names under one prefix."""
@@ -38,6 +55,10 @@ class KeySchema:
         self.signals_broadcast = f"{prefix}{{signals}}:broadcast"
         self.signals_seq = f"{prefix}{{signals}}:seq"
         self.signals_rate = f"{prefix}{{signals}}:per_minute"
+        # Patterns that expired undecided: counts per minute of their expiry, and a log
+        # of the latest (beside the index, in the patterns' hash slot).
+        self.patterns_expired_per_minute = f"{prefix}{{patterns}}:expired:per_minute"
+        self.patterns_expired_log = f"{prefix}{{patterns}}:expired:log"
         # Where the dashboard's bridge has read the event stream up to.
         self.bridge_cursor = f"{prefix}bridge:last_id"
 
@@ -75,6 +96,8 @@ class KeySchema:
     def team(self, team_id: str, part: str) -> str:
         """One of a team's keys: ``agents``, ``heartbeats``, ``spec``, ``state``,
         ``completed``, ``dead``, ``types``, ``fence``, ``seq`` or ``queue_changes``."""
+        if part not in TEAM_PARTS:
+            raise ValueError(f"{part!r} is not a part of a team's keys")
         return f"{self.prefix}{{team:{team_id}}}:{part}"
 
     def queue(self, team_id: str, task_type: str) -> str:
@@ -89,6 +112,8 @@ class KeySchema:
     # sessions, conflicts, collaboration state
     def session(self, session_id: str, part: str) -> str:
         """One of a session's keys: ``meta``, ``agents`` or ``context``."""
+        if part not in SESSION_PARTS:
+            raise ValueError(f"{part!r} is not a part of a session's keys")
         return f"{self.prefix}{{sess:{session_id}}}:{part}"
 
     def conflict(self, conflict_id: str) -> str:

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from .coordination import list_teams
-from .redis_memory import RedisShortTermMemory
+from .connection import RedisConnection, redis_errors
+from .formats import MINUTE_MS, decode_per_minute
+from .registry import list_teams
 
 MINUTES = 60
 
 
-def signal_rate(memory: RedisShortTermMemory, minutes: int = MINUTES) -> list[int]:
+@redis_errors
+def signal_rate(memory: RedisConnection, minutes: int = MINUTES) -> list[int]:
     """Signals sent in each of the last ``minutes`` minutes, oldest first."""
-    now_minute = memory.server_time_ms() // 60000
-    counts = {int(k): int(v) for k, v in memory.client.hgetall(memory.keys.signals_rate).items()}
+    now_minute = memory.server_time_ms() // MINUTE_MS
+    counts = decode_per_minute(memory.client.hgetall(memory.keys.signals_rate))
     return [counts.get(m, 0) for m in range(now_minute - minutes + 1, now_minute + 1)]
 
 
+@redis_errors
 def queue_depth(
-    memory: RedisShortTermMemory, team_id: str | None = None, minutes: int = MINUTES
+    memory: RedisConnection, team_id: str | None = None, minutes: int = MINUTES
 ) -> list[int]:
     """Pending tasks at the end of each of the last ``minutes`` minutes, oldest first;
     for one team, or summed over every team.
@@ -24,7 +27,7 @@ def queue_depth(
     The scripts record each minute's net change of the pending count; the series walks
     back from the queues' current sizes, read in the same transaction as the changes.
     """
-    now_minute = memory.server_time_ms() // 60000
+    now_minute = memory.server_time_ms() // MINUTE_MS
     keys = memory.keys
     teams = [team_id] if team_id is not None else list_teams(memory)
     with memory.client.pipeline(transaction=False) as pipe:
@@ -39,7 +42,7 @@ def queue_depth(
         answers = iter(pipe.execute())
     total = [0] * minutes
     for team_types in types:
-        changes = {int(k): int(v) for k, v in next(answers).items()}
+        changes = decode_per_minute(next(answers))
         value = sum(next(answers) for _ in team_types)
         for i in range(minutes - 1, -1, -1):
             total[i] += value

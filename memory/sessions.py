@@ -10,50 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from . import scripts
 from .codec import MAX_ACTOR_LENGTH, check_id, check_key, decode, encode
+from .connection import RedisConnection, redis_errors
 from .page import Page, check_limit, offset_cursor
-from .redis_memory import RedisShortTermMemory
 from .signals import list_signals, send
 from .tiers import ADMIN, READ, WRITE, AccessTier, Caller
 from .ttl import TTLStrategy
-
-# KEYS: 2 meta, 3 participants, 4 context, 5 the sessions index
-# ARGV: 4 session id, 5 ttl, 6 operation, 7 agent or key, 8 value or purpose
-_TOUCH = """
-local op = ARGV[6]
-local ttl = tonumber(ARGV[5])
-if op == 'delete' then
-  local n = redis.call('DEL', KEYS[2], KEYS[3], KEYS[4])
-  redis.call('ZREM', KEYS[5], ARGV[4])
-  if n > 0 then emit('session.deleted', 'session_id', ARGV[4]) end
-  return n
-end
-if op == 'create' then
-  if redis.call('HSETNX', KEYS[2], 'purpose', ARGV[8]) == 1 then
-    redis.call('HSET', KEYS[2], 'created_at', now, 'created_by', ARGV[2])
-    emit('session.created', 'session_id', ARGV[4])
-  end
-elseif redis.call('EXISTS', KEYS[2]) == 0 then
-  return fail('NOTFOUND', 'no session ' .. ARGV[4] .. ' (never created, expired or deleted)')
-elseif op == 'join' then
-  if redis.call('HSET', KEYS[3], ARGV[7], now) == 1 then
-    emit('session.joined', 'session_id', ARGV[4], 'agent', ARGV[7])
-  end
-elseif op == 'leave' then
-  if redis.call('HDEL', KEYS[3], ARGV[7]) == 1 then
-    emit('session.left', 'session_id', ARGV[4], 'agent', ARGV[7])
-  end
-elseif op == 'share' then
-  redis.call('HSET', KEYS[4], ARGV[7], ARGV[8])
-  emit('session.shared', 'session_id', ARGV[4], 'key', ARGV[7])
-end
-redis.call('PEXPIRE', KEYS[2], ttl)
-redis.call('PEXPIRE', KEYS[3], ttl)
-redis.call('PEXPIRE', KEYS[4], ttl)
-redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now)
-redis.call('ZADD', KEYS[5], now + ttl, ARGV[4])
-return 1
-"""
 
 
 @dataclass(frozen=True)
@@ -73,7 +36,7 @@ class TeamSession:
 
     def __init__(
         self,
-        memory: RedisShortTermMemory,
+        memory: RedisConnection,
         session_id: str,
         purpose: str = "",
         *,
@@ -98,15 +61,21 @@ class TeamSession:
 
     def _touch(self, op: str, name: str = "", value: str = "") -> int:
         return self.memory.run_script(
-            _TOUCH,
+            scripts.TOUCH_SESSION,
             self.caller,
-            [
-                self._key("meta"),
-                self._key("agents"),
-                self._key("context"),
-                self.memory.keys.sessions,
-            ],
-            [self.session_id, self.memory.ttl_ms(TTLStrategy.SESSION), op, name, value],
+            {
+                "meta": self._key("meta"),
+                "agents": self._key("agents"),
+                "context": self._key("context"),
+                "sessions": self.memory.keys.sessions,
+            },
+            {
+                "session_id": self.session_id,
+                "ttl_ms": self.memory.ttl_ms(TTLStrategy.SESSION),
+                "op": op,
+                "name": name,
+                "value": value,
+            },
         )
 
     def add_agent(self, agent_id: str) -> None:
@@ -122,17 +91,20 @@ class TeamSession:
         self.caller.require(WRITE, "share")
         self._touch("share", check_key(key), encode(data, self.memory.max_value_bytes))
 
+    @redis_errors
     def get(self, key: str) -> Any:
         """A shared value, or None."""
         self.caller.require(READ, "get")
         return decode(self.memory.client.hget(self._key("context"), check_key(key)))
 
+    @redis_errors
     def get_context(self) -> dict[str, Any]:
         self.caller.require(READ, "get_context")
         raw = self.memory.client.hgetall(self._key("context"))
         return {k.decode(): decode(v) for k, v in sorted(raw.items())}
 
     @property
+    @redis_errors
     def participants(self) -> list[str]:
         return sorted(a.decode() for a in self.memory.client.hkeys(self._key("agents")))
 
@@ -165,7 +137,8 @@ class TeamSession:
         return bool(self._touch("delete"))
 
 
-def get_session(memory: RedisShortTermMemory, session_id: str) -> SessionInfo | None:
+@redis_errors
+def get_session(memory: RedisConnection, session_id: str) -> SessionInfo | None:
     keys = memory.keys
     with memory.client.pipeline(transaction=False) as pipe:
         pipe.hgetall(keys.session(session_id, "meta"))
@@ -185,8 +158,9 @@ def get_session(memory: RedisShortTermMemory, session_id: str) -> SessionInfo | 
     )
 
 
+@redis_errors
 def list_sessions(
-    memory: RedisShortTermMemory, limit: int = 50, cursor: str | None = None
+    memory: RedisConnection, limit: int = 50, cursor: str | None = None
 ) -> Page[SessionInfo]:
     """Active sessions, the one expiring last first."""
     start = offset_cursor(cursor)

@@ -18,94 +18,17 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-import redis
-
+from . import scripts
 from .codec import check_id, decode, encode
+from .connection import RedisConnection, redis_errors
 from .exceptions import InvalidValue
 from .page import Page, check_limit
-from .redis_memory import RedisShortTermMemory
 from .tiers import READ, WRITE, Caller
 from .ttl import TTLStrategy
 
-# KEYS[2] record, KEYS[3] the recent feed, KEYS[4] the sequence, KEYS[5] signals per
-# minute (for the dashboard's rate sparkline), KEYS[6..] the indexes that deliver it
-# (one inbox, the broadcast index, or a session's participants' inboxes plus its log).
-# ARGV[4] token, ARGV[5] the record as a JSON object, ARGV[6] type, ARGV[7] ttl.
-# A retried call (same token) finds the record and returns it without a second copy.
-_SEND = """
-local existing = redis.call('GET', KEYS[2])
-if existing then return existing end
-local ttl = tonumber(ARGV[7])
-local cutoff = '(' .. string.format('%013d', now - ttl)
-local seq = redis.call('INCR', KEYS[4])
-local id = string.format('%013d-%012d-', now, seq % 1000000000000) .. ARGV[4]
-local body = '{"id":"' .. id .. '","timestamp":' .. string.format('%.3f', now / 1000)
-             .. ',' .. string.sub(ARGV[5], 2)
-redis.call('SET', KEYS[2], body, 'PX', ttl)
-redis.call('ZREMRANGEBYLEX', KEYS[3], '-', cutoff)
-redis.call('ZADD', KEYS[3], 0, id)
-local minute = math.floor(now / 60000)
-redis.call('HINCRBY', KEYS[5], minute, 1)
-if redis.call('HLEN', KEYS[5]) > 150 then
-  for _, field in ipairs(redis.call('HKEYS', KEYS[5])) do
-    if tonumber(field) < minute - 120 then redis.call('HDEL', KEYS[5], field) end
-  end
-end
-for i = 6, #KEYS do
-  redis.call('ZREMRANGEBYLEX', KEYS[i], '-', cutoff)
-  redis.call('ZADD', KEYS[i], 0, id .. '|' .. ARGV[6])
-  redis.call('PEXPIRE', KEYS[i], ttl)
-end
-emit('signal.sent', 'signal_id', id, 'signal_type', ARGV[6], 'target', ARGV[8], 'team', ARGV[9])
-return body
-"""
-
-# KEYS[2] the agent's inbox, KEYS[3] the broadcast index, KEYS[4] the broadcasts the
-# agent consumed through a type filter, KEYS[5] the agent's broadcast cursor.
-# ARGV[4] agent, ARGV[5] type filter ('' for all), ARGV[6] ttl.
-# An unfiltered receive takes every broadcast after the cursor and moves the cursor, so
-# its cost follows what is new; a filtered one cannot move it, and marks what it took.
-_RECEIVE = """
-local ttl = tonumber(ARGV[6])
-local oldest = string.format('%013d', now - ttl)
-local want = ARGV[5]
-local out = {}
-local function matches(member)
-  if want == '' then return true end
-  local bar = string.find(member, '|', 1, true)
-  return string.sub(member, bar + 1) == want
-end
-for i = 2, 4 do redis.call('ZREMRANGEBYLEX', KEYS[i], '-', '(' .. oldest) end
-for _, member in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-  if matches(member) then
-    table.insert(out, member)
-    redis.call('ZREM', KEYS[2], member)
-  end
-end
-local cursor = redis.call('GET', KEYS[5])
-if not cursor or cursor < oldest then cursor = oldest end
-local last = nil
-for _, member in ipairs(redis.call('ZRANGE', KEYS[3], '(' .. cursor, '+', 'BYLEX')) do
-  if not redis.call('ZSCORE', KEYS[4], member) and matches(member) then
-    table.insert(out, member)
-    if want ~= '' then redis.call('ZADD', KEYS[4], 0, member) end
-  end
-  last = member
-end
-if want == '' and last then
-  redis.call('SET', KEYS[5], last, 'PX', ttl)
-  redis.call('ZREMRANGEBYLEX', KEYS[4], '-', '[' .. last)
-end
-if #out > 0 then
-  redis.call('PEXPIRE', KEYS[4], ttl)
-  emit('signal.received', 'agent', ARGV[4], 'count', #out)
-end
-return out
-"""
-
 
 def send(
-    memory: RedisShortTermMemory,
+    memory: RedisConnection,
     caller: Caller,
     signal_type: str,
     data: Any,
@@ -144,23 +67,29 @@ def send(
     else:
         delivery = [keys.signals_broadcast]
     body = memory.run_script(
-        _SEND,
+        scripts.SEND_SIGNAL,
         caller,
-        [keys.signal(token), keys.signals_recent, keys.signals_seq, keys.signals_rate, *delivery],
-        [
-            token,
-            encode(record, memory.max_value_bytes, "signal data"),
-            signal_type,
-            memory.ttl_ms(TTLStrategy.COORDINATION),
-            target_agent or (f"session:{session_id}" if session_id else "*"),
-            team or "",
-        ],
+        {
+            "signal": keys.signal(token),
+            "signals_recent": keys.signals_recent,
+            "signals_seq": keys.signals_seq,
+            "signals_rate": keys.signals_rate,
+            "delivery": delivery,
+        },
+        {
+            "token": token,
+            "record_json": encode(record, memory.max_value_bytes, "signal data"),
+            "signal_type": signal_type,
+            "ttl_ms": memory.ttl_ms(TTLStrategy.COORDINATION),
+            "target": target_agent or (f"session:{session_id}" if session_id else "*"),
+            "team": team or "",
+        },
     )
     return decode(body)
 
 
 def receive(
-    memory: RedisShortTermMemory, caller: Caller, signal_type: str | None = None
+    memory: RedisConnection, caller: Caller, signal_type: str | None = None
 ) -> list[dict[str, Any]]:
     """Consume the signals waiting for the caller (oldest first); see the module doc."""
     caller.require(READ, "receive_signals")
@@ -168,23 +97,28 @@ def receive(
         check_id(signal_type, "signal_type")
     keys = memory.keys
     members = memory.run_script(
-        _RECEIVE,
+        scripts.RECEIVE_SIGNALS,
         caller,
-        [
-            keys.signal_inbox(caller.user_id),
-            keys.signals_broadcast,
-            keys.signal_seen(caller.user_id),
-            keys.signal_cursor(caller.user_id),
-        ],
-        [caller.user_id, signal_type or "", memory.ttl_ms(TTLStrategy.COORDINATION)],
+        {
+            "signal_inbox": keys.signal_inbox(caller.user_id),
+            "signals_broadcast": keys.signals_broadcast,
+            "signal_seen": keys.signal_seen(caller.user_id),
+            "signal_cursor": keys.signal_cursor(caller.user_id),
+        },
+        {
+            "agent": caller.user_id,
+            "type_filter": signal_type or "",
+            "ttl_ms": memory.ttl_ms(TTLStrategy.COORDINATION),
+        },
     )
     ids = sorted({m.decode().split("|", 1)[0] for m in members})
     signals = _load(memory, ids)
     return [s for s in signals if not (s["target"] is None and s["sender"] == caller.user_id)]
 
 
+@redis_errors
 def list_signals(
-    memory: RedisShortTermMemory,
+    memory: RedisConnection,
     limit: int = 50,
     cursor: str | None = None,
     *,
@@ -230,8 +164,9 @@ def list_signals(
         high = "(" + members[-1].decode()
 
 
+@redis_errors
 def signals_after(
-    memory: RedisShortTermMemory,
+    memory: RedisConnection,
     after: str | None,
     limit: int = 100,
     **filters: str | None,
@@ -256,11 +191,9 @@ def signals_after(
     return Page(signals, ids[-1] if ids else after)
 
 
-def _load(memory: RedisShortTermMemory, ids: list[str]) -> list[dict[str, Any]]:
+@redis_errors
+def _load(memory: RedisConnection, ids: list[str]) -> list[dict[str, Any]]:
     if not ids:
         return []
-    try:
-        bodies = memory.client.mget([memory.keys.signal(i.rsplit("-", 1)[1]) for i in ids])
-    except redis.RedisError as exc:
-        raise memory.connection_error(exc) from exc
+    bodies = memory.client.mget([memory.keys.signal(i.rsplit("-", 1)[1]) for i in ids])
     return [decode(b) for b in bodies if b is not None]

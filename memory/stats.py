@@ -1,22 +1,23 @@
-"""Counts for ``RedisShortTermMemory.get_stats``."""
+"""Counts for ``RedisConnection.get_stats``."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import redis
 
-from .coordination import list_teams, team_summaries
+from .connection import RedisConnection, redis_errors
+from .formats import member_bound
+from .registry import list_teams
+from .summaries import team_summaries
 from .ttl import TTLStrategy
 
-if TYPE_CHECKING:
-    from .redis_memory import RedisShortTermMemory
 
-
-def collect_stats(memory: RedisShortTermMemory) -> dict[str, Any]:
+@redis_errors
+def collect_stats(memory: RedisConnection) -> dict[str, Any]:
     keys = memory.keys
     now = memory.server_time_ms()
-    patterns_cutoff = f"({now:013d}"  # the index is ordered by expiry time
+    patterns_cutoff = member_bound(now)  # the index is ordered by expiry time
     signals_cutoff = f"({now - memory.ttl_ms(TTLStrategy.COORDINATION):013d}"
     agents = [a.decode() for a in memory.client.zrangebyscore(keys.working_agents, now, "+inf")]
     with memory.client.pipeline(transaction=False) as pipe:

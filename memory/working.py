@@ -7,40 +7,15 @@ from typing import Any
 
 import redis
 
+from . import scripts
 from .codec import check_id, check_key, decode, encode, ttl_ms
+from .connection import RedisConnection, redis_errors
 from .page import Page, check_limit, offset_cursor
-from .redis_memory import RedisShortTermMemory
 from .tiers import ADMIN, READ, WRITE, Caller
 from .ttl import TTLStrategy
 
 # The index is a sorted set of the agent's keys scored by expiry time, so listing skips
-# expired keys by score, and a stash that adds a key trims what has already expired.
-_STASH = """
--- The event goes first: its id starts with the server's time in ms, which saves a TIME
--- call on the busiest write.
-local clock = tonumber(string.match(emit('working.stashed', 'key', ARGV[6]), '^%d+'))
-local ttl = tonumber(ARGV[5])
-redis.call('SET', KEYS[2], ARGV[4], 'PX', ttl)
-if redis.call('ZADD', KEYS[3], clock + ttl, ARGV[6]) == 1 then
-  -- Only a new key can grow the index, so that is when expired members are trimmed.
-  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', clock)
-end
--- The index (and the agent's entry in the agents index) must outlive every key in it.
--- Extending them with a tenth to spare means a burst of stashes extends them once.
-if redis.call('PTTL', KEYS[3]) < ttl then
-  local spare = ttl + math.floor(ttl / 10)
-  redis.call('PEXPIRE', KEYS[3], spare)
-  redis.call('ZADD', KEYS[4], 'GT', clock + spare, ARGV[2])
-end
-return 1
-"""
-
-_DELETE = """
-local n = redis.call('DEL', KEYS[2])
-redis.call('ZREM', KEYS[3], ARGV[4])
-if n > 0 then emit('working.deleted', 'agent', ARGV[5], 'key', ARGV[4]) end
-return n
-"""
+# expired keys by score (see lua/stash.lua).
 
 
 @dataclass(frozen=True)
@@ -54,7 +29,7 @@ class WorkingEntry:
 
 
 def stash(
-    memory: RedisShortTermMemory, caller: Caller, key: str, data: Any, ttl: float | None = None
+    memory: RedisConnection, caller: Caller, key: str, data: Any, ttl: float | None = None
 ) -> None:
     caller.require(WRITE, "stash")
     check_key(key)
@@ -62,42 +37,40 @@ def stash(
     value = encode(data, memory.max_value_bytes)
     keys = memory.keys
     memory.run_script(
-        _STASH,
+        scripts.STASH,
         caller,
-        [
-            keys.working(caller.user_id, key),
-            keys.working_index(caller.user_id),
-            keys.working_agents,
-        ],
-        [value, millis, key],
+        {
+            "working": keys.working(caller.user_id, key),
+            "working_index": keys.working_index(caller.user_id),
+            "working_agents": keys.working_agents,
+        },
+        {"value_json": value, "ttl_ms": millis, "key": key},
     )
 
 
-def retrieve(
-    memory: RedisShortTermMemory, caller: Caller, key: str, agent_id: str | None = None
-) -> Any:
+@redis_errors
+def retrieve(memory: RedisConnection, caller: Caller, key: str, agent_id: str | None = None) -> Any:
     caller.require(READ, "retrieve")
     owner = caller.user_id if agent_id is None else check_id(agent_id, "agent_id")
-    try:
-        raw = memory.client.get(memory.keys.working(owner, check_key(key)))
-    except redis.RedisError as exc:
-        raise memory.connection_error(exc) from exc
-    return decode(raw)
+    return decode(memory.client.get(memory.keys.working(owner, check_key(key))))
 
 
-def delete(memory: RedisShortTermMemory, caller: Caller, key: str) -> bool:
+def delete(memory: RedisConnection, caller: Caller, key: str) -> bool:
     caller.require(WRITE, "delete")
     keys = memory.keys
     n = memory.run_script(
-        _DELETE,
+        scripts.DELETE_WORKING,
         caller,
-        [keys.working(caller.user_id, check_key(key)), keys.working_index(caller.user_id)],
-        [key, caller.user_id],
+        {
+            "working": keys.working(caller.user_id, check_key(key)),
+            "working_index": keys.working_index(caller.user_id),
+        },
+        {"key": key, "agent": caller.user_id},
     )
     return bool(n)
 
 
-def clear(memory: RedisShortTermMemory, caller: Caller, agent_id: str | None = None) -> int:
+def clear(memory: RedisConnection, caller: Caller, agent_id: str | None = None) -> int:
     """Delete every key of one agent's working memory; another agent's needs STEWARD."""
     owner = caller.user_id if agent_id is None else check_id(agent_id, "agent_id")
     if owner == caller.user_id:
@@ -129,9 +102,8 @@ def clear(memory: RedisShortTermMemory, caller: Caller, agent_id: str | None = N
                 raise memory.connection_error(exc) from exc
 
 
-def list_agents(
-    memory: RedisShortTermMemory, limit: int = 50, cursor: str | None = None
-) -> Page[str]:
+@redis_errors
+def list_agents(memory: RedisConnection, limit: int = 50, cursor: str | None = None) -> Page[str]:
     """Agents that have live working memory, in id order."""
     start = offset_cursor(cursor)
     limit = check_limit(limit)
@@ -146,8 +118,9 @@ def list_agents(
     return Page(names, str(start + limit) if more else None, total)
 
 
+@redis_errors
 def list_entries(
-    memory: RedisShortTermMemory, agent_id: str, limit: int = 50, cursor: str | None = None
+    memory: RedisConnection, agent_id: str, limit: int = 50, cursor: str | None = None
 ) -> Page[WorkingEntry]:
     """One agent's live keys with values and remaining TTLs, soonest to expire first."""
     check_id(agent_id, "agent_id")

@@ -38,7 +38,7 @@ from memory import (
     get_railway_redis,
     get_redis_memory,
 )
-from memory.redis_memory import mock_server
+from memory.connection import mock_server
 from tests.redis_server import RedisServer, start_redis_server
 
 LOCAL_PORT = 6379

@@ -93,16 +93,3 @@ def test_the_stream_is_bounded(make_memory):
     for i in range(1000):
         agent.stash("k", i)
     assert memory.client.xlen(memory.keys.events) < 300
-
-
-def test_entries_with_a_time_field_read_the_same(memory):
-    # Entries written before the id alone carried the time also had a ``ts`` field.
-    start = memory.latest_event_id()
-    entry_id = memory.client.xadd(
-        memory.keys.events,
-        {"type": "task.added", "actor": "a", "tier": "CONTRIBUTOR", "ts": "1", "team": "t"},
-    )
-    (event,) = memory.read_events(start)
-    assert event.id == entry_id.decode()
-    assert event.ids == {"team": "t"}
-    assert event.ts == int(event.id.split("-")[0])

@@ -243,20 +243,3 @@ def test_the_sorted_listings_follow_every_change_to_the_index(make_memory):
     assert sorted_ids(memory, "confidence") == ["p0", "p2", "p1"]  # expired: left out
     finder.stage_pattern(pattern("p3", confidence=0.2))  # staging sweeps the expired one
     assert index_sizes(memory) == (4, 4, 4)
-
-
-def test_patterns_staged_before_the_sorted_sets_existed_join_them(memory, finder):
-    for i in range(3):
-        finder.stage_pattern(pattern(f"p{i}", confidence=i / 10))
-    keys = memory.keys
-    memory.client.delete(keys.patterns_by_confidence, keys.patterns_by_staged_at)
-    memory.client.zadd(keys.patterns_by_staged_at, {"0000000000001|stale": 1})
-    memory.client.delete(keys.pattern("p1"))  # a record deleted by hand: an orphan member
-    assert sorted_ids(memory, "confidence") == []
-
-    staged.prune_expired(memory, VERA)
-
-    assert sorted_ids(memory, "confidence") == ["p2", "p0"]
-    assert index_sizes(memory) == (2, 2, 2)
-    staged.prune_expired(memory, VERA)  # in step now: nothing to rebuild
-    assert index_sizes(memory) == (2, 2, 2)

@@ -30,7 +30,7 @@ from memory import (
     EmpathyOS,
     RedisShortTermMemory,
 )
-from memory.redis_memory import mock_server
+from memory.connection import mock_server
 from tests.redis_server import RedisServer, start_redis_server
 
 REFERENCE_PAGE = Path(__file__).resolve().parents[3] / "shared/reference/short-term-memory.md"

@@ -1,0 +1,17 @@
+--- @include "task_state"
+--- @include "per_minute"
+-- Queue a task; a task id that exists changes nothing (so a retried add is harmless).
+if redis.call('HEXISTS', spec, task_id) == 1 then return 0 end
+local seq_number = redis.call('INCR', seq)
+-- Scores stay exact doubles: (10 - priority) * 2^40 + seq is below 2^53.
+local score = (10 - tonumber(priority)) * 1099511627776 + seq_number
+redis.call('HSET', spec, task_id, spec_json)
+put_state(state, task_id, {status='pending', attempts=0, holder='', token='',
+                           score=string.format('%.0f', score), type=task_type})
+redis.call('ZADD', queue, score, task_id)
+count_per_minute(queue_changes, math.floor(now / 60000), 1, RECENT_MINUTES)
+redis.call('SADD', types, task_type)
+redis.call('ZADD', teams, now, team)
+emit('task.added', 'team', team, 'task_id', task_id, 'task_type', task_type,
+     'priority', priority)
+return 1

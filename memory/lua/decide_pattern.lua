@@ -1,0 +1,21 @@
+--- @include "pattern_indexes"
+--- @include "fail"
+-- Deciding deletes the staged record and writes the decision in one script, so of two
+-- validators racing on one pattern exactly one sees it staged; the other gets DECIDED.
+local done = redis.call('HMGET', pattern_decision, 'decision', 'by')
+if done[1] then
+  return fail('DECIDED', 'pattern ' .. pattern_id .. ' was already ' .. done[1] .. ' by ' .. done[2])
+end
+local rec = redis.call('HMGET', pattern, 'json', 'member', 'agent')
+if not rec[1] then
+  return fail('NOTFOUND', 'no staged pattern ' .. pattern_id .. ' (never staged, or expired)')
+end
+redis.call('DEL', pattern)
+redis.call('ZREM', patterns_staged, rec[2])
+sorted_remove(patterns_by_confidence, patterns_by_staged_at, {rec[2]})
+-- When it would have expired, and who staged it: what an undo needs to restage it.
+redis.call('HSET', pattern_decision, 'decision', decision, 'by', actor, 'reason', reason,
+           'at', now, 'json', rec[1], 'expires', member_expiry(rec[2]), 'agent', rec[3])
+redis.call('PEXPIRE', pattern_decision, decision_ttl_ms)
+emit('pattern.' .. decision, 'pattern_id', pattern_id, 'reason', reason)
+return rec[1]

@@ -1,0 +1,40 @@
+--- @include "pattern_member"
+--- @include "per_minute"
+-- Beside the index (ordered by expiry), two sorted sets hold the same members scored by
+-- confidence and by staging time (ms), for the queue's other orders. Every script that
+-- adds or removes an index member does the same to both, so the three always hold the
+-- same patterns.
+local function sorted_remove(by_confidence, by_staged_at, members)
+  for i = 1, #members, 500 do
+    local chunk = {unpack(members, i, math.min(i + 499, #members))}
+    redis.call('ZREM', by_confidence, unpack(chunk))
+    redis.call('ZREM', by_staged_at, unpack(chunk))
+  end
+end
+
+local function sorted_add(by_confidence, by_staged_at, member, body)
+  local fields = cjson.decode(body)
+  redis.call('ZADD', by_confidence, fields.confidence, member)
+  redis.call('ZADD', by_staged_at, math.floor(fields.staged_at * 1000 + 0.5), member)
+end
+
+-- Patterns nobody decided before they expired are trimmed from the index by range, by
+-- any write, whatever TTL each was staged with. They are counted per minute of their
+-- expiry (kept about a day) and the newest 50 noted in a log, so the dashboard can say
+-- how many expired undecided lately. Returns the members trimmed.
+local EXPIRED_MINUTES = 1500
+local function sweep_expired(index, per_minute, log, by_confidence, by_staged_at)
+  local cutoff = member_bound(now)
+  local gone = redis.call('ZRANGEBYLEX', index, '-', cutoff)
+  if #gone == 0 then return gone end
+  sorted_remove(by_confidence, by_staged_at, gone)
+  for _, member in ipairs(gone) do
+    count_per_minute(per_minute, math.floor(member_expiry(member) / 60000), 1, EXPIRED_MINUTES)
+  end
+  redis.call('ZREMRANGEBYLEX', index, '-', cutoff)
+  for i = math.max(1, #gone - 49), #gone do redis.call('LPUSH', log, gone[i]) end
+  redis.call('LTRIM', log, 0, 49)
+  redis.call('PEXPIRE', log, 172800000)
+  redis.call('PEXPIRE', per_minute, 172800000)
+  return gone
+end

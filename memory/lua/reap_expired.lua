@@ -1,0 +1,2 @@
+--- @include "reap"
+return reap(state, queue, leases, dead, queue_changes, task_type, max_attempts, team, batch)

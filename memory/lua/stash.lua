@@ -1,0 +1,19 @@
+-- The index is a sorted set of the agent's keys scored by expiry time, so listing
+-- skips expired keys by score, and a stash that adds a key trims what has expired.
+-- The event goes first: its id starts with the server's time in ms, which saves a TIME
+-- call on the busiest write.
+local clock = tonumber(string.match(emit('working.stashed', 'key', key), '^%d+'))
+local ttl = tonumber(ttl_ms)
+redis.call('SET', working, value_json, 'PX', ttl)
+if redis.call('ZADD', working_index, clock + ttl, key) == 1 then
+  -- Only a new key can grow the index, so that is when expired members are trimmed.
+  redis.call('ZREMRANGEBYSCORE', working_index, '-inf', clock)
+end
+-- The index (and the agent's entry in the agents index) must outlive every key in it.
+-- Extending them with a tenth to spare means a burst of stashes extends them once.
+if redis.call('PTTL', working_index) < ttl then
+  local spare = ttl + math.floor(ttl / 10)
+  redis.call('PEXPIRE', working_index, spare)
+  redis.call('ZADD', working_agents, 'GT', clock + spare, actor)
+end
+return 1

@@ -1,0 +1,146 @@
+"""The registry of agents in each team, with their heartbeats, and the list of teams.
+
+An agent is alive while its last heartbeat (by the server's clock) is younger than the
+coordinator's ``alive_seconds``, late until ``dead_seconds``, and dead after that.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import scripts
+from .codec import check_id, decode, encode
+from .connection import RedisConnection, redis_errors, time_ms
+from .page import Page, check_limit, offset_cursor
+from .team import TeamScope
+from .tiers import READ, WRITE, Caller
+
+
+@dataclass(frozen=True)
+class AgentInfo:
+    agent_id: str
+    capabilities: list[str]
+    last_heartbeat_ms: int
+    liveness: str  # "alive", "late" or "dead"
+
+
+def liveness_ranges(
+    now_ms: int, alive_ms: int, dead_ms: int
+) -> list[tuple[str, str | int, str | int]]:
+    """The heartbeat ranges (for ZCOUNT) of alive, late and dead agents."""
+    alive, dead = now_ms - alive_ms, now_ms - dead_ms
+    return [("alive", f"({alive}", "+inf"), ("late", f"({dead}", alive), ("dead", "-inf", dead)]
+
+
+class AgentRegistry(TeamScope):
+    """A team's agents: registration, heartbeats and liveness."""
+
+    def _agent_keys(self) -> dict[str, str]:
+        return {"agents": self._key("agents"), "heartbeats": self._key("heartbeats")}
+
+    def register_agent(self, agent_id: str, capabilities: list[str] | None = None) -> bool:
+        """Register (or re-register) an agent; returns True when it is new."""
+        caller = self._as(agent_id)
+        caller.require(WRITE, "register_agent")
+        caps = list(capabilities or [])
+        for cap in caps:
+            check_id(cap, "capability")
+        info = encode({"capabilities": caps}, self.memory.max_value_bytes, "capabilities")
+        fresh = self.memory.run_script(
+            scripts.REGISTER_AGENT,
+            caller,
+            {**self._agent_keys(), "teams": self.memory.keys.teams},
+            {"agent": agent_id, "info_json": info, "team": self.team_id},
+        )
+        return bool(fresh)
+
+    def unregister_agent(self, agent_id: str) -> bool:
+        caller = self._as(agent_id)
+        caller.require(WRITE, "unregister_agent")
+        n = self.memory.run_script(
+            scripts.UNREGISTER_AGENT,
+            caller,
+            self._agent_keys(),
+            {"agent": agent_id, "team": self.team_id},
+        )
+        return bool(n)
+
+    def heartbeat(self, agent_id: str) -> None:
+        """Record that ``agent_id`` is alive (by the server's clock)."""
+        caller = self._as(agent_id)
+        caller.require(WRITE, "heartbeat")
+        self.memory.run_script(
+            scripts.HEARTBEAT,
+            caller,
+            self._agent_keys(),
+            {"agent": agent_id, "team": self.team_id},
+        )
+
+    def liveness(self, last_heartbeat_ms: int, now_ms: int) -> str:
+        age = now_ms - last_heartbeat_ms
+        if age < self.alive_ms:
+            return "alive"
+        return "late" if age < self.dead_ms else "dead"
+
+    @redis_errors
+    def get_agents(self, limit: int = 100, cursor: str | None = None) -> Page[AgentInfo]:
+        """Registered agents with capabilities and liveness, most recently seen first."""
+        self.caller.require(READ, "get_agents")
+        start = offset_cursor(cursor)
+        limit = check_limit(limit)
+        with self.memory.client.pipeline(transaction=False) as pipe:
+            pipe.time()
+            pipe.zcard(self._key("heartbeats"))
+            pipe.zrevrange(self._key("heartbeats"), start, start + limit - 1, withscores=True)
+            clock, total, beats = pipe.execute()
+        now = time_ms(clock)
+        ids = [m.decode() for m, _ in beats]
+        infos = self.memory.client.hmget(self._key("agents"), ids) if ids else []
+        agents = [
+            AgentInfo(
+                agent_id,
+                decode(raw)["capabilities"] if raw else [],
+                int(score),
+                self.liveness(int(score), now),
+            )
+            for agent_id, (_, score), raw in zip(ids, beats, infos, strict=True)
+        ]
+        more = start + limit < total
+        return Page(agents, str(start + limit) if more else None, total)
+
+
+@redis_errors
+def list_teams(memory: RedisConnection, caller: Caller | None = None) -> list[str]:
+    """Every team that has registered an agent or queued a task, most recently active
+    first. Pages that show teams use ``team_page``: this list only grows."""
+    if caller is not None:
+        caller.require(READ, "listing teams")
+    return [t.decode() for t in memory.client.zrevrange(memory.keys.teams, 0, -1)]
+
+
+@redis_errors
+def team_page(memory: RedisConnection, limit: int = 50, cursor: str | None = None) -> Page[str]:
+    """Teams a page at a time, most recently active first."""
+    start = offset_cursor(cursor)
+    limit = check_limit(limit)
+    with memory.client.pipeline(transaction=False) as pipe:
+        pipe.zcard(memory.keys.teams)
+        pipe.zrevrange(memory.keys.teams, start, start + limit - 1)
+        total, members = pipe.execute()
+    more = start + limit < total
+    return Page([t.decode() for t in members], str(start + limit) if more else None, total)
+
+
+@redis_errors
+def agent_teams(memory: RedisConnection) -> dict[str, list[str]]:
+    """The teams each registered agent is in, by agent id."""
+    team_ids = list_teams(memory)
+    with memory.client.pipeline(transaction=False) as pipe:
+        for team_id in team_ids:
+            pipe.zrange(memory.keys.team(team_id, "heartbeats"), 0, -1)  # its registered agents
+        registered = pipe.execute()
+    teams: dict[str, list[str]] = {}
+    for team_id, agents in zip(team_ids, registered, strict=True):
+        for agent_id in agents:
+            teams.setdefault(agent_id.decode(), []).append(team_id)
+    return teams

@@ -1,0 +1,75 @@
+"""The script registry: every script loads, names only keys the key schema builds, and
+no Lua lives outside ``memory/lua``."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from memory import scripts
+from memory.keys import SESSION_PARTS, TEAM_PARTS, KeySchema
+
+ROOT = Path(__file__).resolve().parents[2]
+# The key that takes the rest of KEYS, and the schema's builders for its members.
+VARIADIC_BUILDERS = {"delivery": ("signal_inbox", "signals_broadcast", "session_signals")}
+
+
+def built_by_schema(name: str) -> bool:
+    schema = KeySchema("t:")
+    member = getattr(schema, name, None)
+    return isinstance(member, str) or inspect.ismethod(member)
+
+
+@pytest.mark.parametrize("script", scripts.ALL, ids=lambda s: s.name)
+def test_it_loads_every_script(memory, script):
+    sha = memory.client.script_load(script.source)
+    assert memory.client.script_exists(sha) == [True]
+
+
+@pytest.mark.parametrize("script", scripts.ALL, ids=lambda s: s.name)
+def test_every_declared_key_is_built_by_the_key_schema(script):
+    for name in script.keys:
+        if name.startswith("*"):
+            assert all(built_by_schema(b) for b in VARIADIC_BUILDERS[name[1:]]), name
+        else:
+            assert built_by_schema(name) or name in TEAM_PARTS | SESSION_PARTS, name
+
+
+def test_every_lua_file_is_a_declared_script_or_an_include():
+    lua = ROOT / "memory" / "lua"
+    declared = {f"{script.name}.lua" for script in scripts.ALL}
+    assert {path.name for path in lua.glob("*.lua")} == declared
+    used = set()
+    for path in lua.rglob("*.lua"):
+        used.update(re.findall(r'^--- @include "([a-z_]+)"', path.read_text(), re.MULTILINE))
+    assert {path.stem for path in (lua / "includes").glob("*.lua")} == used | {"emit", "clock"}
+
+
+def test_no_python_file_calls_redis_from_lua():
+    offenders = [
+        str(path.relative_to(ROOT))
+        for package in ("memory", "empathy_web")
+        for path in (ROOT / package).rglob("*.py")
+        if "redis.call(" in path.read_text()
+    ]
+    assert offenders == []
+
+
+def test_it_names_the_keys_and_arguments_a_call_lacks(memory):
+    from memory.tiers import AccessTier, Caller
+
+    with pytest.raises(TypeError, match="takes keys collaboration; got wrong"):
+        memory.run_script(
+            scripts.PERSIST_COLLABORATION,
+            Caller("a", AccessTier.CONTRIBUTOR),
+            {"wrong": "k"},
+            {"state_json": "{}"},
+        )
+
+
+def test_it_refuses_a_name_that_would_hide_a_lua_global():
+    with pytest.raises(ValueError, match="cannot name a Lua local"):
+        scripts.LuaScript("stash", keys=("string",), args=())
