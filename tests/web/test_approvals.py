@@ -9,11 +9,11 @@ import io
 import json
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import redis
-from django.contrib.auth.models import Group, User
 from django.test import Client
 
 from empathy_web.dashboard.fragments import render_panels
@@ -27,14 +27,6 @@ from tests.redis_server import RedisServer
 pytestmark = pytest.mark.django_db
 
 FINDER = "security_agent"
-
-
-def make_client(tier: str, name: str | None = None) -> tuple[Client, User]:
-    user = User.objects.create_user(name or tier)
-    user.groups.add(Group.objects.get(name=tier))
-    client = Client()
-    client.force_login(user)
-    return client, user
 
 
 def words(markup: str) -> str:
@@ -58,8 +50,8 @@ def finder(memory: RedisShortTermMemory) -> EmpathyOS:
 
 
 @pytest.fixture
-def validator() -> Client:
-    return make_client("validator", "vera")[0]
+def validator(client_for: Callable[..., Client]) -> Client:
+    return client_for("validator", username="vera")
 
 
 def stage(redis_server: RedisServer, p: StagedPattern, ttl: float | None = None) -> StagedPattern:
@@ -215,8 +207,10 @@ def test_the_page_shows_the_keys(memory, validator):
 # --- detail --------------------------------------------------------------------------
 
 
-def test_the_detail_shows_the_pattern_highlighted_with_its_provenance(memory, redis_server):
-    observer = make_client("observer")[0]
+def test_the_detail_shows_the_pattern_highlighted_with_its_provenance(
+    memory, redis_server, client_for
+):
+    observer = client_for("observer")
     stage(
         redis_server,
         pattern(
@@ -348,9 +342,9 @@ def test_rejecting_needs_a_reason_and_tells_the_agent_why(memory, redis_server, 
     ],
 )
 def test_crafted_posts_below_validator_get_403_and_change_nothing(
-    memory, redis_server, finder, tier, path, data
+    memory, redis_server, finder, client_for, tier, path, data
 ):
-    client = make_client(tier)[0]
+    client = client_for(tier)
     stage(redis_server, pattern("p1"))
     assert client.post(path, data).status_code == 403
     assert staged.get_staged(memory, Caller("x", AccessTier.OBSERVER), "p1") is not None
@@ -360,19 +354,19 @@ def test_crafted_posts_below_validator_get_403_and_change_nothing(
 
 
 @pytest.mark.parametrize("tier", ["validator", "steward"])
-def test_validators_and_stewards_decide(memory, redis_server, tier):
-    client = make_client(tier)[0]
+def test_validators_and_stewards_decide(memory, redis_server, client_for, tier):
+    client = client_for(tier)
     stage(redis_server, pattern("p1"))
     assert client.post("/patterns/p1/approve/").status_code == 302
     assert PromotedPattern.objects.get().promoted_by.username == tier
 
 
 def test_of_two_validators_deciding_at_once_exactly_one_decision_is_kept(
-    memory, redis_server, monkeypatch
+    memory, redis_server, monkeypatch, client_for
 ):
     """Bob's whole request lands between Vera's last look and her atomic decision: both
     passed every check in the web, and the library's script picks one."""
-    vera, bob = make_client("validator", "vera")[0], make_client("validator", "bob")[0]
+    vera, bob = client_for("validator", username="vera"), client_for("validator", username="bob")
     stage(redis_server, pattern("p1"))
     real_decide = staged.decide
     answers = {}
@@ -397,10 +391,10 @@ def test_of_two_validators_deciding_at_once_exactly_one_decision_is_kept(
 
 
 def test_deciding_a_decided_pattern_again_says_who_decided_and_what(
-    memory, redis_server, validator
+    memory, redis_server, validator, client_for
 ):
     stage(redis_server, pattern("p1"))
-    other = make_client("steward", "stella")[0]
+    other = client_for("steward", username="stella")
     assert other.post("/patterns/p1/approve/", {"note": "good"}).status_code == 302
     late = validator.post("/patterns/p1/reject/", {"reason": "meh"})
     assert late.status_code == 409
@@ -445,10 +439,10 @@ def test_undoing_a_rejection_restages_it(memory, redis_server, validator):
     assert queue_ids(validator) == ["p1"]
 
 
-def test_only_the_validator_who_decided_can_undo(memory, redis_server, validator):
+def test_only_the_validator_who_decided_can_undo(memory, redis_server, validator, client_for):
     stage(redis_server, pattern("p1"))
     validator.post("/patterns/p1/approve/")
-    bob = make_client("validator", "bob")[0]
+    bob = client_for("validator", username="bob")
     response = bob.post("/patterns/p1/undo/")
     assert response.status_code == 409
     assert "only vera can undo that" in words(response.content.decode())
@@ -460,11 +454,11 @@ def test_only_the_validator_who_decided_can_undo(memory, redis_server, validator
 
 
 def test_bulk_decides_each_atomically_and_says_which_succeeded(
-    memory, redis_server, validator, finder
+    memory, redis_server, validator, finder, client_for
 ):
     for pattern_id in ("b1", "b2", "b3"):
         stage(redis_server, pattern(pattern_id))
-    make_client("steward", "stella")[0].post("/patterns/b2/approve/")
+    client_for("steward", username="stella").post("/patterns/b2/approve/")
 
     response = validator.post(
         "/patterns/bulk/",
@@ -528,12 +522,12 @@ def test_every_decision_is_audited_with_before_and_after(memory, redis_server, v
 
 
 @pytest.fixture
-def audited(memory, redis_server, validator) -> Client:
+def audited(memory, redis_server, validator, client_for: Callable[..., Client]) -> Client:
     stage(redis_server, pattern("p1"))
     stage(redis_server, pattern("p2"))
     validator.post("/patterns/p1/approve/", {"note": "good, with a comma"})
     validator.post("/patterns/p2/reject/", {"reason": 'says "no"\non two lines'})
-    return make_client("steward", "stella")[0]
+    return client_for("steward", username="stella")
 
 
 def test_stewards_export_the_audit_as_csv(audited):
@@ -571,8 +565,8 @@ def test_stewards_browse_and_filter_the_audit_in_the_admin(audited):
 
 
 @pytest.mark.parametrize("tier", ["observer", "contributor", "validator"])
-def test_only_stewards_export_the_audit(audited, tier):
-    client = make_client(tier, f"{tier}-2")[0]
+def test_only_stewards_export_the_audit(audited, client_for, tier):
+    client = client_for(tier, username=f"{tier}-2")
     for fmt in ("csv", "jsonl"):
         response = client.get(f"/admin/library/auditentry/export.{fmt}")
         assert response.status_code == 302
