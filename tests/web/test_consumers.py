@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.test import Client
 
 from empathy_web.asgi import application
@@ -25,24 +27,36 @@ pytestmark = pytest.mark.django_db(transaction=True)
 ORIGIN = (b"origin", b"http://localhost")
 
 
-def session_cookie(tier: str | None) -> bytes:
-    user = User.objects.create_user(f"user-{tier}-{User.objects.count()}")
-    if tier:
-        user.groups.add(Group.objects.get_or_create(name=tier)[0])
-    client = Client()
-    client.force_login(user)
-    return f"sessionid={client.cookies['sessionid'].value}; csrftoken={'x' * 32}".encode()
+@pytest.fixture
+def session_cookie(client_for: Callable[..., Client]) -> Callable[..., bytes]:
+    """``session_cookie(tier, csrf_secret)``: the cookies of a new user of ``tier`` (None:
+    in no group); each call is another user."""
+
+    def session_cookie(tier: str | None, csrf_secret: str = "x" * 32) -> bytes:
+        client = client_for(tier, username=f"user-{tier}-{User.objects.count()}")
+        return f"sessionid={client.cookies['sessionid'].value}; csrftoken={csrf_secret}".encode()
+
+    return session_cookie
 
 
-async def connect(query: str, tier: str | None = "observer", origin=ORIGIN):
-    cookie = await sync_to_async(session_cookie)(tier)
-    headers = [(b"cookie", cookie)] + ([origin] if origin else [])
-    communicator = WebsocketCommunicator(application, f"/ws/dashboard/?{query}", headers=headers)
-    connected, code = await communicator.connect()
-    return communicator, connected, code
+@pytest.fixture
+def connect(session_cookie: Callable[..., bytes]) -> Callable[..., Any]:
+    """``await connect(query, tier, origin)``: the dashboard's websocket, opened by a new
+    user of ``tier``; returns the communicator, whether it connected, and the close code."""
+
+    async def connect(query: str, tier: str | None = "observer", origin=ORIGIN):
+        cookie = await sync_to_async(session_cookie)(tier)
+        headers = [(b"cookie", cookie)] + ([origin] if origin else [])
+        communicator = WebsocketCommunicator(
+            application, f"/ws/dashboard/?{query}", headers=headers
+        )
+        connected, code = await communicator.connect()
+        return communicator, connected, code
+
+    return connect
 
 
-async def test_anonymous_and_tierless_handshakes_are_refused(memory):
+async def test_anonymous_and_tierless_handshakes_are_refused(memory, connect):
     communicator = WebsocketCommunicator(
         application, "/ws/dashboard/?panels=overview-panel", headers=[ORIGIN]
     )
@@ -53,12 +67,12 @@ async def test_anonymous_and_tierless_handshakes_are_refused(memory):
 
 
 @pytest.mark.parametrize("origin", [(b"origin", b"http://evil.example"), None])
-async def test_foreign_or_missing_origins_are_refused(memory, origin):
+async def test_foreign_or_missing_origins_are_refused(memory, connect, origin):
     communicator, connected, _ = await connect("panels=overview-panel", origin=origin)
     assert not connected
 
 
-async def test_connect_sends_a_snapshot_of_the_pages_panels(memory):
+async def test_connect_sends_a_snapshot_of_the_pages_panels(memory, connect):
     AgentCoordinator(memory, "team").add_task(AgentTask("t1", "review", "d", 5))
     communicator, connected, _ = await connect("panels=overview-panel,task-board&team=team")
     assert connected
@@ -70,7 +84,7 @@ async def test_connect_sends_a_snapshot_of_the_pages_panels(memory):
 
 
 @pytest.mark.parametrize(("tier", "buttons"), [("observer", False), ("steward", True)])
-async def test_fragments_depend_on_the_viewers_tier(memory, tier, buttons):
+async def test_fragments_depend_on_the_viewers_tier(memory, connect, tier, buttons):
     AgentCoordinator(memory, "team").add_task(AgentTask("t1", "review", "d", 5))
     communicator, connected, _ = await connect("panels=task-board&team=team", tier=tier)
     html = await communicator.receive_from(timeout=5)
@@ -79,7 +93,7 @@ async def test_fragments_depend_on_the_viewers_tier(memory, tier, buttons):
     await communicator.disconnect()
 
 
-async def test_a_hint_rerenders_the_changed_panels_only(memory):
+async def test_a_hint_rerenders_the_changed_panels_only(memory, connect):
     communicator, connected, _ = await connect("panels=overview-panel,pattern-queue")
     await communicator.receive_from(timeout=5)  # the snapshot
     coordinator = AgentCoordinator(memory, "team")
@@ -97,7 +111,7 @@ def signal_ids(html: str) -> list[str]:
     return [part.split('"')[0] for part in html.split('data-signal-id="')[1:]]
 
 
-async def test_the_signal_feed_resumes_after_the_last_signal_shown(memory):
+async def test_the_signal_feed_resumes_after_the_last_signal_shown(memory, connect):
     sender = EmpathyOS("agent", short_term_memory=memory)
     sent = [(await sync_to_async(sender.send_signal)("n", i))["id"] for i in range(5)]
     communicator, connected, _ = await connect("panels=signal-feed")
@@ -119,7 +133,7 @@ async def test_the_signal_feed_resumes_after_the_last_signal_shown(memory):
     await communicator.disconnect()
 
 
-async def test_a_channel_layer_outage_shows_and_then_resends_everything(memory):
+async def test_a_channel_layer_outage_shows_and_then_resends_everything(memory, connect):
     sender = EmpathyOS("agent", short_term_memory=memory)
     before = (await sync_to_async(sender.send_signal)("n", "before"))["id"]
     communicator, _, _ = await connect("panels=overview-panel,signal-feed")
@@ -146,7 +160,7 @@ async def test_a_channel_layer_outage_shows_and_then_resends_everything(memory):
     await communicator.disconnect()
 
 
-async def test_a_flooding_client_is_closed_without_affecting_others(memory):
+async def test_a_flooding_client_is_closed_without_affecting_others(memory, connect):
     flooder, _, _ = await connect("panels=overview-panel")
     calm, _, _ = await connect("panels=overview-panel")
     await flooder.receive_from(timeout=5)
@@ -164,7 +178,7 @@ async def test_a_flooding_client_is_closed_without_affecting_others(memory):
     await calm.disconnect()
 
 
-async def test_the_bridge_turns_agent_activity_into_live_updates(memory):
+async def test_the_bridge_turns_agent_activity_into_live_updates(memory, connect):
     stop = asyncio.Event()
     bridge = Bridge(memory, get_channel_layer(), coalesce=0.05, block_ms=100)
     task = asyncio.create_task(bridge.run(stop))
@@ -184,7 +198,7 @@ async def test_the_bridge_turns_agent_activity_into_live_updates(memory):
     assert saved == bridge.last_id  # a restarted bridge resumes here
 
 
-async def test_a_backlog_longer_than_one_read_arrives_whole(memory):
+async def test_a_backlog_longer_than_one_read_arrives_whole(memory, connect):
     sender = EmpathyOS("agent", short_term_memory=memory)
     first = (await sync_to_async(sender.send_signal)("n", -1))["id"]
     for i in range(450):
@@ -197,15 +211,13 @@ async def test_a_backlog_longer_than_one_read_arrives_whole(memory):
     await communicator.disconnect()
 
 
-def session_cookie_with_csrf(tier: str, secret: str) -> bytes:
-    return session_cookie(tier).replace(b"x" * 32, secret.encode())
-
-
-async def test_panels_are_rendered_once_per_hint_for_viewers_who_see_the_same(memory):
+async def test_panels_are_rendered_once_per_hint_for_viewers_who_see_the_same(
+    memory, session_cookie
+):
     AgentCoordinator(memory, "team").add_task(AgentTask("t1", "review", "d", 5))
     viewers = []
     for tier, secret in (("steward", "a" * 32), ("steward", "b" * 32), ("observer", "c" * 32)):
-        cookie = await sync_to_async(session_cookie_with_csrf)(tier, secret)
+        cookie = await sync_to_async(session_cookie)(tier, secret)
         communicator = WebsocketCommunicator(
             application,
             "/ws/dashboard/?panels=task-board&team=team",
@@ -245,7 +257,7 @@ def _unmask(token: str) -> str:
     return _unmask_cipher_token(token)
 
 
-async def test_viewers_at_the_same_place_share_one_rendering_per_hint(memory):
+async def test_viewers_at_the_same_place_share_one_rendering_per_hint(memory, connect):
     sender = EmpathyOS("agent", short_term_memory=memory)
     start = (await sync_to_async(sender.send_signal)("n", 0))["id"]
     viewers = [(await connect("panels=signal-feed"))[0] for _ in range(3)]
