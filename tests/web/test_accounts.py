@@ -36,7 +36,8 @@ def fast_hashing(settings) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
-def make_user(username: str, *tiers: str, **extra) -> User:
+def make_member(username: str, *tiers: str, **extra) -> User:
+    """A user who logs in with a password, in any number of groups."""
     user = User.objects.create_user(username, password=PASSWORD, **extra)
     user.groups.add(*Group.objects.filter(name__in=tiers))
     return user
@@ -78,13 +79,13 @@ def test_the_migration_created_the_four_tier_groups():
     ],
 )
 def test_a_user_s_tier_is_their_highest_tier_group(groups, expected):
-    user = make_user("alice", *groups)
+    user = make_member("alice", *groups)
 
     assert user_tier(fresh(user)) == expected
 
 
 def test_other_groups_give_no_tier():
-    user = make_user("alice")
+    user = make_member("alice")
     user.groups.add(Group.objects.create(name="book-club"))
 
     assert user_tier(fresh(user)) is None
@@ -97,7 +98,7 @@ def test_a_superuser_is_a_steward_without_any_group():
 
 
 def test_anonymous_and_inactive_users_have_no_tier():
-    inactive = make_user("gone", "steward", is_active=False)
+    inactive = make_member("gone", "steward", is_active=False)
 
     assert user_tier(AnonymousUser()) is None
     assert user_tier(fresh(inactive)) is None
@@ -127,7 +128,7 @@ def test_health_and_login_need_no_login(client, path):
 
 
 def test_joining_and_leaving_the_steward_group_flips_staff():
-    user = make_user("alice", "validator")
+    user = make_member("alice", "validator")
     steward = Group.objects.get(name="steward")
     assert not fresh(user).is_staff
 
@@ -140,7 +141,7 @@ def test_joining_and_leaving_the_steward_group_flips_staff():
 
 
 def test_setting_and_clearing_groups_flips_staff():
-    user = make_user("alice")
+    user = make_member("alice")
     steward, observer = Group.objects.filter(name__in=["steward", "observer"]).order_by("-name")
 
     user.groups.set([steward, observer])
@@ -155,7 +156,7 @@ def test_setting_and_clearing_groups_flips_staff():
 
 
 def test_adding_from_the_group_side_makes_staff():
-    user = make_user("alice")
+    user = make_member("alice")
 
     Group.objects.get(name="steward").user_set.add(user)
 
@@ -172,7 +173,7 @@ STAFF_FROM_GROUP_SIDE_BUG = (
 
 @pytest.mark.parametrize("how", ["remove", "clear", "set-empty"])
 def test_leaving_from_the_group_side_drops_staff(how):
-    user = make_user("alice", "steward")
+    user = make_member("alice", "steward")
     members = Group.objects.get(name="steward").user_set
     assert fresh(user).is_staff
 
@@ -187,7 +188,7 @@ def test_leaving_from_the_group_side_drops_staff(how):
 
 
 def test_deleting_the_steward_group_drops_staff():
-    user = make_user("alice", "steward")
+    user = make_member("alice", "steward")
 
     Group.objects.get(name="steward").delete()
 
@@ -195,7 +196,7 @@ def test_deleting_the_steward_group_drops_staff():
 
 
 def test_staff_cannot_be_granted_by_hand():
-    user = make_user("alice", "validator")
+    user = make_member("alice", "validator")
 
     user.is_staff = True
     user.save()
@@ -217,7 +218,7 @@ def test_superusers_are_staff_until_demoted():
 
 
 def test_logging_in_rotates_the_session_key():
-    make_user("alice", "observer")
+    make_member("alice", "observer")
     client = Client(enforce_csrf_checks=True)
     anonymous = client.session
     anonymous["came_from"] = "/library/"
@@ -246,7 +247,7 @@ def test_logging_in_rotates_the_session_key():
 
 
 def test_logging_in_lands_on_the_overview_by_default(client):
-    make_user("alice", "observer")
+    make_member("alice", "observer")
 
     response = log_in(client, "alice")
 
@@ -255,7 +256,7 @@ def test_logging_in_lands_on_the_overview_by_default(client):
 
 
 def test_a_wrong_password_is_refused_with_a_message(client):
-    make_user("alice", "observer")
+    make_member("alice", "observer")
 
     response = log_in(client, "alice", "not the password")
 
@@ -265,7 +266,7 @@ def test_a_wrong_password_is_refused_with_a_message(client):
 
 
 def test_logging_in_needs_the_csrf_token():
-    make_user("alice", "observer")
+    make_member("alice", "observer")
     client = Client(enforce_csrf_checks=True)
     client.get("/accounts/login/")
 
@@ -277,8 +278,8 @@ def test_logging_in_needs_the_csrf_token():
 
 def test_login_is_locked_after_repeated_failures_for_that_user_and_address():
     assert settings.AXES_FAILURE_LIMIT == 5
-    make_user("alice", "observer")
-    make_user("bob", "observer")
+    make_member("alice", "observer")
+    make_member("bob", "observer")
     attacker = Client()
 
     failures = [log_in(attacker, "alice", f"guess {n}").status_code for n in range(5)]
@@ -294,7 +295,7 @@ def test_login_is_locked_after_repeated_failures_for_that_user_and_address():
 
 
 def test_fewer_failures_than_the_limit_do_not_lock(client):
-    make_user("alice", "observer")
+    make_member("alice", "observer")
     for n in range(4):
         log_in(client, "alice", f"guess {n}")
 
