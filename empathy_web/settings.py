@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "empathy_web.accounts",
     "empathy_web.library",
     "empathy_web.dashboard",
+    "empathy_web.triage",
     "empathy_web.wizards",
 ]
 

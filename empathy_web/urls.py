@@ -13,5 +13,6 @@ urlpatterns = [
     path("api/library/", api.library_list, name="api_library"),
     path("api/library/<str:pattern_id>/", api.library_detail, name="api_library_detail"),
     path("wizards/", include("empathy_web.wizards.urls")),
+    path("", include("empathy_web.triage.urls")),
     path("", include("empathy_web.dashboard.urls")),
 ]

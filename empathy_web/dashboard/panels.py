@@ -14,7 +14,6 @@ from typing import Any
 
 from django.http import Http404
 
-from empathy_web.library.queue import build_queue
 from memory import AgentCoordinator, TeamSession
 from memory import patterns as staged
 from memory.coordination import team_page, team_summaries
@@ -59,13 +58,6 @@ def signal_feed(params: Params, viewer: Caller) -> dict[str, Any]:
     filters = {name: params.get(name) or None for name in SIGNAL_FILTERS}
     page = list_signals(get_memory(), PAGE, _cursor(params), **filters)
     return {"page": page, "filters": {k: v or "" for k, v in filters.items()}}
-
-
-def pattern_queue(params: Params, viewer: Caller) -> dict[str, Any]:
-    """Staged patterns sorted (``sort``: ttl, confidence, age, type) and filtered
-    (``type``, ``agent``, ``team``, ``q``) as the query string says, with remaining TTLs
-    and how many expired undecided lately."""
-    return build_queue(get_memory(), params, viewer)
 
 
 def task_board(params: Params, viewer: Caller) -> dict[str, Any]:
@@ -175,7 +167,6 @@ PANELS = {
     for panel in (
         Panel("overview-panel", "dashboard/overview.html", overview, _EVERYTHING),
         Panel("signal-feed", "dashboard/signals.html", signal_feed, ("signal.",)),
-        Panel("pattern-queue", "dashboard/patterns.html", pattern_queue, ("pattern.",)),
         Panel("task-board", "dashboard/tasks.html", task_board, ("task.",)),
         Panel("agent-list", "dashboard/agents.html", agent_list, ("agent.", "task.")),
         Panel("session-list", "dashboard/sessions.html", session_list, ("session.",)),
@@ -188,6 +179,11 @@ PANELS = {
         Panel("working-memory", "dashboard/memory.html", working_memory, ("working.",)),
     )
 }
+
+
+def register(panel: Panel) -> None:
+    """Add a panel that another app builds; it is live like the dashboard's own."""
+    PANELS[panel.name] = panel
 
 
 def panels_for(event_types: set[str]) -> set[str]:

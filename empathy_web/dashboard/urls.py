@@ -1,17 +1,11 @@
 from django.urls import path
 
-from empathy_web.library import triage
-
 from . import actions, views
 
 urlpatterns = [
     path("", views.overview, name="overview"),
     path("signals/", views.signals, name="signals"),
     path("signals/send/", actions.send_signal, name="send_signal"),
-    path("patterns/", views.patterns, name="patterns"),
-    path("patterns/bulk/", triage.pattern_bulk, name="pattern_bulk"),
-    path("patterns/<str:pattern_id>/", triage.pattern_detail, name="pattern_detail"),
-    path("patterns/<str:pattern_id>/<str:action>/", triage.pattern_action, name="pattern_action"),
     path("tasks/", views.tasks, name="tasks"),
     path("tasks/add/", actions.add_task, name="add_task"),
     path(

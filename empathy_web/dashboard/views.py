@@ -73,12 +73,6 @@ def render_signals(
 
 @require_GET
 @tier_required(READ)
-def patterns(request: HttpRequest) -> HttpResponse:
-    return render_panel_page(request, "pattern-queue")
-
-
-@require_GET
-@tier_required(READ)
 def tasks(request: HttpRequest) -> HttpResponse:
     return render_tasks(request)
 

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from django.conf import settings
 from django.db import models
+
+if TYPE_CHECKING:
+    from memory import StagedPattern
 
 
 class PromotedPatternQuerySet(models.QuerySet):
@@ -51,6 +56,26 @@ class PromotedPattern(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.pattern_id})"
+
+    @classmethod
+    def from_staged(cls, pattern: StagedPattern, **fields: Any) -> PromotedPattern:
+        """An unsaved row for ``pattern``, with ``fields`` (``promoted_by``, ``note``)
+        besides what the pattern carries; blanks stand for its missing optional text."""
+        return cls(
+            pattern_id=pattern.pattern_id,
+            name=pattern.name,
+            pattern_type=pattern.pattern_type,
+            description=pattern.description,
+            code=pattern.code or "",
+            confidence=pattern.confidence,
+            agent_id=pattern.agent_id,
+            context=pattern.context,
+            interests=pattern.interests,
+            team=pattern.team or "",
+            session_id=pattern.session_id or "",
+            staged_at=pattern.staged_at,
+            **fields,
+        )
 
 
 class AuditEntry(models.Model):

@@ -28,6 +28,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
+from django_htmx.http import push_url
 
 from empathy_web.accounts.tiers import caller_for, tier_required
 from empathy_web.dashboard.agents_memory import get_memory
@@ -101,7 +102,7 @@ def security(request: HttpRequest) -> HttpResponse:
     )
     response = _render(request, form, report=report, run_id=run_id)
     if run_id and request.htmx:
-        response["HX-Push-Url"] = reverse("wizards:security_run", args=[run_id])
+        push_url(response, reverse("wizards:security_run", args=[run_id]))
     return response
 
 

@@ -17,8 +17,8 @@ import redis
 from django.test import Client
 
 from empathy_web.dashboard.fragments import render_panels
-from empathy_web.library import queue
 from empathy_web.library.models import AuditEntry, PromotedPattern
+from empathy_web.triage import queue
 from memory import AccessTier, EmpathyOS, RedisShortTermMemory, StagedPattern, TTLStrategy
 from memory import patterns as staged
 from memory.tiers import Caller

@@ -17,9 +17,8 @@ from pygments.formatters import HtmlFormatter
 from pygments.lexers import DiffLexer, TextLexer, get_lexer_by_name, guess_lexer
 from pygments.util import ClassNotFound
 
+from empathy_web.library.models import PromotedPattern
 from memory import StagedPattern
-
-from .models import PromotedPattern
 
 DUPLICATE_THRESHOLD = 0.8
 CANDIDATES = 200

@@ -1,0 +1,195 @@
+"""Deciding staged patterns from the web.
+
+The library's atomic script picks the one winner when validators race on a pattern.
+Only the winner writes the library row and the audit entry, in one database transaction
+right after; if that write fails, the pattern goes back to staging (the same undo a
+person gets) and the validator is told. The agent that staged the pattern then gets a
+``pattern_decided`` signal. Every result comes back as an ``Outcome``.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import DatabaseError, transaction
+from django.http import HttpRequest
+
+from empathy_web.accounts.tiers import caller_for
+from empathy_web.dashboard.agents_memory import UNAVAILABLE, get_memory
+from empathy_web.library.audit import record
+from empathy_web.library.models import PromotedPattern
+from memory import AlreadyDecided, NotFound, ShortTermMemoryError, StagedPattern
+from memory import patterns as staged
+from memory.signals import send
+from memory.tiers import Caller
+
+logger = logging.getLogger("empathy_web.decisions")
+
+PROMOTED, REJECTED = "promoted", "rejected"
+VERBS = {PROMOTED: "approve", REJECTED: "reject"}
+ACTIONS = {verb: decision for decision, verb in VERBS.items()}  # as URLs and forms say them
+PAST = {PROMOTED: "approved", REJECTED: "rejected"}
+# A pattern the database could not take goes back to staging; that undo may come a
+# while after the decision when the database was slow to fail.
+PUT_BACK_WINDOW_MS = 5 * 60_000
+
+
+@dataclass
+class Outcome:
+    pattern_id: str
+    ok: bool
+    message: str
+    status: int = 200  # for a failure: 404 gone, 409 conflict, 500 not saved
+    decision: str | None = None
+    agent_told: bool = True
+
+
+def past(decision: str) -> str:
+    """``decision`` as a verb in the past tense ("approved")."""
+    return PAST.get(decision, decision)
+
+
+def _ago(at_ms: int, now_ms: int) -> str:
+    seconds = max(0, (now_ms - at_ms) // 1000)
+    if seconds < 60:
+        return f"{seconds} s ago"
+    if seconds < 3600:
+        return f"{seconds // 60} min ago"
+    return f"{seconds // 3600} h ago"
+
+
+def describe_decision(pattern_id: str) -> str:
+    """Who decided ``pattern_id``, what, and when, as a sentence (for the loser of a race)."""
+    memory = get_memory()
+    found = staged.decision(memory, pattern_id)
+    if found is None:
+        return f"Pattern {pattern_id} was already decided by someone else."
+    text = (
+        f"Pattern {pattern_id} was already {past(found['decision'])} by {found['by']} "
+        f"{_ago(found['at'], memory.server_time_ms())}"
+    )
+    if found["reason"]:
+        text += f" ({'note' if found['decision'] == PROMOTED else 'reason'}: {found['reason']})"
+    return text + "."
+
+
+def staged_state(pattern: StagedPattern, ttl_ms: int) -> dict[str, Any]:
+    """A staged pattern as the audit trail keeps it, before a decision or after an undo;
+    a negative ``ttl_ms`` (Redis's "no TTL" or "no key") is kept as None."""
+    fields = {
+        "pattern_id": pattern.pattern_id,
+        "agent_id": pattern.agent_id,
+        "pattern_type": pattern.pattern_type,
+        "name": pattern.name,
+        "description": pattern.description,
+        "code": pattern.code,
+        "context": pattern.context,
+        "confidence": pattern.confidence,
+        "interests": pattern.interests,
+        "team": pattern.team,
+        "session_id": pattern.session_id,
+        "staged_at": pattern.staged_at.isoformat() if pattern.staged_at else None,
+    }
+    return {"state": "staged", "ttl_ms": ttl_ms if ttl_ms >= 0 else None, "pattern": fields}
+
+
+def tell_agent(caller: Caller, pattern_id: str, agent_id: str, outcome: str, reason: str) -> bool:
+    """Signal the agent that staged the pattern; a failure here does not undo anything."""
+    data = {"pattern_id": pattern_id, "outcome": outcome, "reason": reason, "by": caller.user_id}
+    try:
+        send(get_memory(), caller, "pattern_decided", data, target_agent=agent_id)
+    except (ShortTermMemoryError, *UNAVAILABLE, ValueError) as exc:
+        logger.warning("could not signal %s about %s: %s", agent_id, pattern_id, exc)
+        return False
+    return True
+
+
+def _put_back(caller: Caller, pattern_id: str) -> str:
+    try:
+        staged.restore(get_memory(), caller, pattern_id, window_ms=PUT_BACK_WINDOW_MS)
+    except (ShortTermMemoryError, *UNAVAILABLE) as exc:
+        logger.error("pattern %s decided but not saved, and not restaged: %s", pattern_id, exc)
+        return (
+            f"It could not be put back in staging either ({exc}); its decision record in "
+            "Redis still holds it for a day."
+        )
+    return "It is back in staging, unchanged: try again."
+
+
+def _in_library(pattern_id: str) -> Outcome | None:
+    """The refusal to approve a pattern the library holds already, if it does."""
+    existing = (
+        PromotedPattern.objects.select_related("promoted_by").filter(pattern_id=pattern_id).first()
+    )
+    if existing is None:
+        return None
+    who = existing.promoted_by.get_username() if existing.promoted_by else "someone"
+    message = (
+        f"Pattern {pattern_id} is in the library already (approved by {who} on "
+        f"{existing.promoted_at:%Y-%m-%d %H:%M}); reject this one as a duplicate."
+    )
+    return Outcome(pattern_id, False, message, 409)
+
+
+def _take(caller: Caller, pattern_id: str, decision: str, reason: str) -> StagedPattern | Outcome:
+    """Decide in Redis: the pattern that left staging, or why it could not."""
+    try:
+        return staged.decide(get_memory(), caller, pattern_id, decision, reason)
+    except AlreadyDecided:
+        return Outcome(pattern_id, False, describe_decision(pattern_id), 409)
+    except NotFound:
+        message = f"Pattern {pattern_id} is not staged: it expired, or never existed."
+        return Outcome(pattern_id, False, message, 404)
+
+
+def _write_down(
+    request: HttpRequest, pattern: StagedPattern, decision: str, details: dict[str, Any]
+) -> None:
+    """The library row (for an approval) and the audit entry, in one transaction."""
+    batch, reason = details.get("batch"), details["reason"]
+    action = f"pattern.{'bulk_' if batch else ''}{VERBS[decision]}"
+    with transaction.atomic():
+        if decision == PROMOTED:
+            row = PromotedPattern.from_staged(pattern, promoted_by=request.user, note=reason)
+            row.save(force_insert=True)
+            details["after"] = {"state": PROMOTED, "library_id": row.pk, "note": reason}
+        else:
+            details["after"] = {"state": REJECTED, "reason": reason}
+        record(request, action, pattern.pattern_id, **details)
+
+
+def decide(
+    request: HttpRequest,
+    pattern_id: str,
+    decision: str,
+    reason: str = "",
+    *,
+    batch: str | None = None,
+) -> Outcome:
+    """Approve (``promoted``) or reject one staged pattern as the requesting validator."""
+    assert decision in (PROMOTED, REJECTED)
+    caller = caller_for(request)
+    refused = _in_library(pattern_id) if decision == PROMOTED else None
+    if refused is not None:
+        return refused
+    [ttl_ms] = staged.staged_ttl_ms(get_memory(), [pattern_id])
+    pattern = _take(caller, pattern_id, decision, reason)
+    if isinstance(pattern, Outcome):
+        return pattern
+    details: dict[str, Any] = {"reason": reason, "before": staged_state(pattern, ttl_ms)}
+    if batch:
+        details["batch"] = batch
+    try:
+        _write_down(request, pattern, decision, details)
+    except DatabaseError as exc:
+        logger.error("pattern %s decided in Redis but not saved: %s", pattern_id, exc)
+        message = (
+            f"Pattern {pattern_id} could not be {PAST[decision]}: the database refused it "
+            f"({exc}). {_put_back(caller, pattern_id)}"
+        )
+        return Outcome(pattern_id, False, message, 500)
+    told = tell_agent(caller, pattern_id, pattern.agent_id, decision, reason)
+    message = f"{PAST[decision].capitalize()} {pattern.name} ({pattern_id})."
+    return Outcome(pattern_id, True, message, decision=decision, agent_told=told)

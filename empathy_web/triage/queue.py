@@ -1,0 +1,228 @@
+"""The staged-pattern queue: sorted, filtered, a page at a time, each row with its
+remaining TTL; plus what expired before anyone decided.
+
+Without a filter, the expiry, confidence and age orders page straight through the
+library's indexes (``list_by_expiry`` with a keyset cursor, ``list_sorted`` by offset).
+With a filter they walk the same index from the cursor (``scan_staged``) until a page
+matches, reading at most ``SCAN_BUDGET`` patterns per request; a page that ran out of
+budget says how far it searched and its "next" link searches on from there. So every
+match is reachable, and a rare one costs more clicks, never a slow page. The order by
+type has no index: it reads up to ``SCAN_LIMIT`` staged patterns by expiry, sorts them,
+and says when that limit cut the reading short.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils.http import urlencode
+
+from memory import RedisShortTermMemory, StagedPattern
+from memory import patterns as staged
+from memory.coordination import agent_teams
+from memory.page import Page, offset_cursor
+from memory.patterns import MAX_REASON_LENGTH
+from memory.tiers import Caller
+
+PAGE = 25
+SCAN_LIMIT = 1000
+SCAN_BUDGET = 2000
+URGENT_MS = 3_600_000
+SORTS = {
+    "ttl": "expiring soonest",
+    "confidence": "confidence",
+    "age": "waiting longest",
+    "type": "type",
+}
+FILTERS = ("type", "agent", "team", "q")
+# What the queue's URL may carry besides the cursor; decisions return to it.
+PATTERN_QUERY = ("sort", *FILTERS)
+
+Matcher = Callable[[StagedPattern], bool]
+Scanned = Iterator[tuple[StagedPattern, int, str]]
+
+
+def teams_of(pattern: StagedPattern, registered: Mapping[str, list[str]]) -> list[str]:
+    """Where a pattern was found: the team it names (or its context does), else the
+    teams its agent is registered in."""
+    named = pattern.team or (pattern.context or {}).get("team")
+    if isinstance(named, str) and named:
+        return [named]
+    return list(registered.get(pattern.agent_id, []))
+
+
+def pattern_teams(memory: RedisShortTermMemory, pattern: StagedPattern) -> list[str]:
+    return teams_of(pattern, agent_teams(memory))
+
+
+def matcher(filters: Mapping[str, str], registered: Mapping[str, list[str]]) -> Matcher | None:
+    """The queue's filters as one predicate, or None when none is set."""
+    if not any(filters.values()):
+        return None
+    kind, agent, team, text = (filters[name] for name in FILTERS)
+    text = text.casefold()
+
+    def matches(pattern: StagedPattern) -> bool:
+        if kind and pattern.pattern_type != kind:
+            return False
+        if agent and pattern.agent_id != agent:
+            return False
+        if team and team not in teams_of(pattern, registered):
+            return False
+        haystack = (pattern.pattern_id, pattern.name, pattern.description, pattern.code or "")
+        return not text or any(text in part.casefold() for part in haystack)
+
+    return matches
+
+
+class _Search:
+    """The patterns of ``scan`` that ``matches`` accepts, reading at most ``budget``.
+
+    This is the one place the filters meet ``scan_staged``'s output, so that they can
+    move into the scan itself without the modes noticing.
+    """
+
+    def __init__(self, scan: Scanned, matches: Matcher | None, budget: int) -> None:
+        self._scan, self._matches, self._budget = scan, matches, budget
+        self.scanned = 0
+        self.cursor: str | None = None  # right after the last pattern read
+        self.out_of_budget = False
+
+    def __iter__(self) -> Scanned:
+        for pattern, expires, after in self._scan:
+            self.scanned += 1
+            self.cursor = after
+            if self._matches is None or self._matches(pattern):
+                yield pattern, expires, after
+            if self.scanned >= self._budget:
+                self.out_of_budget = True
+                return
+
+
+@dataclass
+class _Found:
+    """One page of the queue, whichever way it was read."""
+
+    patterns: list[tuple[StagedPattern, int]]
+    next_cursor: str | None
+    truncated: bool = False  # the order by type left staged patterns unread
+    searched: int | None = None  # a filtered page stopped at its budget, after this many
+
+
+def _filtered(
+    memory: RedisShortTermMemory, viewer: Caller, order: str, cursor: str | None, matches: Matcher
+) -> _Found:
+    """The next page of matches in ``order`` from ``cursor``."""
+    search = _Search(staged.scan_staged(memory, viewer, order, cursor), matches, SCAN_BUDGET)
+    found: list[tuple[StagedPattern, int]] = []
+    resume: str | None = None  # right after the last match on the page
+    for pattern, expires, after in search:
+        if len(found) == PAGE:
+            return _Found(found, resume)  # a match for the next page exists
+        found.append((pattern, expires))
+        resume = after
+    if search.out_of_budget and len(found) < PAGE:
+        return _Found(found, search.cursor, searched=search.scanned)
+    return _Found(found, resume if search.out_of_budget else None)
+
+
+def _sorted(memory: RedisShortTermMemory, viewer: Caller, order: str, cursor: str | None) -> _Found:
+    page = staged.list_sorted(memory, viewer, order, PAGE, cursor)
+    return _Found(list(page), page.next_cursor)
+
+
+def _by_ttl(
+    memory: RedisShortTermMemory, viewer: Caller, cursor: str | None, matches: Matcher | None
+) -> _Found:
+    if matches is not None:
+        return _filtered(memory, viewer, "expiry", cursor, matches)
+    page = staged.list_by_expiry(memory, viewer, PAGE, cursor)
+    return _Found(list(page), page.next_cursor)
+
+
+def _by_confidence(
+    memory: RedisShortTermMemory, viewer: Caller, cursor: str | None, matches: Matcher | None
+) -> _Found:
+    if matches is not None:
+        return _filtered(memory, viewer, "confidence", cursor, matches)
+    return _sorted(memory, viewer, "confidence", cursor)
+
+
+def _by_age(
+    memory: RedisShortTermMemory, viewer: Caller, cursor: str | None, matches: Matcher | None
+) -> _Found:
+    if matches is not None:
+        return _filtered(memory, viewer, "staged_at", cursor, matches)
+    return _sorted(memory, viewer, "staged_at", cursor)
+
+
+def _by_type(
+    memory: RedisShortTermMemory, viewer: Caller, cursor: str | None, matches: Matcher | None
+) -> _Found:
+    """No index orders by type: sort what the first ``SCAN_LIMIT`` by expiry hold."""
+    start = offset_cursor(cursor)
+    scan = staged.scan_staged(memory, viewer, "expiry", batch=500)
+    search = _Search(scan, matches, SCAN_LIMIT)
+    matching = [(pattern, expires) for pattern, expires, _ in search]
+    matching.sort(key=lambda item: item[0].pattern_type)  # stable: by expiry within
+    truncated = search.out_of_budget and next(scan, None) is not None
+    more = start + PAGE < len(matching)
+    return _Found(matching[start : start + PAGE], str(start + PAGE) if more else None, truncated)
+
+
+MODES = {"ttl": _by_ttl, "confidence": _by_confidence, "age": _by_age, "type": _by_type}
+
+
+def _rows(
+    memory: RedisShortTermMemory, found: _Found, registered: Mapping[str, list[str]]
+) -> list[dict[str, Any]]:
+    now = memory.server_time_ms()
+    return [
+        {
+            "pattern": pattern,
+            "ttl": expires - now,
+            "urgent": expires - now < URGENT_MS,
+            "age": now - int(pattern.staged_at.timestamp() * 1000) if pattern.staged_at else None,
+            "teams": teams_of(pattern, registered),
+        }
+        for pattern, expires in found.patterns
+    ]
+
+
+def build_queue(
+    memory: RedisShortTermMemory, params: Mapping[str, str], viewer: Caller
+) -> dict[str, Any]:
+    """The queue panel's context for the page's query (``sort``, filters, ``cursor``)."""
+    # Patterns that expired undecided leave the index here, counted (pattern.expired).
+    staged.prune_expired(memory, viewer)
+    sort = params.get("sort") or "ttl"
+    if sort not in SORTS:
+        sort = "ttl"
+    filters = {name: (params.get(name) or "").strip() for name in FILTERS}
+    registered = agent_teams(memory)
+    cursor = params.get("cursor") or None
+    found = MODES[sort](memory, viewer, cursor, matcher(filters, registered))
+    rows = _rows(memory, found, registered)
+    query = {name: value for name, value in (("sort", sort), *filters.items()) if value}
+    if query.get("sort") == "ttl":
+        del query["sort"]
+    return {
+        "page": Page([row["pattern"] for row in rows], found.next_cursor),
+        "rows": rows,
+        "sort": sort,
+        "sorts": SORTS,
+        "filters": filters,
+        "query": query,
+        "return_query": urlencode(query),
+        "filtered": any(filters.values()),
+        "truncated": found.truncated,
+        "scan_limit": SCAN_LIMIT,
+        "searched": found.searched,
+        "continued": cursor is not None,
+        "staged_total": staged.count_staged(memory),
+        "expired_24h": staged.expired_count(memory),
+        "recently_expired": staged.recent_expired(memory, 5),
+        "max_reason_length": MAX_REASON_LENGTH,
+    }
