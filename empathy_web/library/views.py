@@ -6,13 +6,13 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from empathy_web.accounts.tiers import tier_required
-from memory import AccessTier
+from memory.tiers import READ
 
 from .models import PromotedPattern
 
 
 @require_GET
-@tier_required(AccessTier.OBSERVER)
+@tier_required(READ)
 def library(request: HttpRequest) -> HttpResponse:
     """Promoted patterns, searchable by name, type and text."""
     query = request.GET.get("q", "").strip()
