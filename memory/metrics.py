@@ -5,13 +5,15 @@ from __future__ import annotations
 from .connection import RedisConnection, redis_errors
 from .formats import MINUTE_MS, decode_per_minute
 from .registry import list_teams
+from .tiers import READ, Caller
 
 MINUTES = 60
 
 
 @redis_errors
-def signal_rate(memory: RedisConnection, minutes: int = MINUTES) -> list[int]:
+def signal_rate(memory: RedisConnection, caller: Caller, minutes: int = MINUTES) -> list[int]:
     """Signals sent in each of the last ``minutes`` minutes, oldest first."""
+    caller.require(READ, "signal_rate")
     now_minute = memory.server_time_ms() // MINUTE_MS
     counts = decode_per_minute(memory.client.hgetall(memory.keys.signals_rate))
     return [counts.get(m, 0) for m in range(now_minute - minutes + 1, now_minute + 1)]
@@ -19,7 +21,7 @@ def signal_rate(memory: RedisConnection, minutes: int = MINUTES) -> list[int]:
 
 @redis_errors
 def queue_depth(
-    memory: RedisConnection, team_id: str | None = None, minutes: int = MINUTES
+    memory: RedisConnection, caller: Caller, team_id: str | None = None, minutes: int = MINUTES
 ) -> list[int]:
     """Pending tasks at the end of each of the last ``minutes`` minutes, oldest first;
     for one team, or summed over every team.
@@ -29,7 +31,8 @@ def queue_depth(
     """
     now_minute = memory.server_time_ms() // MINUTE_MS
     keys = memory.keys
-    teams = [team_id] if team_id is not None else list_teams(memory)
+    caller.require(READ, "queue_depth")
+    teams = [team_id] if team_id is not None else list_teams(memory, caller)
     with memory.client.pipeline(transaction=False) as pipe:
         for team in teams:
             pipe.smembers(keys.team(team, "types"))

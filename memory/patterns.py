@@ -148,17 +148,21 @@ def get_staged(memory: RedisConnection, caller: Caller, pattern_id: str) -> Stag
 
 
 @redis_errors
-def count_staged(memory: RedisConnection, expiring_within_ms: int | None = None) -> int:
+def count_staged(
+    memory: RedisConnection, caller: Caller, expiring_within_ms: int | None = None
+) -> int:
     """How many patterns are staged; or, with ``expiring_within_ms``, how many of them
     expire within that time."""
+    caller.require(READ, "counting staged patterns")
     now = memory.server_time_ms()
     high = "+" if expiring_within_ms is None else member_bound(now + expiring_within_ms)
     return memory.client.zlexcount(memory.keys.patterns_staged, member_bound(now), high)
 
 
 @redis_errors
-def staged_ttl_ms(memory: RedisConnection, pattern_ids: list[str]) -> list[int]:
+def staged_ttl_ms(memory: RedisConnection, caller: Caller, pattern_ids: list[str]) -> list[int]:
     """Remaining TTL of each staged pattern, in ms (negative once gone)."""
+    caller.require(READ, "reading staged patterns")
     with memory.client.pipeline(transaction=False) as pipe:
         for pattern_id in pattern_ids:
             pipe.pttl(memory.keys.pattern(pattern_id))
@@ -195,10 +199,11 @@ def decide(
 
 
 @redis_errors
-def decision(memory: RedisConnection, pattern_id: str) -> dict[str, Any] | None:
+def decision(memory: RedisConnection, caller: Caller, pattern_id: str) -> dict[str, Any] | None:
     """How a recently decided pattern was decided: decision, by, reason, at (ms), the
     pattern, ``expires``, the server time in ms at which it would have expired, and
     ``agent``, who staged it."""
+    caller.require(READ, "reading a pattern decision")
     raw = memory.client.hgetall(memory.keys.pattern_decision(check_id(pattern_id, "pattern_id")))
     if not raw:
         return None
@@ -251,10 +256,13 @@ def prune_expired(memory: RedisConnection, caller: Caller) -> int:
 
 
 @redis_errors
-def expired_count(memory: RedisConnection, within_ms: int = EXPIRED_WINDOW_MS) -> int:
+def expired_count(
+    memory: RedisConnection, caller: Caller, within_ms: int = EXPIRED_WINDOW_MS
+) -> int:
     """How many patterns expired undecided within the last ``within_ms`` (to the
     minute), as far as sweeps have seen them: call ``prune_expired`` first for an
     up-to-date count."""
+    caller.require(READ, "counting expired patterns")
     now = memory.server_time_ms()
     first, last = (now - within_ms) // MINUTE_MS, now // MINUTE_MS
     counts = decode_per_minute(memory.client.hgetall(memory.keys.patterns_expired_per_minute))
@@ -263,10 +271,11 @@ def expired_count(memory: RedisConnection, within_ms: int = EXPIRED_WINDOW_MS) -
 
 @redis_errors
 def recent_expired(
-    memory: RedisConnection, limit: int = 10, within_ms: int = EXPIRED_WINDOW_MS
+    memory: RedisConnection, caller: Caller, limit: int = 10, within_ms: int = EXPIRED_WINDOW_MS
 ) -> list[dict[str, Any]]:
     """The latest patterns that expired undecided (newest first): ``pattern_id`` and
     ``expired_at`` (server ms)."""
+    caller.require(READ, "listing expired patterns")
     oldest = memory.server_time_ms() - within_ms
     found = []
     for raw in memory.client.lrange(memory.keys.patterns_expired_log, 0, check_limit(limit) - 1):

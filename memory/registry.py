@@ -110,17 +110,19 @@ class AgentRegistry(TeamScope):
 
 
 @redis_errors
-def list_teams(memory: RedisConnection, caller: Caller | None = None) -> list[str]:
+def list_teams(memory: RedisConnection, caller: Caller) -> list[str]:
     """Every team that has registered an agent or queued a task, most recently active
     first. Pages that show teams use ``team_page``: this list only grows."""
-    if caller is not None:
-        caller.require(READ, "listing teams")
+    caller.require(READ, "listing teams")
     return [t.decode() for t in memory.client.zrevrange(memory.keys.teams, 0, -1)]
 
 
 @redis_errors
-def team_page(memory: RedisConnection, limit: int = 50, cursor: str | None = None) -> Page[str]:
+def team_page(
+    memory: RedisConnection, caller: Caller, limit: int = 50, cursor: str | None = None
+) -> Page[str]:
     """Teams a page at a time, most recently active first."""
+    caller.require(READ, "listing teams")
     start = offset_cursor(cursor)
     limit = check_limit(limit)
     with memory.client.pipeline(transaction=False) as pipe:
@@ -132,9 +134,9 @@ def team_page(memory: RedisConnection, limit: int = 50, cursor: str | None = Non
 
 
 @redis_errors
-def agent_teams(memory: RedisConnection) -> dict[str, list[str]]:
+def agent_teams(memory: RedisConnection, caller: Caller) -> dict[str, list[str]]:
     """The teams each registered agent is in, by agent id."""
-    team_ids = list_teams(memory)
+    team_ids = list_teams(memory, caller)
     with memory.client.pipeline(transaction=False) as pipe:
         for team_id in team_ids:
             pipe.zrange(memory.keys.team(team_id, "heartbeats"), 0, -1)  # its registered agents

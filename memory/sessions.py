@@ -106,6 +106,7 @@ class TeamSession:
     @property
     @redis_errors
     def participants(self) -> list[str]:
+        self.caller.require(READ, "participants")
         return sorted(a.decode() for a in self.memory.client.hkeys(self._key("agents")))
 
     def get_agents(self) -> list[str]:
@@ -125,11 +126,11 @@ class TeamSession:
 
     def signals(self, limit: int = 50, cursor: str | None = None) -> Page[dict[str, Any]]:
         """The session's recent signals, newest first."""
-        return list_signals(self.memory, limit, cursor, session_id=self.session_id)
+        return list_signals(self.memory, self.caller, limit, cursor, session_id=self.session_id)
 
     def info(self) -> SessionInfo | None:
         """What the session is now, or None once it has expired or been deleted."""
-        return get_session(self.memory, self.session_id)
+        return get_session(self.memory, self.caller, self.session_id)
 
     def delete(self) -> bool:
         """End the session for everyone (STEWARD)."""
@@ -138,7 +139,8 @@ class TeamSession:
 
 
 @redis_errors
-def get_session(memory: RedisConnection, session_id: str) -> SessionInfo | None:
+def get_session(memory: RedisConnection, caller: Caller, session_id: str) -> SessionInfo | None:
+    caller.require(READ, "get_session")
     keys = memory.keys
     with memory.client.pipeline(transaction=False) as pipe:
         pipe.hgetall(keys.session(session_id, "meta"))
@@ -160,9 +162,10 @@ def get_session(memory: RedisConnection, session_id: str) -> SessionInfo | None:
 
 @redis_errors
 def list_sessions(
-    memory: RedisConnection, limit: int = 50, cursor: str | None = None
+    memory: RedisConnection, caller: Caller, limit: int = 50, cursor: str | None = None
 ) -> Page[SessionInfo]:
     """Active sessions, the one expiring last first."""
+    caller.require(READ, "list_sessions")
     start = offset_cursor(cursor)
     limit = check_limit(limit)
     now = memory.server_time_ms()
@@ -171,6 +174,6 @@ def list_sessions(
         pipe.zcount(index, f"({now}", "+inf")
         pipe.zrevrangebyscore(index, "+inf", f"({now}", start=start, num=limit)
         total, ids = pipe.execute()
-    sessions = [get_session(memory, i.decode()) for i in ids]
+    sessions = [get_session(memory, caller, i.decode()) for i in ids]
     more = start + limit < total
     return Page([s for s in sessions if s is not None], str(start + limit) if more else None, total)

@@ -119,6 +119,7 @@ def receive(
 @redis_errors
 def list_signals(
     memory: RedisConnection,
+    caller: Caller,
     limit: int = 50,
     cursor: str | None = None,
     *,
@@ -132,6 +133,7 @@ def list_signals(
 
     Filters compare exactly; ``target="*"`` selects broadcasts.
     """
+    caller.require(READ, "list_signals")
     limit = check_limit(limit)
     if cursor is not None and not (isinstance(cursor, str) and "-" in cursor):
         raise InvalidValue(f"cursor {cursor!r} is not one this listing handed out")
@@ -167,6 +169,7 @@ def list_signals(
 @redis_errors
 def signals_after(
     memory: RedisConnection,
+    caller: Caller,
     after: str | None,
     limit: int = 100,
     **filters: str | None,
@@ -175,6 +178,7 @@ def signals_after(
     first, reading at most ``limit``, filtered like ``list_signals``. ``next_cursor`` is
     the last id read (matching or not), to pass as ``after`` next time: a live feed
     catches up exactly once, in order."""
+    caller.require(READ, "list_signals")
     limit = check_limit(limit)
     cutoff = memory.server_time_ms() - memory.ttl_ms(TTLStrategy.COORDINATION)
     low = f"({cutoff:013d}"

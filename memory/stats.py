@@ -10,7 +10,12 @@ from .connection import RedisConnection, redis_errors
 from .formats import member_bound
 from .registry import list_teams
 from .summaries import team_summaries
+from .tiers import READ, Caller
 from .ttl import TTLStrategy
+
+# ``get_stats`` belongs to the memory, which has no caller of its own: its counts are
+# read as an observer would read them.
+_STATS = Caller("memory:get_stats", READ)
 
 
 @redis_errors
@@ -32,7 +37,7 @@ def collect_stats(memory: RedisConnection) -> dict[str, Any]:
     staged, signals, sessions, events = answers[len(agents) :]
     tasks = {"pending": 0, "claimed": 0, "completed": 0, "dead": 0}
     liveness = {"alive": 0, "late": 0, "dead": 0}
-    for summary in team_summaries(memory, list_teams(memory)).values():
+    for summary in team_summaries(memory, _STATS, list_teams(memory, _STATS)).values():
         for state in tasks:
             tasks[state] += summary[state]
         for state in liveness:

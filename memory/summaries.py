@@ -8,16 +8,18 @@ from .codec import ttl_ms
 from .connection import RedisConnection, redis_errors, time_ms
 from .registry import liveness_ranges
 from .team import ALIVE_SECONDS
+from .tiers import READ, Caller
 from .ttl import TTLStrategy
 
 
 @redis_errors
 def team_summaries(
-    memory: RedisConnection, team_ids: list[str], *, agents: bool = True
+    memory: RedisConnection, caller: Caller, team_ids: list[str], *, agents: bool = True
 ) -> dict[str, dict[str, Any]]:
     """For each team: tasks per state, pending per task type, and (with ``agents``) how
     many agents are alive, late and dead (by a coordinator's default thresholds). Two
     round trips, however many teams."""
+    caller.require(READ, "team summaries")
     keys = memory.keys
     with memory.client.pipeline(transaction=False) as pipe:
         pipe.time()

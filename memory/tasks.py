@@ -387,7 +387,7 @@ class TaskQueue(TeamScope):
     def counts(self) -> dict[str, Any]:
         """Tasks per state, and pending per task type."""
         self.caller.require(READ, "counts")
-        return team_summaries(self.memory, [self.team_id], agents=False)[self.team_id]
+        return team_summaries(self.memory, self.caller, [self.team_id], agents=False)[self.team_id]
 
     def aggregate_results(self, limit: int = 100) -> dict[str, Any]:
         """Totals by status, and the newest ``limit`` completed results."""

@@ -103,8 +103,11 @@ def clear(memory: RedisConnection, caller: Caller, agent_id: str | None = None) 
 
 
 @redis_errors
-def list_agents(memory: RedisConnection, limit: int = 50, cursor: str | None = None) -> Page[str]:
+def list_agents(
+    memory: RedisConnection, caller: Caller, limit: int = 50, cursor: str | None = None
+) -> Page[str]:
     """Agents that have live working memory, in id order."""
+    caller.require(READ, "listing agents' working memory")
     start = offset_cursor(cursor)
     limit = check_limit(limit)
     now = memory.server_time_ms()
@@ -120,9 +123,14 @@ def list_agents(memory: RedisConnection, limit: int = 50, cursor: str | None = N
 
 @redis_errors
 def list_entries(
-    memory: RedisConnection, agent_id: str, limit: int = 50, cursor: str | None = None
+    memory: RedisConnection,
+    caller: Caller,
+    agent_id: str,
+    limit: int = 50,
+    cursor: str | None = None,
 ) -> Page[WorkingEntry]:
     """One agent's live keys with values and remaining TTLs, soonest to expire first."""
+    caller.require(READ, "listing working memory")
     check_id(agent_id, "agent_id")
     start = offset_cursor(cursor)
     limit = check_limit(limit)

@@ -59,8 +59,11 @@ from channels_redis.core import RedisChannelLayer
 
 from memory import RedisShortTermMemory
 from memory.signals import list_signals, signals_after
+from memory.tiers import AccessTier, Caller
 from tests.benchmarks.report import markdown_table, text_table
 from tests.redis_server import RedisServer, start_redis_server
+
+READER = Caller("reader", AccessTier.OBSERVER)  # the reads below read as an observer
 
 pytestmark = pytest.mark.benchmark
 
@@ -264,7 +267,7 @@ class Stack:
             self.bridge = None
 
     def newest_signal(self) -> str:
-        page = list_signals(self.memory, 1)
+        page = list_signals(self.memory, READER, 1)
         return page[0]["id"] if page else ""
 
 
@@ -742,11 +745,11 @@ def render_cost(
     use_memory(stack.memory)
     try:
         for batch in batches:
-            after = list_signals(stack.memory, batch + 1)[-1]["id"]
+            after = list_signals(stack.memory, READER, batch + 1)[-1]["id"]
             reads, renders, cpu = [], [], []
             for _ in range(30):
                 start = time.perf_counter()
-                page = signals_after(stack.memory, after, 200)
+                page = signals_after(stack.memory, READER, after, 200)
                 reads.append(time.perf_counter() - start)
                 start, start_cpu = time.perf_counter(), time.thread_time()
                 html, _ = render_new_signals(after, {})

@@ -30,8 +30,11 @@ import redis
 
 from memory import AgentCoordinator, AgentTask, EmpathyOS, RedisShortTermMemory, StagedPattern
 from memory.signals import list_signals
+from memory.tiers import AccessTier, Caller
 from tests.benchmarks.report import Op, Row, Stat, measure, render_markdown, render_text
 from tests.redis_server import RedisServer
+
+READER = Caller("reader", AccessTier.OBSERVER)  # the reads below read as an observer
 
 pytestmark = pytest.mark.benchmark
 
@@ -235,7 +238,7 @@ class Bench:
         stats = measure(
             [
                 Op("staged", lambda _: agent.get_staged_patterns(limit=PAGE), None, full_page),
-                Op("signals", lambda _: list_signals(memory, limit=PAGE), None, full_page),
+                Op("signals", lambda _: list_signals(memory, READER, limit=PAGE), None, full_page),
                 Op(
                     "tasks",
                     lambda _: coordinator.list_tasks("pending", TASK_TYPE, limit=PAGE),

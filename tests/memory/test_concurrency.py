@@ -33,8 +33,11 @@ from memory import (
     StagedPattern,
 )
 from memory.patterns import decision as pattern_decision
+from memory.tiers import Caller
 from tests.memory.workers import EVENTS_MAXLEN, EXIT_LEASE_LOST
 from tests.redis_server import RedisServer
+
+READER = Caller("reader", AccessTier.OBSERVER)  # the reads below read as an observer
 
 ROOT = Path(__file__).resolve().parents[2]
 # Every wait in this file is bounded by this, so a bug fails a test instead of hanging it.
@@ -512,7 +515,7 @@ def test_two_validators_decide_each_pattern_exactly_once(
 
     for pattern_id in ids:
         agent, how = winner[pattern_id]
-        record = pattern_decision(memory, pattern_id)
+        record = pattern_decision(memory, READER, pattern_id)
         assert record is not None
         assert (record["decision"], record["by"]) == (how, agent)
     reviewer = EmpathyOS("reviewer", short_term_memory=memory, access_tier=AccessTier.VALIDATOR)

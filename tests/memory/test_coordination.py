@@ -15,6 +15,9 @@ from memory import (
     TTLStrategy,
 )
 from memory.coordination import list_teams, team_page, team_summaries
+from memory.tiers import Caller
+
+READER = Caller("reader", AccessTier.OBSERVER)  # the reads below read as an observer
 
 
 def task(task_id: str, priority: int = 5, task_type: str = "review", **fields) -> AgentTask:
@@ -223,7 +226,7 @@ def test_agents_liveness_from_heartbeats(memory):
     assert liveness == {"a": ("alive", ["x"]), "b": ("dead", ["y"])}
     with pytest.raises(NotFound):
         coordinator.heartbeat("stranger")
-    assert list_teams(memory) == ["team"]
+    assert list_teams(memory, READER) == ["team"]
 
 
 def test_listing_tasks_by_state(memory, coordinator):
@@ -270,9 +273,9 @@ def test_teams_page_most_recently_active_first(memory):
         AgentCoordinator(memory, team_id).add_task(task(f"{team_id}-1"))
         time.sleep(0.002)  # activity is scored in ms
     AgentCoordinator(memory, "a").register_agent("w", ["review"])  # a is active again
-    first = team_page(memory, limit=2)
+    first = team_page(memory, READER, limit=2)
     assert (list(first), first.total) == (["a", "c"], 3)
-    rest = team_page(memory, limit=2, cursor=first.next_cursor)
+    rest = team_page(memory, READER, limit=2, cursor=first.next_cursor)
     assert (list(rest), rest.next_cursor) == (["b"], None)
 
 
@@ -293,7 +296,7 @@ def test_team_summaries_count_tasks_and_agents_of_many_teams_at_once(memory):
     busy.claim_task("fresh", "review")
     AgentCoordinator(memory, "idle").register_agent("x", [])
 
-    summaries = team_summaries(memory, ["busy", "idle", "unknown"])
+    summaries = team_summaries(memory, READER, ["busy", "idle", "unknown"])
 
     assert summaries["busy"] == {
         "pending": 1,

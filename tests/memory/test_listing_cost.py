@@ -14,7 +14,10 @@ from memory import (
     TeamSession,
 )
 from memory.signals import list_signals
+from memory.tiers import AccessTier, Caller
 from memory.working import list_agents, list_entries
+
+READER = Caller("reader", AccessTier.OBSERVER)  # the reads below read as an observer
 
 
 def fill(memory: RedisShortTermMemory) -> None:
@@ -32,10 +35,10 @@ def fill(memory: RedisShortTermMemory) -> None:
 def list_everything(memory: RedisShortTermMemory) -> None:
     agent = EmpathyOS("viewer", short_term_memory=memory)
     agent.get_staged_patterns(limit=10)
-    list_signals(memory, limit=10)
-    list_signals(memory, limit=10, signal_type="t")
-    list_entries(memory, "agent", limit=10)
-    list_agents(memory)
+    list_signals(memory, READER, limit=10)
+    list_signals(memory, READER, limit=10, signal_type="t")
+    list_entries(memory, READER, "agent", limit=10)
+    list_agents(memory, READER)
     AgentCoordinator(memory, "team").list_tasks("pending", "review", limit=10)
     AgentCoordinator(memory, "team").get_agents()
     TeamSession(memory, "s1").info()

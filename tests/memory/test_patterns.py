@@ -16,6 +16,9 @@ from memory import (
     TTLStrategy,
 )
 from memory.patterns import decision
+from memory.tiers import Caller
+
+READER = Caller("reader", AccessTier.OBSERVER)  # the reads below read as an observer
 
 
 def pattern(pattern_id: str, agent_id: str = "finder", **fields) -> StagedPattern:
@@ -79,7 +82,7 @@ def test_promote_removes_from_staging_and_records_decision(memory, finder, valid
     promoted = validator.promote_pattern("pat_1")
     assert promoted.pattern_id == "pat_1"
     assert list(finder.get_staged_patterns()) == []
-    record = decision(memory, "pat_1")
+    record = decision(memory, READER, "pat_1")
     assert record["decision"] == "promoted"
     assert record["by"] == "senior"
 
@@ -89,7 +92,7 @@ def test_reject_needs_a_reason(memory, finder, validator):
     with pytest.raises(ValueError, match="reason"):
         validator.reject_pattern("pat_1", "  ")
     validator.reject_pattern("pat_1", "duplicates pat_0")
-    assert decision(memory, "pat_1")["reason"] == "duplicates pat_0"
+    assert decision(memory, READER, "pat_1")["reason"] == "duplicates pat_0"
 
 
 def test_second_decision_gets_a_clear_error(finder, validator):

@@ -21,6 +21,8 @@ from memory import (
 from memory import patterns as staged
 from memory.tiers import Caller
 
+READER = Caller("reader", AccessTier.OBSERVER)  # the reads below read as an observer
+
 VERA = Caller("vera", AccessTier.VALIDATOR)
 BOB = Caller("bob", AccessTier.VALIDATOR)
 
@@ -47,7 +49,7 @@ def is_staged(memory, pattern_id: str) -> bool:
 @pytest.mark.parametrize("decision", ["promoted", "rejected"])
 def test_undo_restages_the_pattern_as_it_was_with_its_remaining_ttl(memory, finder, decision):
     original = finder.stage_pattern(pattern("p1", code="x = 1", team="red", session_id="s-1"))
-    [ttl_before] = staged.staged_ttl_ms(memory, ["p1"])
+    [ttl_before] = staged.staged_ttl_ms(memory, READER, ["p1"])
     staged.decide(memory, VERA, "p1", decision, "because")
     assert not is_staged(memory, "p1")
 
@@ -56,11 +58,11 @@ def test_undo_restages_the_pattern_as_it_was_with_its_remaining_ttl(memory, find
     assert back == original
     assert staged.get_staged(memory, VERA, "p1") == original
     assert 0 < ttl <= ttl_before
-    assert 0 < staged.staged_ttl_ms(memory, ["p1"])[0] <= ttl_before
-    assert staged.decision(memory, "p1") is None
+    assert 0 < staged.staged_ttl_ms(memory, READER, ["p1"])[0] <= ttl_before
+    assert staged.decision(memory, READER, "p1") is None
     assert [p.pattern_id for p, _ in staged.list_by_expiry(memory, VERA)] == ["p1"]
     staged.decide(memory, BOB, "p1", "rejected", "second look")  # decidable again
-    assert staged.decision(memory, "p1")["by"] == "bob"
+    assert staged.decision(memory, READER, "p1")["by"] == "bob"
 
 
 def test_only_the_validator_who_decided_can_undo(memory, finder):
@@ -102,14 +104,14 @@ def test_undo_needs_the_validator_tier(memory, finder, tier):
     staged.decide(memory, VERA, "p1", "promoted")
     with pytest.raises(AccessDenied):
         staged.restore(memory, Caller("vera", tier), "p1")
-    assert staged.decision(memory, "p1")["decision"] == "promoted"
+    assert staged.decision(memory, READER, "p1")["decision"] == "promoted"
 
 
 def test_a_decision_remembers_when_the_pattern_would_expire_and_who_staged_it(memory, finder):
     finder.stage_pattern(pattern("p1"))
     [(_, expires)] = staged.list_by_expiry(memory, VERA)
     staged.decide(memory, VERA, "p1", "promoted", "fine")
-    found = staged.decision(memory, "p1")
+    found = staged.decision(memory, READER, "p1")
     assert (found["expires"], found["agent"], found["by"], found["reason"]) == (
         expires,
         "finder",
@@ -130,10 +132,10 @@ def test_patterns_that_expire_undecided_are_counted_and_noted(make_memory):
 
     assert staged.prune_expired(memory, VERA) == 1
     assert staged.prune_expired(memory, VERA) == 0  # counted once
-    assert staged.expired_count(memory) == 1
-    assert [e["pattern_id"] for e in staged.recent_expired(memory)] == ["gone-1"]
-    assert staged.count_staged(memory) == 1
-    assert staged.expired_count(memory, within_ms=0) <= 1
+    assert staged.expired_count(memory, READER) == 1
+    assert [e["pattern_id"] for e in staged.recent_expired(memory, READER)] == ["gone-1"]
+    assert staged.count_staged(memory, READER) == 1
+    assert staged.expired_count(memory, READER, within_ms=0) <= 1
 
 
 def test_staging_sweeps_and_counts_expired_patterns_too(make_memory):
@@ -142,7 +144,7 @@ def test_staging_sweeps_and_counts_expired_patterns_too(make_memory):
     time.sleep(0.3)
     memory = make_memory()
     EmpathyOS("finder", short_term_memory=memory).stage_pattern(pattern("new"))
-    assert staged.expired_count(memory) == 1
+    assert staged.expired_count(memory, READER) == 1
     assert staged.prune_expired(memory, VERA) == 0
 
 

@@ -37,7 +37,10 @@ from memory import (
     StateConflict,
 )
 from memory.metrics import queue_depth
+from memory.tiers import Caller
 from tests.memory.conftest import MakeMemory
+
+READER = Caller("reader", AccessTier.OBSERVER)  # the reads below read as an observer
 
 TEAM = "model-team"
 TASK_IDS = ("t1", "t2", "t3", "t4", "t5", "t6")
@@ -355,7 +358,9 @@ class QueueMachine(RuleBasedStateMachine):
 
     @invariant()
     def depth_series_ends_at_pending(self) -> None:
-        assert queue_depth(self.memory, TEAM, minutes=1) == [len(self.with_status("pending"))]
+        assert queue_depth(self.memory, READER, TEAM, minutes=1) == [
+            len(self.with_status("pending"))
+        ]
 
     @invariant()
     def listings_and_tasks_match(self) -> None:

@@ -7,6 +7,9 @@ import pytest
 
 from memory import AccessDenied, AccessTier, EmpathyOS, NotFound, TeamSession, TTLStrategy
 from memory.sessions import get_session, list_sessions
+from memory.tiers import Caller
+
+READER = Caller("reader", AccessTier.OBSERVER)  # the reads below read as an observer
 
 
 def test_session_lifecycle(memory):
@@ -22,7 +25,7 @@ def test_session_lifecycle(memory):
     assert info.purpose == "Review PR #42"
     assert info.participants == ["performance_agent", "security_agent"]
     assert 0 < info.ttl_ms <= 30 * 60 * 1000
-    assert [s.session_id for s in list_sessions(memory)] == ["pr_review_42"]
+    assert [s.session_id for s in list_sessions(memory, READER)] == ["pr_review_42"]
 
 
 def test_reopening_keeps_the_purpose_and_context(memory):
@@ -71,7 +74,7 @@ def test_activity_refreshes_the_ttl_and_silence_ends_it(make_memory):
     assert session.info() is not None
     time.sleep(0.5)
     assert session.info() is None
-    assert list(list_sessions(memory)) == []
+    assert list(list_sessions(memory, READER)) == []
     with pytest.raises(NotFound):
         session.add_agent("late")
 
@@ -81,7 +84,7 @@ def test_only_stewards_delete_sessions(memory):
     with pytest.raises(AccessDenied, match="STEWARD"):
         TeamSession(memory, "s1", access_tier=AccessTier.VALIDATOR).delete()
     assert TeamSession(memory, "s1", access_tier=AccessTier.STEWARD).delete() is True
-    assert get_session(memory, "s1") is None
+    assert get_session(memory, READER, "s1") is None
 
 
 def test_observers_attach_without_writing(memory):

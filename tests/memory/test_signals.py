@@ -6,6 +6,9 @@ import pytest
 
 from memory import AccessDenied, AccessTier, EmpathyOS, TTLStrategy
 from memory.signals import list_signals, signals_after
+from memory.tiers import Caller
+
+READER = Caller("reader", AccessTier.OBSERVER)  # the reads below read as an observer
 
 
 @pytest.fixture
@@ -73,19 +76,19 @@ def test_list_signals_does_not_consume_and_filters(memory, team):
     team("a").send_signal("one", 1, target_agent="b")
     team("a").send_signal("two", 2)
     team("c").send_signal("one", 3, target_agent="a")
-    assert [s["data"] for s in list_signals(memory)] == [3, 2, 1]
-    assert [s["data"] for s in list_signals(memory, signal_type="one")] == [3, 1]
-    assert [s["data"] for s in list_signals(memory, sender="a")] == [2, 1]
-    assert [s["data"] for s in list_signals(memory, target="*")] == [2]
+    assert [s["data"] for s in list_signals(memory, READER)] == [3, 2, 1]
+    assert [s["data"] for s in list_signals(memory, READER, signal_type="one")] == [3, 1]
+    assert [s["data"] for s in list_signals(memory, READER, sender="a")] == [2, 1]
+    assert [s["data"] for s in list_signals(memory, READER, target="*")] == [2]
     assert len(team("b").receive_signals()) == 2
 
 
 def test_list_signals_pages(memory, team):
     for i in range(5):
         team("a").send_signal("n", i)
-    first = list_signals(memory, limit=2)
-    second = list_signals(memory, limit=2, cursor=first.next_cursor)
-    third = list_signals(memory, limit=2, cursor=second.next_cursor)
+    first = list_signals(memory, READER, limit=2)
+    second = list_signals(memory, READER, limit=2, cursor=first.next_cursor)
+    third = list_signals(memory, READER, limit=2, cursor=second.next_cursor)
     assert [s["data"] for s in first + second + third] == [4, 3, 2, 1, 0]
     assert third.next_cursor is None
 
@@ -96,7 +99,7 @@ def test_signals_expire_after_the_coordination_ttl(make_memory):
     EmpathyOS("a", short_term_memory=memory).send_signal("t", 2)
     time.sleep(0.45)
     assert EmpathyOS("b", short_term_memory=memory).receive_signals() == []
-    assert list(list_signals(memory)) == []
+    assert list(list_signals(memory, READER)) == []
 
 
 def test_observers_may_receive_but_not_send(memory, team):
@@ -125,9 +128,9 @@ def test_mixed_filtered_and_unfiltered_receives_deliver_each_broadcast_once(team
 def test_signals_after_an_id_catch_up_in_order_exactly_once(memory, team):
     for i in range(5):
         team("a").send_signal("n", i)
-    first = signals_after(memory, None, limit=2)
-    rest = signals_after(memory, first.next_cursor)
+    first = signals_after(memory, READER, None, limit=2)
+    rest = signals_after(memory, READER, first.next_cursor)
     assert [s["data"] for s in first + rest] == [0, 1, 2, 3, 4]
-    assert signals_after(memory, rest.next_cursor) == []
-    nothing = signals_after(memory, first.next_cursor, sender="nobody")
+    assert signals_after(memory, READER, rest.next_cursor) == []
+    nothing = signals_after(memory, READER, first.next_cursor, sender="nobody")
     assert nothing == [] and nothing.next_cursor == rest.next_cursor

@@ -22,6 +22,7 @@ from memory import (
     TTLStrategy,
     UnserialisableValue,
 )
+from memory.tiers import Caller
 from memory.wizards import SHARED_SESSION_ID, BaseWizard
 from memory.wizards import security_analysis_wizard as security_module
 from memory.wizards.security_analysis_wizard import (
@@ -29,6 +30,8 @@ from memory.wizards.security_analysis_wizard import (
     SecurityAnalysisWizard,
 )
 from tests.memory.conftest import MakeMemory
+
+READER = Caller("reader", AccessTier.OBSERVER)  # the reads below read as an observer
 
 
 class CountingWizard(BaseWizard):
@@ -545,7 +548,7 @@ def test_shared_context_lives_in_the_wizards_team_session(memory: RedisShortTerm
 
     from memory.sessions import get_session
 
-    info = get_session(memory, SHARED_SESSION_ID)
+    info = get_session(memory, READER, SHARED_SESSION_ID)
     assert info is not None
     assert info.participants == ["first", "second"]
     assert 0 < info.ttl_ms <= TTLStrategy.SESSION * 1000

@@ -5,7 +5,10 @@ import time
 import pytest
 
 from memory import AccessDenied, AccessTier, EmpathyOS, RedisShortTermMemory
+from memory.tiers import Caller
 from memory.working import list_agents, list_entries
+
+READER = Caller("reader", AccessTier.OBSERVER)  # the reads below read as an observer
 
 
 def agent(memory: RedisShortTermMemory, name: str, tier: AccessTier = AccessTier.CONTRIBUTOR):
@@ -50,27 +53,27 @@ def test_delete(memory):
     assert me.delete("k") is True
     assert me.retrieve("k") is None
     assert me.delete("k") is False
-    assert list_entries(memory, "analyzer").total == 0
+    assert list_entries(memory, READER, "analyzer").total == 0
 
 
 def test_listing_entries_with_ttls(memory):
     me = agent(memory, "analyzer")
     me.stash("long", {"v": 1}, ttl=600)
     me.stash("short", {"v": 2}, ttl=60)
-    page = list_entries(memory, "analyzer")
+    page = list_entries(memory, READER, "analyzer")
     assert [e.key for e in page] == ["short", "long"]
     assert page[0].value == {"v": 2}
     assert 0 < page[0].ttl_ms <= 60_000
-    assert list(list_agents(memory)) == ["analyzer"]
+    assert list(list_agents(memory, READER)) == ["analyzer"]
 
 
 def test_listing_entries_pages(memory):
     me = agent(memory, "analyzer")
     for i in range(7):
         me.stash(f"k{i}", i, ttl=100 + i)
-    first = list_entries(memory, "analyzer", limit=3)
-    second = list_entries(memory, "analyzer", limit=3, cursor=first.next_cursor)
-    third = list_entries(memory, "analyzer", limit=3, cursor=second.next_cursor)
+    first = list_entries(memory, READER, "analyzer", limit=3)
+    second = list_entries(memory, READER, "analyzer", limit=3, cursor=first.next_cursor)
+    third = list_entries(memory, READER, "analyzer", limit=3, cursor=second.next_cursor)
     assert [e.key for e in first + second + third] == [f"k{i}" for i in range(7)]
     assert third.next_cursor is None
     assert first.total == 7
@@ -82,7 +85,7 @@ def test_clearing_own_memory(memory):
         me.stash(f"k{i}", i)
     assert me.clear_memory() == 5
     assert me.retrieve("k0") is None
-    assert list(list_agents(memory)) == []
+    assert list(list_agents(memory, READER)) == []
 
 
 def test_only_a_steward_clears_another_agents_memory(memory):
@@ -110,7 +113,7 @@ def test_values_expire_on_real_redis(make_memory, backend):
     assert me.retrieve("brief") == {"v": 1}
     time.sleep(0.35)
     assert me.retrieve("brief") is None
-    assert [e.key for e in list_entries(memory, "analyzer")] == ["kept"]
+    assert [e.key for e in list_entries(memory, READER, "analyzer")] == ["kept"]
 
 
 def test_scripts_are_reloaded_after_the_server_forgets_them(memory):
