@@ -77,3 +77,25 @@ MINUTE_MS = 60_000
 def decode_per_minute(raw: dict[bytes, bytes]) -> dict[int, int]:
     """A per-minute hash as read from Redis, as {minute: count}."""
     return {int(minute): int(count) for minute, count in raw.items()}
+
+
+# Signals: an id is "<server ms, 13 digits>-<sequence, 12 digits>-<sender's token>", so
+# ids sort in the order signals were sent; the recent feed indexes ids, and inboxes and
+# the broadcast index hold "<id>|<signal type>" (ids never contain "|"). The Lua half
+# is lua/includes/signal_member.lua.
+
+
+def signal_member_id(member: bytes | str) -> str:
+    """The signal id of an index member (of any signal index)."""
+    text = member.decode() if isinstance(member, bytes) else member
+    return text.partition("|")[0]
+
+
+def signal_token(signal_id: str) -> str:
+    """The token that names the signal's record."""
+    return signal_id.rpartition("-")[2]
+
+
+def signal_bound(ms: int) -> str:
+    """The exclusive lexicographic bound of signals sent before (or after) ``ms``."""
+    return f"({ms:013d}"

@@ -7,9 +7,9 @@ marked seen for that agent). A type filter leaves signals of other types waiting
 Agents do not receive their own broadcasts. Everything expires after the COORDINATION
 TTL, read or not. ``list_signals`` reads the recent feed without consuming anything.
 
-Signal ids are ``<server ms, 13 digits>-<sequence, 12 digits>-<token>``, so they sort
-in the order they were sent. The token is the sender's, which makes a retried send
-idempotent. Index members are ``<id>|<type>``; ids never contain ``|``.
+Signal ids sort in the order signals were sent, and index members carry each signal's
+type (``memory.formats``). The id ends with the sender's token, which makes a retried
+send idempotent.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from . import scripts
 from .codec import check_id, decode, encode
 from .connection import RedisConnection, redis_errors
 from .exceptions import InvalidValue
+from .formats import signal_bound, signal_member_id, signal_token
 from .page import Page, check_limit
 from .tiers import READ, WRITE, Caller
 from .ttl import TTLStrategy
@@ -111,7 +112,7 @@ def receive(
             "ttl_ms": memory.ttl_ms(TTLStrategy.COORDINATION),
         },
     )
-    ids = sorted({m.decode().split("|", 1)[0] for m in members})
+    ids = sorted({signal_member_id(m) for m in members})
     signals = _load(memory, ids)
     return [s for s in signals if not (s["target"] is None and s["sender"] == caller.user_id)]
 
@@ -140,7 +141,7 @@ def list_signals(
     keys = memory.keys
     index = keys.signals_recent if session_id is None else keys.session_signals(session_id)
     cutoff = memory.server_time_ms() - memory.ttl_ms(TTLStrategy.COORDINATION)
-    low = "(" + f"{cutoff:013d}"
+    low = signal_bound(cutoff)
     high = "+" if cursor is None else "(" + cursor
     wanted = {"signal_type": signal_type, "sender": sender, "target": target, "team": team}
     wanted = {k: v for k, v in wanted.items() if v is not None}
@@ -154,7 +155,7 @@ def list_signals(
         members = memory.client.execute_command(
             "ZRANGE", index, high, low, "BYLEX", "REV", "LIMIT", 0, batch
         )
-        ids = [m.decode().split("|", 1)[0] for m in members]
+        ids = [signal_member_id(m) for m in members]
         for signal in _load(memory, ids):
             if all(signal.get(k) == v for k, v in wanted.items()):
                 items.append(signal)
@@ -181,7 +182,7 @@ def signals_after(
     caller.require(READ, "list_signals")
     limit = check_limit(limit)
     cutoff = memory.server_time_ms() - memory.ttl_ms(TTLStrategy.COORDINATION)
-    low = f"({cutoff:013d}"
+    low = signal_bound(cutoff)
     if after:
         low = max(low, "(" + after)
     wanted = {k: v for k, v in filters.items() if v is not None}
@@ -199,5 +200,5 @@ def signals_after(
 def _load(memory: RedisConnection, ids: list[str]) -> list[dict[str, Any]]:
     if not ids:
         return []
-    bodies = memory.client.mget([memory.keys.signal(i.rsplit("-", 1)[1]) for i in ids])
+    bodies = memory.client.mget([memory.keys.signal(signal_token(i)) for i in ids])
     return [decode(b) for b in bodies if b is not None]

@@ -7,7 +7,7 @@ from typing import Any
 import redis
 
 from .connection import RedisConnection, redis_errors
-from .formats import member_bound
+from .formats import member_bound, signal_bound
 from .registry import list_teams
 from .summaries import team_summaries
 from .tiers import READ, Caller
@@ -23,7 +23,7 @@ def collect_stats(memory: RedisConnection) -> dict[str, Any]:
     keys = memory.keys
     now = memory.server_time_ms()
     patterns_cutoff = member_bound(now)  # the index is ordered by expiry time
-    signals_cutoff = f"({now - memory.ttl_ms(TTLStrategy.COORDINATION):013d}"
+    signals_cutoff = signal_bound(now - memory.ttl_ms(TTLStrategy.COORDINATION))
     agents = [a.decode() for a in memory.client.zrangebyscore(keys.working_agents, now, "+inf")]
     with memory.client.pipeline(transaction=False) as pipe:
         for agent_id in agents:

@@ -1,14 +1,13 @@
+--- @include "signal_member"
 -- Consume what waits for one agent: its inbox, and the broadcasts after its cursor. An
 -- unfiltered receive takes every broadcast after the cursor and moves the cursor, so
 -- its cost follows what is new; a filtered one cannot move it, and marks what it took
 -- in signal_seen.
 local ttl = tonumber(ttl_ms)
-local oldest = string.format('%013d', now - ttl)
+local oldest = signal_start(now - ttl)
 local out = {}
 local function matches(member)
-  if type_filter == '' then return true end
-  local bar = string.find(member, '|', 1, true)
-  return string.sub(member, bar + 1) == type_filter
+  return type_filter == '' or member_type(member) == type_filter
 end
 for _, index in ipairs({signal_inbox, signals_broadcast, signal_seen}) do
   redis.call('ZREMRANGEBYLEX', index, '-', '(' .. oldest)
