@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -384,30 +384,86 @@ def _sorted_members(
 SCAN_ORDERS = ("expiry", *SORTED_ORDERS)
 
 
+Scanned = tuple[StagedPattern, int, str]
+
+
+class StagedScan:
+    """Staged patterns as ``scan_staged`` reads them. While and after it is iterated,
+    ``read`` says how many patterns it has read (matching or not), ``cursor`` resumes
+    right after the last of them, and ``out_of_budget`` says it stopped at its budget."""
+
+    def __init__(
+        self,
+        rows: Iterator[Scanned],
+        predicate: Callable[[StagedPattern], bool] | None,
+        budget: int | None,
+    ) -> None:
+        self._rows, self._predicate, self._budget = rows, predicate, budget
+        self.read = 0
+        self.cursor: str | None = None
+        self.out_of_budget = False
+        self._walk = self._matches()
+
+    def __iter__(self) -> StagedScan:
+        return self
+
+    def __next__(self) -> Scanned:
+        return next(self._walk)
+
+    def _matches(self) -> Iterator[Scanned]:
+        for pattern, expires, after in self._rows:
+            self.read += 1
+            self.cursor = after
+            if self._predicate is None or self._predicate(pattern):
+                yield pattern, expires, after
+            if self._budget is not None and self.read >= self._budget:
+                self.out_of_budget = True
+                return
+
+
 def scan_staged(
     memory: RedisConnection,
     caller: Caller,
     order: str = "expiry",
     cursor: str | None = None,
     batch: int = 200,
-) -> Iterator[tuple[StagedPattern, int, str]]:
+    *,
+    predicate: Callable[[StagedPattern], bool] | None = None,
+    budget: int | None = None,
+) -> StagedScan:
     """Staged patterns in ``order`` (``"expiry"`` or one of ``SORTED_ORDERS``) from
-    ``cursor`` on, read ``batch`` at a time as the caller iterates. Each comes with its
-    expiry (ms) and the cursor that resumes right after it (the kind ``list_by_expiry``
-    or ``list_sorted`` hands out), so a filtered listing can stop anywhere.
+    ``cursor`` on, read ``batch`` at a time as the caller iterates, keeping those that
+    ``predicate`` accepts and reading at most ``budget``. Each comes with its expiry
+    (ms) and the cursor that resumes right after it (the kind ``list_by_expiry`` or
+    ``list_sorted`` hands out), so a filtered listing can stop anywhere.
     """
     caller.require(READ, "get_staged_patterns")
     if order not in SCAN_ORDERS:
         raise InvalidValue(f"order must be one of {', '.join(SCAN_ORDERS)}, not {order!r}")
     batch = check_limit(batch)
+    if budget is not None and (
+        isinstance(budget, bool) or not isinstance(budget, int) or budget < 1
+    ):
+        raise InvalidValue(f"budget must be a positive integer, got {budget!r}")
     if order == "expiry":
-        now = memory.server_time_ms()  # one clock for the whole scan: one round trip less
-        while True:  # a batch at a time; each index member is its own resume cursor
-            members, cursor = _expiry_members(memory, cursor, now, batch)
-            yield from _scanned(memory, members, members, now)
-            if cursor is None:
-                return
-    start = offset_cursor(cursor)
+        if cursor is not None:
+            _check_cursor(cursor)
+        rows = _scan_by_expiry(memory, cursor, batch)
+    else:
+        rows = _scan_sorted(memory, order, offset_cursor(cursor), batch)
+    return StagedScan(rows, predicate, budget)
+
+
+def _scan_by_expiry(memory: RedisConnection, cursor: str | None, batch: int) -> Iterator[Scanned]:
+    now = memory.server_time_ms()  # one clock for the whole scan: one round trip less
+    while True:  # a batch at a time; each index member is its own resume cursor
+        members, cursor = _expiry_members(memory, cursor, now, batch)
+        yield from _scanned(memory, members, members, now)
+        if cursor is None:
+            return
+
+
+def _scan_sorted(memory: RedisConnection, order: str, start: int, batch: int) -> Iterator[Scanned]:
     while True:
         now, total, members = _sorted_members(memory, order, start, batch)
         after = [str(position) for position in range(start + 1, start + len(members) + 1)]
@@ -419,7 +475,7 @@ def scan_staged(
 
 def _scanned(
     memory: RedisConnection, members: list[str], cursors: list[str], now: int
-) -> Iterator[tuple[StagedPattern, int, str]]:
+) -> Iterator[Scanned]:
     """The patterns behind ``members`` that still exist and expire after ``now``, each
     with its expiry and its entry of ``cursors``."""
     for member, body, after in zip(members, _bodies(memory, members), cursors, strict=True):

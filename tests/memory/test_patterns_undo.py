@@ -223,6 +223,29 @@ def test_a_scan_resumes_right_after_any_pattern_it_yielded(memory, finder, order
         next(staged.scan_staged(memory, VERA, "name"))
 
 
+@pytest.mark.parametrize("order", ["expiry", "confidence"])
+def test_a_scan_keeps_what_its_predicate_accepts_and_stops_at_its_budget(memory, finder, order):
+    for i in range(7):
+        finder.stage_pattern(pattern(f"p{i}", confidence=0.1 + i / 10))
+    every = [p.pattern_id for p, _, _ in staged.scan_staged(memory, VERA, order)]
+    even = {f"p{i}" for i in range(0, 7, 2)}
+
+    scan = staged.scan_staged(
+        memory, VERA, order, batch=2, predicate=lambda p: p.pattern_id in even, budget=5
+    )
+    found = [p.pattern_id for p, _, _ in scan]
+
+    assert found == [i for i in every[:5] if i in even]
+    assert (scan.read, scan.out_of_budget) == (5, True)
+    rest = [p.pattern_id for p, _, _ in staged.scan_staged(memory, VERA, order, scan.cursor)]
+    assert rest == every[5:]
+    whole = staged.scan_staged(memory, VERA, order, predicate=lambda p: p.pattern_id in even)
+    assert len(list(whole)) == 4
+    assert (whole.read, whole.out_of_budget) == (7, False)
+    with pytest.raises(InvalidValue):
+        staged.scan_staged(memory, VERA, order, budget=0)
+
+
 def test_the_sorted_listings_follow_every_change_to_the_index(make_memory):
     memory = make_memory()
     finder = EmpathyOS("finder", short_term_memory=memory)
