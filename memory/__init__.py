@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .collaboration import CollaborationState
 from .conflicts import Conflict
-from .coordination import AgentCoordinator, AgentInfo, AgentTask
+from .coordination import AgentCoordinator
 from .empathy_os import EmpathyOS
 from .events import Event
 from .exceptions import (
@@ -31,7 +31,9 @@ from .redis_memory import (
     get_railway_redis,
     get_redis_memory,
 )
+from .registry import AgentInfo
 from .sessions import SessionInfo, TeamSession
+from .tasks import AgentTask
 from .tiers import AccessTier, Caller
 from .ttl import TTLStrategy
 

@@ -3,9 +3,8 @@ queues (``memory.tasks``), as the reference API has them in one object."""
 
 from __future__ import annotations
 
-from .registry import AgentInfo, AgentRegistry, agent_teams, list_teams, team_page
-from .summaries import team_summaries
-from .tasks import AgentTask, TaskQueue
+from .registry import AgentRegistry
+from .tasks import TaskQueue
 
 
 class AgentCoordinator(AgentRegistry, TaskQueue):
@@ -17,14 +16,3 @@ class AgentCoordinator(AgentRegistry, TaskQueue):
     is alive while its last heartbeat is younger than ``alive_seconds``, late until
     ``dead_seconds``, and dead after that.
     """
-
-
-__all__ = [
-    "AgentCoordinator",
-    "AgentInfo",
-    "AgentTask",
-    "agent_teams",
-    "list_teams",
-    "team_page",
-    "team_summaries",
-]

@@ -11,12 +11,13 @@ import random
 import threading
 from dataclasses import dataclass, field
 
-from .coordination import AgentCoordinator, AgentTask
+from .coordination import AgentCoordinator
 from .empathy_os import EmpathyOS
 from .exceptions import AlreadyDecided, NotFound
 from .patterns import StagedPattern
 from .redis_memory import RedisShortTermMemory
 from .sessions import TeamSession
+from .tasks import AgentTask
 from .tiers import AccessTier
 
 FINDINGS = {

@@ -169,7 +169,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         try:
             html, self.last_signal = await sync_to_async(
                 render_new_signals, thread_sensitive=False
-            )(self.last_signal, self.params, hint)
+            )(self.viewer, self.last_signal, self.params, hint)
         except UNAVAILABLE:
             await self.send_status(unavailable=True)
             return False

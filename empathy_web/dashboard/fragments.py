@@ -122,29 +122,30 @@ def _render_panels(
 
 
 def render_new_signals(
-    after: str | None, params: Mapping[str, str], hint: str | None = None
+    viewer: Caller, after: str | None, params: Mapping[str, str], hint: str | None = None
 ) -> tuple[str, str | None]:
     """Every signal newer than ``after`` for the feed, prepended newest first (at most
     ``FEED_MAX`` of them); returns the HTML and the id to continue from.
 
-    The fragment is the same for every viewer, so the consumers that handle one hint at
-    the same position share one rendering.
+    The fragment is the same for every viewer (every tier may read the feed), so the
+    consumers that handle one hint at the same position share one rendering, read as
+    whichever of them asked first.
     """
     filters = tuple((name, params.get(name) or None) for name in SIGNAL_FILTERS)
     if hint is None:  # a resume or a poll: nobody to share with, and nothing to key on
-        return _render_new_signals(after, dict(filters))
+        return _render_new_signals(viewer, after, dict(filters))
     return _shared(
-        hint, ("feed", after, filters), lambda: _render_new_signals(after, dict(filters))
+        hint, ("feed", after, filters), lambda: _render_new_signals(viewer, after, dict(filters))
     )
 
 
 def _render_new_signals(
-    after: str | None, filters: dict[str, str | None]
+    viewer: Caller, after: str | None, filters: dict[str, str | None]
 ) -> tuple[str, str | None]:
     signals: list = []
     cursor = after
     while len(signals) < FEED_MAX:
-        page = signals_after(get_memory(), cursor, FEED_CATCH_UP, **filters)
+        page = signals_after(get_memory(), viewer, cursor, FEED_CATCH_UP, **filters)
         signals.extend(page)
         moved, cursor = page.next_cursor != cursor, page.next_cursor
         if not moved:

@@ -14,13 +14,14 @@ from typing import Any
 
 from django.http import Http404
 
-from memory import AgentCoordinator, TeamSession
+from memory import AgentCoordinator, RedisShortTermMemory, TeamSession
 from memory import patterns as staged
-from memory.coordination import team_page, team_summaries
 from memory.metrics import queue_depth, signal_rate
+from memory.registry import team_page
 from memory.sessions import get_session, list_sessions
 from memory.signals import list_signals
-from memory.tiers import AccessTier, Caller
+from memory.summaries import team_summaries
+from memory.tiers import Caller
 from memory.working import list_agents, list_entries
 
 from .agents_memory import get_memory
@@ -38,37 +39,42 @@ def _cursor(params: Params, name: str = "cursor") -> str | None:
     return params.get(name) or None
 
 
+def _coordinator(memory: RedisShortTermMemory, team_id: str, viewer: Caller) -> AgentCoordinator:
+    """The team as the viewer reads it."""
+    return AgentCoordinator(memory, team_id, actor=viewer.user_id, access_tier=viewer.tier)
+
+
 def overview(params: Params, viewer: Caller) -> dict[str, Any]:
     memory = get_memory()
-    teams = team_page(memory, PAGE, _cursor(params))
-    summaries = team_summaries(memory, list(teams))
+    teams = team_page(memory, viewer, PAGE, _cursor(params))
+    summaries = team_summaries(memory, viewer, list(teams))
     stats = memory.get_stats()
     return {
         "teams": teams,
         "team_rows": [{"team_id": team_id, **summaries[team_id]} for team_id in teams],
         "liveness": stats["agents"],
         "stats": stats,
-        "expiring_soon": staged.count_staged(memory, expiring_within_ms=3_600_000),
-        "signal_rate": signal_rate(memory),
-        "queue_depth": queue_depth(memory),
+        "expiring_soon": staged.count_staged(memory, viewer, expiring_within_ms=3_600_000),
+        "signal_rate": signal_rate(memory, viewer),
+        "queue_depth": queue_depth(memory, viewer),
     }
 
 
 def signal_feed(params: Params, viewer: Caller) -> dict[str, Any]:
     filters = {name: params.get(name) or None for name in SIGNAL_FILTERS}
-    page = list_signals(get_memory(), PAGE, _cursor(params), **filters)
+    page = list_signals(get_memory(), viewer, PAGE, _cursor(params), **filters)
     return {"page": page, "filters": {k: v or "" for k, v in filters.items()}}
 
 
 def task_board(params: Params, viewer: Caller) -> dict[str, Any]:
     memory = get_memory()
-    recent = team_page(memory, PAGE)  # the tabs: the most recently active teams
+    recent = team_page(memory, viewer, PAGE)  # the tabs: the most recently active teams
     team_id = params.get("team") or (recent[0] if recent else None)
     teams = list(recent) + ([team_id] if team_id and team_id not in recent else [])
     sections: list[dict[str, Any]] = []
     counts: dict[str, Any] = {}
     if team_id:
-        coordinator = AgentCoordinator(memory, team_id)
+        coordinator = _coordinator(memory, team_id, viewer)
         counts = coordinator.counts()
         wanted, cursor = params.get("status"), _cursor(params)
 
@@ -105,11 +111,11 @@ AGENT_TEAMS_PAGE = 10  # teams per page of the agents list, each with its own ag
 
 def agent_list(params: Params, viewer: Caller) -> dict[str, Any]:
     memory = get_memory()
-    team_ids = team_page(memory, AGENT_TEAMS_PAGE, _cursor(params, "teams"))
+    team_ids = team_page(memory, viewer, AGENT_TEAMS_PAGE, _cursor(params, "teams"))
     teams = []
     now = memory.server_time_ms() if team_ids else 0  # for heartbeat ages
     for team_id in team_ids:
-        coordinator = AgentCoordinator(memory, team_id)
+        coordinator = _coordinator(memory, team_id, viewer)
         claims: dict[str, list[Any]] = {}
         for task in coordinator.list_tasks("claimed", limit=500):
             claims.setdefault(task.claimed_by, []).append(task)
@@ -123,16 +129,18 @@ def agent_list(params: Params, viewer: Caller) -> dict[str, Any]:
 
 
 def session_list(params: Params, viewer: Caller) -> dict[str, Any]:
-    return {"page": list_sessions(get_memory(), PAGE, _cursor(params))}
+    return {"page": list_sessions(get_memory(), viewer, PAGE, _cursor(params))}
 
 
 def session_detail(params: Params, viewer: Caller) -> dict[str, Any]:
     memory = get_memory()
     session_id = params.get("session_id", "")
-    info = get_session(memory, session_id) if session_id else None
+    info = get_session(memory, viewer, session_id) if session_id else None
     if info is None:
         raise Http404("No such session: it never existed, expired or was deleted.")
-    session = TeamSession(memory, session_id, access_tier=AccessTier.OBSERVER, create=False)
+    session = TeamSession(
+        memory, session_id, actor=viewer.user_id, access_tier=viewer.tier, create=False
+    )
     return {
         "info": info,
         "context_items": sorted(session.get_context().items()),
@@ -143,10 +151,10 @@ def session_detail(params: Params, viewer: Caller) -> dict[str, Any]:
 def working_memory(params: Params, viewer: Caller) -> dict[str, Any]:
     memory = get_memory()
     agent_id = params.get("agent") or None
-    agents_page = list_agents(memory, 100, _cursor(params, "agents_cursor"))
+    agents_page = list_agents(memory, viewer, 100, _cursor(params, "agents_cursor"))
     if agent_id is None and agents_page:
         agent_id = agents_page[0]
-    entries = list_entries(memory, agent_id, PAGE, _cursor(params)) if agent_id else None
+    entries = list_entries(memory, viewer, agent_id, PAGE, _cursor(params)) if agent_id else None
     return {"agents_page": agents_page, "agent_id": agent_id, "entries": entries}
 
 

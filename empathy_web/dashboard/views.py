@@ -20,6 +20,7 @@ from .forms import AddTaskForm, SendSignalForm, ShareForm
 from .fragments import render_new_signals, render_panels
 from .panels import PANELS
 
+
 def render_panel_page(
     request: HttpRequest,
     panel_name: str,
@@ -49,7 +50,7 @@ def live_poll(request: HttpRequest) -> HttpResponse:
         [n for n in names if n != "signal-feed"], params, caller_for(request), csrf_token
     )
     if "signal-feed" in names:
-        html += render_new_signals(after, params)[0]
+        html += render_new_signals(caller_for(request), after, params)[0]
     return HttpResponse(html)
 
 

@@ -60,10 +60,10 @@ def _ago(at_ms: int, now_ms: int) -> str:
     return f"{seconds // 3600} h ago"
 
 
-def describe_decision(pattern_id: str) -> str:
+def describe_decision(viewer: Caller, pattern_id: str) -> str:
     """Who decided ``pattern_id``, what, and when, as a sentence (for the loser of a race)."""
     memory = get_memory()
-    found = staged.decision(memory, pattern_id)
+    found = staged.decision(memory, viewer, pattern_id)
     if found is None:
         return f"Pattern {pattern_id} was already decided by someone else."
     text = (
@@ -138,7 +138,7 @@ def _take(caller: Caller, pattern_id: str, decision: str, reason: str) -> Staged
     try:
         return staged.decide(get_memory(), caller, pattern_id, decision, reason)
     except AlreadyDecided:
-        return Outcome(pattern_id, False, describe_decision(pattern_id), 409)
+        return Outcome(pattern_id, False, describe_decision(caller, pattern_id), 409)
     except NotFound:
         message = f"Pattern {pattern_id} is not staged: it expired, or never existed."
         return Outcome(pattern_id, False, message, 404)
@@ -174,7 +174,7 @@ def decide(
     refused = _in_library(pattern_id) if decision == PROMOTED else None
     if refused is not None:
         return refused
-    [ttl_ms] = staged.staged_ttl_ms(get_memory(), [pattern_id])
+    [ttl_ms] = staged.staged_ttl_ms(get_memory(), caller, [pattern_id])
     pattern = _take(caller, pattern_id, decision, reason)
     if isinstance(pattern, Outcome):
         return pattern

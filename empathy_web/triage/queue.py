@@ -13,7 +13,7 @@ and says when that limit cut the reading short.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,9 +21,9 @@ from django.utils.http import urlencode
 
 from memory import RedisShortTermMemory, StagedPattern
 from memory import patterns as staged
-from memory.coordination import agent_teams
 from memory.page import Page, offset_cursor
 from memory.patterns import MAX_REASON_LENGTH
+from memory.registry import agent_teams
 from memory.tiers import Caller
 
 PAGE = 25
@@ -41,7 +41,6 @@ FILTERS = ("type", "agent", "team", "q")
 PATTERN_QUERY = ("sort", *FILTERS)
 
 Matcher = Callable[[StagedPattern], bool]
-Scanned = Iterator[tuple[StagedPattern, int, str]]
 
 
 def teams_of(pattern: StagedPattern, registered: Mapping[str, list[str]]) -> list[str]:
@@ -53,8 +52,10 @@ def teams_of(pattern: StagedPattern, registered: Mapping[str, list[str]]) -> lis
     return list(registered.get(pattern.agent_id, []))
 
 
-def pattern_teams(memory: RedisShortTermMemory, pattern: StagedPattern) -> list[str]:
-    return teams_of(pattern, agent_teams(memory))
+def pattern_teams(
+    memory: RedisShortTermMemory, viewer: Caller, pattern: StagedPattern
+) -> list[str]:
+    return teams_of(pattern, agent_teams(memory, viewer))
 
 
 def matcher(filters: Mapping[str, str], registered: Mapping[str, list[str]]) -> Matcher | None:
@@ -77,30 +78,6 @@ def matcher(filters: Mapping[str, str], registered: Mapping[str, list[str]]) -> 
     return matches
 
 
-class _Search:
-    """The patterns of ``scan`` that ``matches`` accepts, reading at most ``budget``.
-
-    This is the one place the filters meet ``scan_staged``'s output, so that they can
-    move into the scan itself without the modes noticing.
-    """
-
-    def __init__(self, scan: Scanned, matches: Matcher | None, budget: int) -> None:
-        self._scan, self._matches, self._budget = scan, matches, budget
-        self.scanned = 0
-        self.cursor: str | None = None  # right after the last pattern read
-        self.out_of_budget = False
-
-    def __iter__(self) -> Scanned:
-        for pattern, expires, after in self._scan:
-            self.scanned += 1
-            self.cursor = after
-            if self._matches is None or self._matches(pattern):
-                yield pattern, expires, after
-            if self.scanned >= self._budget:
-                self.out_of_budget = True
-                return
-
-
 @dataclass
 class _Found:
     """One page of the queue, whichever way it was read."""
@@ -115,7 +92,9 @@ def _filtered(
     memory: RedisShortTermMemory, viewer: Caller, order: str, cursor: str | None, matches: Matcher
 ) -> _Found:
     """The next page of matches in ``order`` from ``cursor``."""
-    search = _Search(staged.scan_staged(memory, viewer, order, cursor), matches, SCAN_BUDGET)
+    search = staged.scan_staged(
+        memory, viewer, order, cursor, predicate=matches, budget=SCAN_BUDGET
+    )
     found: list[tuple[StagedPattern, int]] = []
     resume: str | None = None  # right after the last match on the page
     for pattern, expires, after in search:
@@ -124,7 +103,7 @@ def _filtered(
         found.append((pattern, expires))
         resume = after
     if search.out_of_budget and len(found) < PAGE:
-        return _Found(found, search.cursor, searched=search.scanned)
+        return _Found(found, search.cursor, searched=search.read)
     return _Found(found, resume if search.out_of_budget else None)
 
 
@@ -163,13 +142,19 @@ def _by_type(
 ) -> _Found:
     """No index orders by type: sort what the first ``SCAN_LIMIT`` by expiry hold."""
     start = offset_cursor(cursor)
-    scan = staged.scan_staged(memory, viewer, "expiry", batch=500)
-    search = _Search(scan, matches, SCAN_LIMIT)
+    search = staged.scan_staged(
+        memory, viewer, "expiry", batch=500, predicate=matches, budget=SCAN_LIMIT
+    )
     matching = [(pattern, expires) for pattern, expires, _ in search]
     matching.sort(key=lambda item: item[0].pattern_type)  # stable: by expiry within
-    truncated = search.out_of_budget and next(scan, None) is not None
+    truncated = search.out_of_budget and _any_after(memory, viewer, search.cursor)
     more = start + PAGE < len(matching)
     return _Found(matching[start : start + PAGE], str(start + PAGE) if more else None, truncated)
+
+
+def _any_after(memory: RedisShortTermMemory, viewer: Caller, cursor: str | None) -> bool:
+    """Whether a pattern is staged after ``cursor`` in expiry order."""
+    return next(staged.scan_staged(memory, viewer, "expiry", cursor, batch=1), None) is not None
 
 
 MODES = {"ttl": _by_ttl, "confidence": _by_confidence, "age": _by_age, "type": _by_type}
@@ -201,7 +186,7 @@ def build_queue(
     if sort not in SORTS:
         sort = "ttl"
     filters = {name: (params.get(name) or "").strip() for name in FILTERS}
-    registered = agent_teams(memory)
+    registered = agent_teams(memory, viewer)
     cursor = params.get("cursor") or None
     found = MODES[sort](memory, viewer, cursor, matcher(filters, registered))
     rows = _rows(memory, found, registered)
@@ -221,8 +206,8 @@ def build_queue(
         "scan_limit": SCAN_LIMIT,
         "searched": found.searched,
         "continued": cursor is not None,
-        "staged_total": staged.count_staged(memory),
-        "expired_24h": staged.expired_count(memory),
-        "recently_expired": staged.recent_expired(memory, 5),
+        "staged_total": staged.count_staged(memory, viewer),
+        "expired_24h": staged.expired_count(memory, viewer),
+        "recently_expired": staged.recent_expired(memory, viewer, 5),
         "max_reason_length": MAX_REASON_LENGTH,
     }

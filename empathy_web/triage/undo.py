@@ -45,7 +45,7 @@ def offer(request: HttpRequest | None) -> dict[str, Any] | None:
         return None
     try:
         memory = get_memory()
-        found = staged.decision(memory, last["pattern_id"])
+        found = staged.decision(memory, caller_for(request), last["pattern_id"])
         now = memory.server_time_ms()
     except (*UNAVAILABLE, ValueError, KeyError):
         return None
@@ -110,7 +110,7 @@ def undo(request: HttpRequest, pattern_id: str) -> Outcome:
     """Undo the requesting validator's own decision on ``pattern_id``, within the window:
     the pattern is staged again with the TTL it had left; an approval leaves the library."""
     caller = caller_for(request)
-    previous = staged.decision(get_memory(), pattern_id)
+    previous = staged.decision(get_memory(), caller, pattern_id)
     if previous is None:
         return _nothing_to_undo(pattern_id)
     try:

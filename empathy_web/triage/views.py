@@ -21,7 +21,7 @@ from memory import RedisShortTermMemory, StagedPattern
 from memory import patterns as staged
 from memory.codec import check_id
 from memory.patterns import MAX_REASON_LENGTH
-from memory.tiers import READ, VALIDATE
+from memory.tiers import READ, VALIDATE, Caller
 
 from . import bulk, decisions, undo
 from .decisions import ACTIONS, Outcome
@@ -111,29 +111,29 @@ def pattern_bulk(request: HttpRequest) -> HttpResponse:
     return back_to_queue(request)
 
 
-def _decided(memory: RedisShortTermMemory, pattern_id: str) -> dict[str, Any]:
+def _decided(memory: RedisShortTermMemory, viewer: Caller, pattern_id: str) -> dict[str, Any]:
     """How a pattern that left staging was decided; 404 when it was not (it expired)."""
-    found = staged.decision(memory, pattern_id)
+    found = staged.decision(memory, viewer, pattern_id)
     if found is None:
         raise Http404(f"No staged pattern {pattern_id}: it expired, or never existed.")
     return {
         **found,
         "past": decisions.past(found["decision"]),
-        "ago": decisions.describe_decision(pattern_id),
+        "ago": decisions.describe_decision(viewer, pattern_id),
     }
 
 
-def _staged(memory: RedisShortTermMemory, pattern: StagedPattern) -> dict[str, Any]:
+def _staged(memory: RedisShortTermMemory, viewer: Caller, pattern: StagedPattern) -> dict[str, Any]:
     """What a validator needs to decide on a staged pattern: its provenance, its code
     coloured, and the library's nearest patterns."""
-    [ttl_ms] = staged.staged_ttl_ms(memory, [pattern.pattern_id])
+    [ttl_ms] = staged.staged_ttl_ms(memory, viewer, [pattern.pattern_id])
     language = pattern.context.get("language")
     language = language if isinstance(language, str) else None
     session = pattern.session_id or pattern.context.get("session_id")
     matches = nearest(pattern)
     return {
         "ttl_ms": ttl_ms,
-        "teams": pattern_teams(memory, pattern),
+        "teams": pattern_teams(memory, viewer, pattern),
         "session": session if isinstance(session, str) else None,
         "code_html": highlighted(pattern.code, language=language) if pattern.code else None,
         "matches": matches,
@@ -148,10 +148,11 @@ def _staged(memory: RedisShortTermMemory, pattern: StagedPattern) -> dict[str, A
 def pattern_detail(request: HttpRequest, pattern_id: str) -> HttpResponse:
     memory = get_memory()
     check_id(pattern_id, "pattern_id")
-    pattern = staged.get_staged(memory, caller_for(request), pattern_id)
+    viewer = caller_for(request)
+    pattern = staged.get_staged(memory, viewer, pattern_id)
     context: dict[str, Any] = {"pattern_id": pattern_id, "pattern": pattern}
     if pattern is None:
-        context["decided"] = _decided(memory, pattern_id)
+        context["decided"] = _decided(memory, viewer, pattern_id)
     else:
-        context.update(_staged(memory, pattern))
+        context.update(_staged(memory, viewer, pattern))
     return render(request, "triage/pattern_detail.html", context)

@@ -35,7 +35,7 @@ from empathy_web.dashboard.agents_memory import get_memory
 from empathy_web.library.audit import record
 from memory import InvalidValue, StateConflict
 from memory import patterns as staged_patterns
-from memory.tiers import WRITE
+from memory.tiers import WRITE, Caller
 from memory.wizards.security_analysis_wizard import SecurityAnalysisWizard
 
 from .forms import SecurityWizardForm
@@ -91,7 +91,7 @@ def security(request: HttpRequest) -> HttpResponse:
     except (ValueError, TypeError) as exc:  # input the wizard refuses
         form.add_error(None, str(exc))
         return _render(request, form, status=400)
-    report = build_report(run, result)
+    report = build_report(caller_for(request), run, result)
     if report["error"] is not None:
         form.add_error("upload" if run["filename"] else "code", _explain(report["error"]))
         return _render(request, form, status=400, report=report)
@@ -118,7 +118,7 @@ def security_run(request: HttpRequest, run_id: str) -> HttpResponse:
             placeholder = {"index": int(raw)} if raw.isdigit() and len(raw) < 10 else None
             return _stage_fragment(request, placeholder, None, error=EXPIRED, status=404)
         return _render(request, SecurityWizardForm(), status=404, problem=EXPIRED)
-    report = build_report(run, _analyse(wizard, run))
+    report = build_report(caller_for(request), run, _analyse(wizard, run))
     if request.method == "POST":
         return _stage(request, wizard, run_id, run, report)
     form = SecurityWizardForm(initial={"code": run["code"], "language": run["language"]})
@@ -266,7 +266,7 @@ def _explain(error: dict[str, Any]) -> str:
     return f"The wizard could not analyse the code{at}: {error.get('message')}."
 
 
-def build_report(run: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
+def build_report(viewer: Caller, run: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
     """The run as the page shows it: each line of code with the findings on it, and the
     findings with whether each is already staged."""
     lines = run["code"].split("\n")
@@ -277,7 +277,9 @@ def build_report(run: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
         for index, finding in enumerate(result.get("vulnerabilities") or [])
     ]
     if findings:
-        ttls = staged_patterns.staged_ttl_ms(get_memory(), [f["pattern_id"] for f in findings])
+        ttls = staged_patterns.staged_ttl_ms(
+            get_memory(), viewer, [f["pattern_id"] for f in findings]
+        )
         for finding, ttl in zip(findings, ttls, strict=True):
             finding["staged"] = ttl > 0
     on_line: dict[int, list[dict[str, Any]]] = {}

@@ -12,7 +12,10 @@ from playwright.sync_api import Browser, Page, expect
 from empathy_web.library.models import AuditEntry, PromotedPattern
 from memory import EmpathyOS, RedisShortTermMemory, StagedPattern, TTLStrategy
 from memory import patterns as staged
+from memory.tiers import AccessTier, Caller
 from tests.e2e.live_stack import LiveStack
+
+READER = Caller("reader", AccessTier.OBSERVER)  # the reads below read as an observer
 
 pytestmark = pytest.mark.e2e
 
@@ -82,7 +85,9 @@ class LiveTriage(LiveStack):
         reason.press("Enter")
         expect(self.row(page, "p-b")).to_have_count(0)
         expect(self.row(watcher, "p-b")).to_have_count(0)
-        assert staged.decision(self.memory, "p-b")["reason"] == "duplicate of the JWT pattern"
+        assert (
+            staged.decision(self.memory, READER, "p-b")["reason"] == "duplicate of the JWT pattern"
+        )
 
         # u undoes that rejection within 10 s: p-b is back, in both browsers
         expect(page.locator("#undo-form")).to_contain_text("rejected")

@@ -14,7 +14,8 @@ from memory import (
     NotFound,
     TTLStrategy,
 )
-from memory.coordination import list_teams, team_page, team_summaries
+from memory.registry import list_teams, team_page
+from memory.summaries import team_summaries
 from memory.tiers import Caller
 
 READER = Caller("reader", AccessTier.OBSERVER)  # the reads below read as an observer

@@ -24,6 +24,8 @@ from memory import patterns as staged
 from memory.tiers import Caller
 from tests.redis_server import RedisServer
 
+READER = Caller("reader", AccessTier.OBSERVER)  # the reads below read as an observer
+
 pytestmark = pytest.mark.django_db
 
 FINDER = "security_agent"
@@ -348,7 +350,7 @@ def test_crafted_posts_below_validator_get_403_and_change_nothing(
     stage(redis_server, pattern("p1"))
     assert client.post(path, data).status_code == 403
     assert staged.get_staged(memory, Caller("x", AccessTier.OBSERVER), "p1") is not None
-    assert staged.decision(memory, "p1") is None
+    assert staged.decision(memory, READER, "p1") is None
     assert not PromotedPattern.objects.exists() and not AuditEntry.objects.exists()
     assert decided_signals(finder) == []
 
@@ -387,7 +389,7 @@ def test_of_two_validators_deciding_at_once_exactly_one_decision_is_kept(
     assert list(AuditEntry.objects.values_list("actor_name", "action")) == [
         ("bob", "pattern.reject")
     ]
-    assert staged.decision(memory, "p1")["by"] == "bob"
+    assert staged.decision(memory, READER, "p1")["by"] == "bob"
 
 
 def test_deciding_a_decided_pattern_again_says_who_decided_and_what(
@@ -410,7 +412,7 @@ def test_undoing_an_approval_restages_it_with_its_remaining_ttl(
     memory, redis_server, validator, finder
 ):
     stage(redis_server, pattern("p1"), ttl=1800)
-    [before] = staged.staged_ttl_ms(memory, ["p1"])
+    [before] = staged.staged_ttl_ms(memory, READER, ["p1"])
     validator.post("/patterns/p1/approve/")
     page = validator.get("/patterns/").content.decode()
     assert 'id="undo-form"' in page and "/patterns/p1/undo/" in page
@@ -420,9 +422,9 @@ def test_undoing_an_approval_restages_it_with_its_remaining_ttl(
     assert response.status_code == 302
     assert queue_ids(validator) == ["p1"]
     assert not PromotedPattern.objects.exists()
-    [after] = staged.staged_ttl_ms(memory, ["p1"])
+    [after] = staged.staged_ttl_ms(memory, READER, ["p1"])
     assert 0 < after <= before
-    assert staged.decision(memory, "p1") is None
+    assert staged.decision(memory, READER, "p1") is None
     undo = AuditEntry.objects.get(action="pattern.undo")
     assert undo.details["before"]["state"] == "promoted"
     assert undo.details["after"]["state"] == "staged"

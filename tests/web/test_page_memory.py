@@ -8,8 +8,11 @@ import pytest
 
 from empathy_web.library.models import AuditEntry
 from memory import EmpathyOS
+from memory.tiers import AccessTier, Caller
 from memory.working import list_entries
 from tests.web.pages import page_text, words
+
+READER = Caller("reader", AccessTier.OBSERVER)  # the reads below read as an observer
 
 pytestmark = pytest.mark.django_db
 
@@ -51,8 +54,8 @@ def test_a_steward_clears_an_agent_s_memory(memory, steward):
     assert response.redirect_chain == [("/memory/", 302)]
     assert "Cleared 2 keys of security-agent's working memory." in page_text(response)
     assert "security-agent" not in words(response.content.decode().split('class="agents"')[1])
-    assert list_entries(memory, "security-agent") == []
-    assert [e.key for e in list_entries(memory, "perf-agent")] == ["profile"]
+    assert list_entries(memory, READER, "security-agent") == []
+    assert [e.key for e in list_entries(memory, READER, "perf-agent")] == ["profile"]
     entry = AuditEntry.objects.get()
     assert (entry.actor_name, entry.tier, entry.action, entry.target, entry.details) == (
         "steward-person",

@@ -9,7 +9,10 @@ import pytest
 
 from empathy_web.library.models import AuditEntry
 from memory.sessions import get_session
+from memory.tiers import AccessTier, Caller
 from tests.web.pages import audit_actions, element, page_text
+
+READER = Caller("reader", AccessTier.OBSERVER)  # the reads below read as an observer
 
 pytestmark = pytest.mark.django_db
 
@@ -67,7 +70,7 @@ def test_sharing_into_a_session_that_is_gone_creates_nothing(memory, contributor
 
     assert response.redirect_chain == [("/sessions/", 302)]
     assert "no session gone" in page_text(response)
-    assert get_session(memory, "gone") is None
+    assert get_session(memory, READER, "gone") is None
     assert not AuditEntry.objects.exists()
 
 
@@ -77,7 +80,7 @@ def test_a_steward_deletes_a_session(incident, memory, steward):
     assert response.redirect_chain == [("/sessions/", 302)]
     assert "Session incident-42 deleted." in page_text(response)
     assert 'id="session-incident-42"' not in response.content.decode()
-    assert get_session(memory, "incident-42") is None
+    assert get_session(memory, READER, "incident-42") is None
     assert audit_actions() == [("steward-person", "STEWARD", "session.delete", "incident-42")]
 
     again = steward.post("/sessions/incident-42/delete/", follow=True)

@@ -31,7 +31,10 @@ from memory import (
 from memory.patterns import decision
 from memory.sessions import get_session
 from memory.signals import list_signals
+from memory.tiers import Caller
 from memory.working import list_entries
+
+READER = Caller("reader", AccessTier.OBSERVER)  # the reads below read as an observer
 
 pytestmark = pytest.mark.django_db
 
@@ -97,7 +100,7 @@ def _shared(memory: RedisShortTermMemory, key: str) -> object:
 def _decided(memory: RedisShortTermMemory, outcome: str) -> bool:
     """The seeded pattern left staging with ``outcome``, and is in the library iff
     it was promoted."""
-    found = decision(memory, PATTERN)
+    found = decision(memory, READER, PATTERN)
     promoted = PromotedPattern.objects.filter(pattern_id=PATTERN).exists()
     return (
         found is not None and found["decision"] == outcome and promoted == (outcome == "promoted")
@@ -135,7 +138,7 @@ MATRIX: dict[str, Rule] = {
                             invalid={"signal_type": "deploy", "data": "{not json"},
                             then="/signals/", audit=("signal.send", AGENT),
                             effect=lambda m: any(s["signal_type"] == "deploy"
-                                                 for s in list_signals(m, 50))),
+                                                 for s in list_signals(m, READER, 50))),
     "add_task":        Rule("add_task", get=NOT_ALLOWED,
                             post=(LOGIN,     403,     403,     DONE,    DONE,    DONE),
                             post_invalid=(LOGIN, 403, 403,     400,     400,     400),
@@ -165,11 +168,11 @@ MATRIX: dict[str, Rule] = {
     "delete_session":  Rule("delete_session", (SESSION,), get=NOT_ALLOWED,
                             post=(LOGIN,     403,     403,     403,     403,     DONE),
                             then="/sessions/", audit=("session.delete", SESSION),
-                            effect=lambda m: get_session(m, SESSION) is None),
+                            effect=lambda m: get_session(m, READER, SESSION) is None),
     "clear_memory":    Rule("clear_memory", (AGENT,), get=NOT_ALLOWED,
                             post=(LOGIN,     403,     403,     403,     403,     DONE),
                             then="/memory/", audit=("memory.clear", AGENT),
-                            effect=lambda m: list_entries(m, AGENT).total == 0),
+                            effect=lambda m: list_entries(m, READER, AGENT).total == 0),
     "pattern_detail":  Rule("pattern_detail", (PATTERN,), get=PAGE, post=NOT_ALLOWED),
     "pattern_detail:missing": Rule("pattern_detail", ("no-such-pattern",),
                             get=(LOGIN,      403,     404,     404,     404,     404)),
