@@ -246,6 +246,21 @@ class RedisConnection:
             raise self.connection_error(exc) from exc
         return entries[0][0].decode() if entries else "0-0"
 
+    def bridge_cursor(self) -> str | None:
+        """The id of the last event the dashboard's bridge announced, if it saved one."""
+        try:
+            saved = self.client.get(self.keys.bridge_cursor)
+        except redis.RedisError as exc:
+            raise self.connection_error(exc) from exc
+        return saved.decode() if saved else None
+
+    def save_bridge_cursor(self, event_id: str) -> None:
+        """Remember that the bridge has announced the events up to ``event_id``."""
+        try:
+            self.client.set(self.keys.bridge_cursor, event_id)
+        except redis.RedisError as exc:
+            raise self.connection_error(exc) from exc
+
     def read_events(
         self, after: str = "0-0", *, block_ms: int | None = None, count: int = 100
     ) -> list[Event]:

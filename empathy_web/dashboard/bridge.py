@@ -60,17 +60,12 @@ class Bridge:
     failures: int = 0  # failed reads or announcements in a row
     last_id: str | None = None
 
-    @property
-    def cursor_key(self) -> str:
-        return self.memory.keys.bridge_cursor
-
     def _retry_delay(self) -> float:
         self.failures += 1
         return self.backoff.compute(self.failures)
 
     def _start_id(self) -> str:
-        saved = self.memory.client.get(self.cursor_key)
-        return saved.decode() if saved else self.memory.latest_event_id()
+        return self.memory.bridge_cursor() or self.memory.latest_event_id()
 
     def window(self, panel: str) -> float:
         """The least time between two updates of ``panel``."""
@@ -129,7 +124,7 @@ class Bridge:
             await self.channel_layer.group_send(
                 GROUP, {"type": "memory.changed", "panels": sorted(panels), "hint": self.last_id}
             )
-            await asyncio.to_thread(self.memory.client.set, self.cursor_key, self.last_id)
+            await asyncio.to_thread(self.memory.save_bridge_cursor, self.last_id)
         except Exception as exc:  # channel layer or Redis down: keep the events, retry
             delay = self._retry_delay()
             logger.warning("bridge: could not announce (%s); retrying in %.2fs", exc, delay)

@@ -543,3 +543,33 @@ def test_library_writes_no_files(
     mem.close()
 
     assert list(cwd.iterdir()) == []
+
+
+def test_reads_let_no_raw_redis_error_out() -> None:
+    from memory import AgentCoordinator, EmpathyOS
+    from memory import patterns as staged
+    from memory.sessions import get_session
+    from memory.signals import list_signals
+    from memory.tiers import AccessTier, Caller
+    from tests.redis_server import start_redis_server
+
+    server = start_redis_server([])
+    memory = RedisShortTermMemory(url=server.url, retry=None)
+    reader = Caller("reader", AccessTier.OBSERVER)
+    team = AgentCoordinator(memory, "team", access_tier=AccessTier.OBSERVER)
+    server.kill()
+    reads = {
+        "get_staged": lambda: staged.get_staged(memory, reader, "p1"),
+        "count_staged": lambda: staged.count_staged(memory, reader),
+        "decision": lambda: staged.decision(memory, reader, "p1"),
+        "get_agents": lambda: team.get_agents(),
+        "list_tasks": lambda: team.list_tasks("dead"),
+        "get_session": lambda: get_session(memory, reader, "s1"),
+        "list_signals": lambda: list_signals(memory, reader),
+        "retrieve": lambda: EmpathyOS("a", memory, AccessTier.OBSERVER).retrieve("k"),
+        "bridge_cursor": memory.bridge_cursor,
+    }
+    for read in reads.values():
+        with pytest.raises(MemoryConnectionError, match=r"Redis at 127\.0\.0\.1:\d+/0 failed"):
+            read()
+    memory.close()

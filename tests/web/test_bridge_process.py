@@ -146,7 +146,7 @@ async def test_a_bridge_started_after_a_kill_reads_on_from_the_saved_cursor(
     server: RedisServer, memory: RedisShortTermMemory, bridges: BridgeProcesses
 ) -> None:
     layer = RedisChannelLayer(hosts=[server.url])
-    cursor_key = f"{memory.keys.prefix}bridge:last_id"
+    cursor_key = memory.keys.bridge_cursor
     agent = EmpathyOS("scanner", short_term_memory=memory)
     try:
         channel = await listen(layer)

@@ -194,7 +194,7 @@ async def test_the_bridge_turns_agent_activity_into_live_updates(memory, connect
     finally:
         stop.set()
         await asyncio.wait_for(task, 5)
-    saved = memory.client.get(bridge.cursor_key).decode()
+    saved = memory.bridge_cursor()
     assert saved == bridge.last_id  # a restarted bridge resumes here
 
 
