@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from typing import Any
 from urllib.parse import parse_qsl
@@ -32,12 +33,15 @@ from .agents_memory import UNAVAILABLE
 from .fragments import masked_csrf_token, render_new_signals, render_panels
 from .panels import GROUP, PANELS
 
+logger = logging.getLogger("empathy_web.live")
+
 # A client may send a few messages a second (resume, pings); a flood closes it alone.
 MAX_MESSAGES = 20
 PER_SECONDS = 1.0
 # Group memberships live in Redis and vanish if it restarts without persistence, so a
 # consumer re-joins its group this often (joining is idempotent), and sooner while it
-# knows it is out.
+# knows it is out. A re-join that finds the membership lost sends the page everything
+# again: the hints sent meanwhile reached nobody.
 REJOIN_EVERY = 2.0
 RETRY_JOIN_EVERY = 0.5
 CLOSE_FORBIDDEN = 4403
@@ -85,9 +89,19 @@ class DashboardConsumer(AsyncWebsocketConsumer):
                 await self.resync()
                 continue
             try:
-                await self.channel_layer.group_add(GROUP, self.channel_name)
+                if await self._rejoin():
+                    logger.info("dashboard: Redis forgot this page's membership; resending")
+                    await self.resync()
             except UNAVAILABLE:
                 self.joined = False
+
+    async def _rejoin(self) -> bool:
+        """Join the group again; True when the membership had been lost."""
+        rejoin = getattr(self.channel_layer, "rejoin", None)
+        if rejoin is None:  # a layer that never loses memberships
+            await self.channel_layer.group_add(GROUP, self.channel_name)
+            return False
+        return await rejoin(GROUP, self.channel_name)
 
     async def resync(self) -> None:
         """Join the group and send everything the page shows, or say Redis is out."""

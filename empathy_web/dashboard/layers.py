@@ -8,12 +8,17 @@ instead: ``LOST`` at once, then ``RESTORED`` when Redis answers again, so it can
 page, then re-join its group (a restart without persistence forgets memberships) and
 re-send what the page shows. One ping loop per Redis and process waits for the return,
 for ``receive`` and for consumers retrying their group (``until_reachable``).
+
+A restart can also be too quick for anyone to see an error: the pooled connections'
+retries hide it, and the group memberships are gone all the same. So consumers re-join
+now and then with ``rejoin``, which says when the membership had been lost.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 from channels_redis.core import RedisChannelLayer
@@ -49,6 +54,15 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
             logger.warning("channel layer lost Redis (%s); waiting for it", exc)
             self._lost.add(channel)
             return {"type": LOST}
+
+    async def rejoin(self, group: str, channel: str) -> bool:
+        """``group_add``, and True when ``channel`` was no longer in ``group``: Redis lost
+        the membership (a restart without persistence), and with it any hints since."""
+        key = self._group_key(group)
+        connection = self.connection(self.consistent_hash(group))
+        added = await connection.zadd(key, {channel: time.time()})
+        await connection.expire(key, self.group_expiry)
+        return bool(added)
 
     async def until_reachable(self, channel: str) -> None:
         """Return once the Redis serving ``channel`` answers a PING. While it does not,

@@ -19,7 +19,7 @@ from django.test import Client
 from empathy_web.asgi import application
 from empathy_web.dashboard import fragments
 from empathy_web.dashboard.bridge import Bridge
-from empathy_web.dashboard.consumers import CLOSE_FLOOD
+from empathy_web.dashboard.consumers import CLOSE_FLOOD, REJOIN_EVERY
 from empathy_web.dashboard.panels import GROUP
 from memory import AgentCoordinator, AgentTask, EmpathyOS
 
@@ -158,6 +158,27 @@ async def test_a_channel_layer_outage_shows_and_then_resends_everything(memory, 
     assert signal_ids(feed) == [after]
     assert await communicator.receive_nothing(timeout=0.3)
     await communicator.disconnect()
+
+
+async def test_a_membership_redis_forgot_is_noticed_and_everything_resent(
+    memory, connect, settings, redis_server
+):
+    layer_config = {"hosts": [{"address": redis_server.url}], "prefix": "forgot"}
+    backend = "empathy_web.dashboard.layers.ResilientRedisChannelLayer"
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": backend, "CONFIG": layer_config}}
+    communicator, _, _ = await connect("panels=overview-panel")
+    assert "forgotten-team" not in await communicator.receive_from(timeout=5)
+    # A restart too quick for any error: the group is gone, and so is every hint sent
+    # before the consumer re-joins.
+    layer = get_channel_layer()
+    await layer.connection(layer.consistent_hash(GROUP)).delete(layer._group_key(GROUP))
+    coordinator = AgentCoordinator(memory, "forgotten-team")
+    await sync_to_async(coordinator.add_task)(AgentTask("t1", "review", "d", 5))
+
+    overview = await communicator.receive_from(timeout=REJOIN_EVERY + 5)
+    assert 'id="overview-panel"' in overview and "forgotten-team" in overview
+    await communicator.disconnect()
+    await layer.flush()
 
 
 async def test_a_flooding_client_is_closed_without_affecting_others(memory, connect):

@@ -90,3 +90,16 @@ async def test_waiters_for_redis_share_one_ping_loop(server, monkeypatch):
     finally:
         await layer.flush()
         restarted.stop()
+
+
+async def test_a_rejoin_says_when_redis_forgot_the_membership(server):
+    layer = layer_on(server)
+    channel = await layer.new_channel()
+    assert await layer.rejoin("g", channel) is True  # first time in
+    assert await layer.rejoin("g", channel) is False  # still a member
+    # A restart without persistence, too quick for any error: the memberships are gone.
+    await redis.asyncio.Redis.from_url(server.url).flushall()
+    assert await layer.rejoin("g", channel) is True
+    await layer.group_send("g", {"type": "hello"})
+    assert await asyncio.wait_for(layer.receive(channel), timeout=5) == {"type": "hello"}
+    await layer.flush()
