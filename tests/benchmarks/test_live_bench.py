@@ -573,7 +573,9 @@ class HintProbe:
             if "signal-feed" not in message.get("panels", ()):
                 continue
             self.hints += 1
-            page = await asyncio.to_thread(signals_after, self.stack.memory, self.after, 500)
+            page = await asyncio.to_thread(
+                signals_after, self.stack.memory, READER, self.after, 500
+            )
             self.after = page.next_cursor
             for item in page:
                 data = item.get("data")
