@@ -41,7 +41,7 @@ SCRIPT_ERRORS: dict[str, type[Exception]] = {
     "STATE": StateConflict,
 }
 
-_INCLUDE = re.compile(r'^--- @include "([a-z_]+)"\n', re.MULTILINE)
+_INCLUDE = re.compile(r'^[ \t]*--- @include "([a-z_]+)"\n', re.MULTILINE)
 _NAME = re.compile(r"[a-z_][a-z0-9_]*")
 _USES_NOW = re.compile(r"\bnow\b")
 # Names a declared key or argument may not take: Lua's keywords and the globals the

@@ -6,8 +6,8 @@ local seq_number = redis.call('INCR', seq)
 -- Scores stay exact doubles: (10 - priority) * 2^40 + seq is below 2^53.
 local score = (10 - tonumber(priority)) * 1099511627776 + seq_number
 redis.call('HSET', spec, task_id, spec_json)
-put_state(state, task_id, {status='pending', attempts=0, holder='', token='',
-                           score=string.format('%.0f', score), type=task_type})
+redis.call('HSET', state, task_id,
+           encode_state('pending', 0, '', '', string.format('%.0f', score), task_type))
 redis.call('ZADD', queue, score, task_id)
 count_per_minute(queue_changes, math.floor(now / 60000), 1, RECENT_MINUTES)
 redis.call('SADD', types, task_type)

@@ -1,18 +1,23 @@
---- @include "reap"
+--- @include "task_state"
+--- @include "per_minute"
 -- Claim the first task of the queue, after reaping this type's expired leases. The
 -- lease carries a fencing token from the team's counter.
-reap(state, queue, leases, dead, queue_changes, task_type, max_attempts, team, batch)
+if redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, 1)[1] then
+  -- Defined only when there is something to reap: a Lua function is a new closure on
+  -- every call of the script.
+  --- @include "reap"
+  reap(state, queue, leases, dead, queue_changes, task_type, max_attempts, team, batch)
+end
 local id = redis.call('ZPOPMIN', queue)[1]
 if not id then return nil end
-local s = get_state(state, id)
-s.attempts = s.attempts + 1
-s.status = 'claimed'
-s.holder = agent
-s.token = redis.call('INCR', fence)
-put_state(state, id, s)
+local _, attempts, _, _, score, of_type = decode_state(redis.call('HGET', state, id))
+attempts = attempts + 1
+local fencing_token = redis.call('INCR', fence)
+redis.call('HSET', state, id,
+           encode_state('claimed', attempts, agent, fencing_token, score, of_type))
 local deadline = now + tonumber(lease_ms)
 redis.call('ZADD', leases, deadline, id)
 count_per_minute(queue_changes, math.floor(now / 60000), -1, RECENT_MINUTES)
 emit('task.claimed', 'team', team, 'task_id', id, 'task_type', task_type, 'agent', agent,
-     'token', s.token, 'attempts', s.attempts)
-return {redis.call('HGET', spec, id), s.token, deadline, s.attempts}
+     'token', fencing_token, 'attempts', attempts)
+return {redis.call('HGET', spec, id), fencing_token, deadline, attempts}

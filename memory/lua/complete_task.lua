@@ -1,6 +1,7 @@
 --- @include "check_lease"
-local s, refused = check_lease(state, leases, task_id, token, team)
-if not s then return refused end
+local refused, attempts, holder, score, task_type = check_lease(state, leases, task_id,
+                                                                token, team)
+if refused then return refused end
 local ttl = tonumber(result_ttl_ms)
 -- Completed tasks leave with their results: trim those older than the result TTL.
 for _, old in ipairs(redis.call('ZRANGEBYSCORE', completed, '-inf', now - ttl,
@@ -11,9 +12,8 @@ for _, old in ipairs(redis.call('ZRANGEBYSCORE', completed, '-inf', now - ttl,
 end
 redis.call('ZREM', leases, task_id)
 redis.call('ZADD', completed, now, task_id)
-s.status = 'completed'
-put_state(state, task_id, s)
+redis.call('HSET', state, task_id,
+           encode_state('completed', attempts, holder, token, score, task_type))
 redis.call('SET', result, result_json, 'PX', ttl)
-emit('task.completed', 'team', team, 'task_id', task_id, 'agent', s.holder,
-     'token', s.token)
+emit('task.completed', 'team', team, 'task_id', task_id, 'agent', holder, 'token', token)
 return 1

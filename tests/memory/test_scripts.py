@@ -44,7 +44,7 @@ def test_every_lua_file_is_a_declared_script_or_an_include():
     assert {path.name for path in lua.glob("*.lua")} == declared
     used = set()
     for path in lua.rglob("*.lua"):
-        used.update(re.findall(r'^--- @include "([a-z_]+)"', path.read_text(), re.MULTILINE))
+        used.update(re.findall(r'^[ \t]*--- @include "([a-z_]+)"', path.read_text(), re.MULTILINE))
     assert {path.stem for path in (lua / "includes").glob("*.lua")} == used | {"emit", "clock"}
 
 

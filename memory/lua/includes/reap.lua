@@ -8,25 +8,22 @@ local function reap(state, queue, leases, dead, queue_changes, task_type, max_at
   local expired = redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, batch)
   local reaped = 0
   for _, id in ipairs(expired) do
-    local s = get_state(state, id)
-    if s and s.type == task_type then
+    local _, attempts, holder, _, score, of_type = decode_state(redis.call('HGET', state, id))
+    if attempts and of_type == task_type then
       redis.call('ZREM', leases, id)
-      local holder = s.holder
-      s.holder = ''
-      s.token = ''
-      if s.attempts >= tonumber(max_attempts) then
-        s.status = 'dead'
+      local status = 'pending'
+      if attempts >= tonumber(max_attempts) then
+        status = 'dead'
         redis.call('ZADD', dead, now, id)
         emit('task.dead_lettered', 'team', team, 'task_id', id, 'holder', holder,
-             'attempts', s.attempts, 'reason', 'lease expired')
+             'attempts', attempts, 'reason', 'lease expired')
       else
-        s.status = 'pending'
-        redis.call('ZADD', queue, tonumber(s.score), id)
+        redis.call('ZADD', queue, tonumber(score), id)
         count_per_minute(queue_changes, math.floor(now / 60000), 1, RECENT_MINUTES)
         emit('task.lease_expired', 'team', team, 'task_id', id, 'holder', holder,
-             'attempts', s.attempts)
+             'attempts', attempts)
       end
-      put_state(state, id, s)
+      redis.call('HSET', state, id, encode_state(status, attempts, '', '', score, of_type))
       reaped = reaped + 1
     end
   end
