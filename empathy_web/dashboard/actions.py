@@ -17,7 +17,7 @@ from memory import AgentCoordinator, AgentTask, NotFound, StateConflict, TeamSes
 from memory.tiers import ADMIN, WRITE
 
 from . import views
-from .agents_memory import empathy_for, get_memory
+from .agents_memory import coordinator_for, empathy_for, session_for
 from .forms import AddTaskForm, SendSignalForm, ShareForm
 
 
@@ -126,14 +126,8 @@ def _to_team(team_id: str) -> HttpResponse:
 
 
 def _coordinator(request: HttpRequest, team_id: str) -> AgentCoordinator:
-    """The team's tasks as the person acting on them."""
-    caller = caller_for(request)
-    return AgentCoordinator(get_memory(), team_id, access_tier=caller.tier, actor=caller.user_id)
+    return coordinator_for(caller_for(request), team_id)
 
 
 def _session(request: HttpRequest, session_id: str) -> TeamSession:
-    """The session as the person acting on it; never creates one."""
-    caller = caller_for(request)
-    return TeamSession(
-        get_memory(), session_id, access_tier=caller.tier, actor=caller.user_id, create=False
-    )
+    return session_for(caller_for(request), session_id)

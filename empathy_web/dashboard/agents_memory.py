@@ -6,7 +6,14 @@ import threading
 
 import redis
 
-from memory import EmpathyOS, MemoryConnectionError, RedisShortTermMemory, get_redis_memory
+from memory import (
+    AgentCoordinator,
+    EmpathyOS,
+    MemoryConnectionError,
+    RedisShortTermMemory,
+    TeamSession,
+    get_redis_memory,
+)
 from memory.tiers import Caller
 
 _lock = threading.Lock()
@@ -40,4 +47,16 @@ def empathy_for(caller: Caller) -> EmpathyOS:
     """The library identity a person acts as: their username, with their tier."""
     return EmpathyOS(
         user_id=caller.user_id, short_term_memory=get_memory(), access_tier=caller.tier
+    )
+
+
+def coordinator_for(caller: Caller, team_id: str) -> AgentCoordinator:
+    """A team's agents and tasks, as a person reads or acts on them."""
+    return AgentCoordinator(get_memory(), team_id, access_tier=caller.tier, actor=caller.user_id)
+
+
+def session_for(caller: Caller, session_id: str) -> TeamSession:
+    """A team session as a person reads or acts on it; never creates one."""
+    return TeamSession(
+        get_memory(), session_id, access_tier=caller.tier, actor=caller.user_id, create=False
     )

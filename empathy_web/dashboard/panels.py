@@ -14,7 +14,6 @@ from typing import Any
 
 from django.http import Http404
 
-from memory import AgentCoordinator, RedisShortTermMemory, TeamSession
 from memory import patterns as staged
 from memory.metrics import queue_depth, signal_rate
 from memory.registry import team_page
@@ -24,7 +23,7 @@ from memory.summaries import team_summaries
 from memory.tiers import Caller
 from memory.working import list_agents, list_entries
 
-from .agents_memory import get_memory
+from .agents_memory import coordinator_for, get_memory, session_for
 
 # The channel-layer group every open dashboard joins: the bridge's hints name panels
 # from PANELS and go to this group.
@@ -37,11 +36,6 @@ Params = Mapping[str, str]
 
 def _cursor(params: Params, name: str = "cursor") -> str | None:
     return params.get(name) or None
-
-
-def _coordinator(memory: RedisShortTermMemory, team_id: str, viewer: Caller) -> AgentCoordinator:
-    """The team as the viewer reads it."""
-    return AgentCoordinator(memory, team_id, actor=viewer.user_id, access_tier=viewer.tier)
 
 
 def overview(params: Params, viewer: Caller) -> dict[str, Any]:
@@ -74,7 +68,7 @@ def task_board(params: Params, viewer: Caller) -> dict[str, Any]:
     sections: list[dict[str, Any]] = []
     counts: dict[str, Any] = {}
     if team_id:
-        coordinator = _coordinator(memory, team_id, viewer)
+        coordinator = coordinator_for(viewer, team_id)
         counts = coordinator.counts()
         wanted, cursor = params.get("status"), _cursor(params)
 
@@ -115,7 +109,7 @@ def agent_list(params: Params, viewer: Caller) -> dict[str, Any]:
     teams = []
     now = memory.server_time_ms() if team_ids else 0  # for heartbeat ages
     for team_id in team_ids:
-        coordinator = _coordinator(memory, team_id, viewer)
+        coordinator = coordinator_for(viewer, team_id)
         claims: dict[str, list[Any]] = {}
         for task in coordinator.list_tasks("claimed", limit=500):
             claims.setdefault(task.claimed_by, []).append(task)
@@ -138,9 +132,7 @@ def session_detail(params: Params, viewer: Caller) -> dict[str, Any]:
     info = get_session(memory, viewer, session_id) if session_id else None
     if info is None:
         raise Http404("No such session: it never existed, expired or was deleted.")
-    session = TeamSession(
-        memory, session_id, actor=viewer.user_id, access_tier=viewer.tier, create=False
-    )
+    session = session_for(viewer, session_id)
     return {
         "info": info,
         "context_items": sorted(session.get_context().items()),
