@@ -7,6 +7,9 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
+import time
+from pathlib import Path
 
 import redis
 from channels.testing import ChannelsLiveServerTestCase
@@ -30,16 +33,27 @@ class LiveStack(ChannelsLiveServerTestCase):
         cls.redis = start_redis_server([])
         os.environ["REDIS_URL"] = cls.redis.url
         super().setUpClass()
+        cls.bridge_log = tempfile.NamedTemporaryFile("w+", suffix=".log")  # noqa: SIM115
         cls.bridge = subprocess.Popen(
             [sys.executable, "manage.py", "run_bridge", "--coalesce", "0.05"],
             cwd=settings.BASE_DIR,
             env={**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings"},
+            stdout=cls.bridge_log,
+            stderr=subprocess.STDOUT,
         )
+        # A bridge that is still starting would begin after events a test has already
+        # caused, and hint nothing about them: wait until it has chosen where it reads.
+        deadline = time.monotonic() + 60
+        while "bridge reading events after" not in Path(cls.bridge_log.name).read_text():
+            assert cls.bridge.poll() is None, Path(cls.bridge_log.name).read_text()
+            assert time.monotonic() < deadline, "the bridge did not start within 60 s"
+            time.sleep(0.05)
 
     @classmethod
     def tearDownClass(cls) -> None:
         cls.bridge.send_signal(signal.SIGTERM)
         assert cls.bridge.wait(10) == 0  # a clean stop on SIGTERM
+        cls.bridge_log.close()
         super().tearDownClass()
         os.environ.pop("REDIS_URL", None)
         cls.redis.stop()
