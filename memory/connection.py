@@ -15,14 +15,13 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import redis
 from redis.backoff import ExponentialBackoff
-from redis.commands.core import Script
 from redis.retry import Retry
 
 from .codec import DEFAULT_MAX_VALUE_BYTES, ttl_ms
 from .events import Event, event_fields
 from .exceptions import InvalidValue, MemoryConnectionError
 from .keys import KeySchema
-from .scripts import SCRIPT_ERRORS, LuaScript
+from .scripts import LIBRARY, SCRIPT_ERRORS, LuaScript
 from .tiers import Caller
 from .ttl import TTLStrategy
 
@@ -106,7 +105,6 @@ class RedisConnection:
         self._ttl_ms = {kind: kind.value * 1000 for kind in TTLStrategy}
         for kind, seconds in (ttls or {}).items():
             self._ttl_ms[TTLStrategy(kind)] = ttl_ms(seconds, f"ttl for {kind.name}")
-        self._scripts: dict[str, Script] = {}
         self._reader: redis.Redis | None = None
 
         if client is not None:
@@ -213,25 +211,38 @@ class RedisConnection:
     ) -> Any:
         """Run ``script`` in one atomic round trip as ``caller``, with its keys and
         arguments by the names it declares (see ``memory.scripts``)."""
-        runner = self._scripts.get(script.name)
-        if runner is None:
-            runner = self._scripts[script.name] = self.client.register_script(script.source)
         key_values = [self.keys.events, *script.key_values(keys)]
         arg_values = [self.events_maxlen, caller.user_id, caller.tier_name]
         arg_values += script.arg_values(args)
+        call = ("FCALL", LIBRARY.function(script), len(key_values), *key_values, *arg_values)
         try:
             try:
-                # EVALSHA straight away: going through Script.__call__ on every call cost
-                # 3-4 us of Python (imports and type checks) on the hottest paths.
-                return self.client.execute_command(
-                    "EVALSHA", runner.sha, len(key_values), *key_values, *arg_values
-                )
-            except redis.exceptions.NoScriptError:  # a restart or SCRIPT FLUSH: reload
-                return runner(keys=key_values, args=arg_values)
+                return self.client.execute_command(*call)
+            except redis.ResponseError as exc:
+                if not _needs_library(exc):
+                    raise
+            # The first call, or Redis lost its functions (a restart without
+            # persistence, FUNCTION FLUSH): load the library, then call again. A Redis
+            # without functions fails here, with an error that says so.
+            self.load_library()
+            return self.client.execute_command(*call)
         except redis.ResponseError as exc:
             raise script_error(exc) from None
         except redis.RedisError as exc:
             raise self.connection_error(exc) from exc
+
+    def load_library(self) -> None:
+        """Load the library's functions into Redis (``FUNCTION LOAD REPLACE``)."""
+        try:
+            self.client.execute_command("FUNCTION", "LOAD", "REPLACE", LIBRARY.source)
+        except redis.ResponseError as exc:
+            if not _needs_library(exc):
+                raise
+            raise MemoryConnectionError(
+                f"Redis at {self.address} has no functions (FUNCTION LOAD, FCALL): "
+                "the library needs Redis 7.0 or later",
+                unreachable=False,
+            ) from None
 
     # events -----------------------------------------------------------------------
 
@@ -307,6 +318,12 @@ class RedisConnection:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.mode} {self.address} prefix={self.keys.prefix!r}>"
+
+
+def _needs_library(exc: redis.ResponseError) -> bool:
+    """True when Redis lacks the library (or has no functions at all)."""
+    message = str(exc)
+    return message.startswith("Function not found") or message.startswith("unknown command")
 
 
 def script_error(exc: redis.ResponseError) -> Exception:

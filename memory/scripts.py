@@ -1,28 +1,36 @@
-"""The library's Lua scripts: the one place that names them, their keys and arguments.
+"""The library's Lua: the one place that names each script, its keys and arguments.
 
 Each script is a file ``lua/<name>.lua``; shared Lua (the task-state codec, the
 pattern-index member, per-minute counters, event emission) lives in
 ``lua/includes/<name>.lua`` and is pulled in by a line ``--- @include "<name>"``.
-A script's source is its file with its includes, behind a header that binds every key
-and argument to a local of the name declared here, so the Lua reads ``queue`` and
-``task_id`` rather than ``KEYS[4]`` and ``ARGV[5]``.
 
-Every script also gets the event stream and who acts, for ``emit``: the locals
-``events``, ``maxlen``, ``actor`` and ``tier``; and ``now``, the server's clock in
-milliseconds, when it uses it (leases and timestamps never depend on a client's clock).
+All of it is one Redis function library (``FUNCTION LOAD``), built here: the includes
+are defined once, at the library's top level, and each script becomes a function whose
+first lines bind every key and argument to a local of the name declared here, so the
+Lua reads ``queue`` and ``task_id`` rather than ``KEYS[4]`` and ``ARGV[5]``. A function
+library rather than ``EVAL`` scripts because a script re-creates every helper it
+includes on every call, and that garbage cost Redis more CPU than the calls' work.
+
+Every function also gets the event stream and who acts, for ``emit``: ``events``,
+``maxlen``, ``actor`` and ``tier``, library-level locals that each call sets first
+(Redis runs one function at a time); and ``now``, the server's clock in milliseconds,
+when it or its includes read it (leases and timestamps never depend on a client's clock).
 
 A key declared with a leading ``*`` takes the rest of ``KEYS`` as a Lua table: a
 script that writes to a varying number of indexes (a signal's recipients) still names
 every key it touches, so it stays atomic and Cluster-safe.
 
-``RedisConnection.run_script`` runs them through redis-py's ``Script``, which
-sends ``EVALSHA`` and loads the script again after a restart or ``SCRIPT FLUSH``.
+The library's name and its functions' names carry a digest of its source, so processes
+running different versions of this package against one Redis each call their own.
+``RedisConnection.run_script`` sends ``FCALL`` and loads the library when Redis does not
+have it (the first call, or after a restart without persistence or ``FUNCTION FLUSH``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,12 +96,16 @@ _RESERVED = frozenset(
         "actor",
         "tier",
         "now",
+        "KEYS",
+        "ARGV",
     ]
 )
-# What every script gets before its own keys and arguments (see run_script).
-_PRELUDE = "local events, maxlen, actor, tier = KEYS[1], ARGV[1], ARGV[2], ARGV[3]\n"
+# What every function gets before its own keys and arguments (see run_script).
 FIRST_KEY = 2  # KEYS[1] is the event stream
 FIRST_ARG = 4  # ARGV[1..3] are the stream's length, the actor and the tier
+_SHARED = "local events, maxlen, actor, tier, now\n"
+_PRELUDE = "  events, maxlen, actor, tier = KEYS[1], ARGV[1], ARGV[2], ARGV[3]\n"
+_CLOCK = "  now = clock()\n"
 
 
 @dataclass(frozen=True)
@@ -104,7 +116,8 @@ class LuaScript:
     name: str
     keys: tuple[str, ...]
     args: tuple[str, ...]
-    source: str = field(init=False, repr=False, compare=False)
+    includes: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    body: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         names = [name.removeprefix("*") for name in self.keys] + list(self.args)
@@ -115,7 +128,12 @@ class LuaScript:
             raise ValueError(f"script {self.name}: a key or argument is named twice")
         if any(name.startswith("*") for name in self.keys[:-1]):
             raise ValueError(f"script {self.name}: only the last key may take the rest")
-        object.__setattr__(self, "source", self._build())
+        own = (LUA_DIR / f"{self.name}.lua").read_text()
+        # Every script may emit its event, so every script includes emit.
+        includes = _includes(["emit", *_INCLUDE.findall(own)])
+        uses_now = any(_USES_NOW.search(text) for text in [own, *includes.values()])
+        object.__setattr__(self, "includes", tuple(includes))
+        object.__setattr__(self, "body", self._bindings(uses_now) + _INCLUDE.sub("", own))
 
     @property
     def variadic(self) -> bool:
@@ -150,41 +168,61 @@ class LuaScript:
             f"got {', '.join(given) or 'none'}"
         )
 
-    def _build(self) -> str:
-        # Every script may emit its event, so every script includes emit.
-        own = (LUA_DIR / f"{self.name}.lua").read_text()
-        body = _with_includes('--- @include "emit"\n' + own, set())
-        header = [_PRELUDE]
-        if self.keys:
-            fixed = [name for name in self.keys if not name.startswith("*")]
-            if fixed:
-                header.append(_bind(fixed, "KEYS", FIRST_KEY))
-            if self.variadic:
-                first = FIRST_KEY + len(fixed)
-                header.append(f"local {self.keys[-1][1:]} = {{unpack(KEYS, {first})}}\n")
+    def _bindings(self, uses_now: bool) -> str:
+        lines = [_PRELUDE, _CLOCK if uses_now else ""]
+        fixed = [name for name in self.keys if not name.startswith("*")]
+        if fixed:
+            lines.append(_bind(fixed, "KEYS", FIRST_KEY))
+        if self.variadic:
+            first = FIRST_KEY + len(fixed)
+            lines.append(f"  local {self.keys[-1][1:]} = {{unpack(KEYS, {first})}}\n")
         if self.args:
-            header.append(_bind(list(self.args), "ARGV", FIRST_ARG))
-        if _USES_NOW.search(body):  # before the includes, whose functions may read it
-            header.append(_with_includes('--- @include "clock"\n', set()))
-        return "".join(header) + body
+            lines.append(_bind(list(self.args), "ARGV", FIRST_ARG))
+        return "".join(lines)
+
+
+class FunctionLibrary:
+    """The scripts as one Redis function library: its ``source`` for ``FUNCTION LOAD``,
+    and the name each script's function has in it."""
+
+    def __init__(self, scripts: Iterable[LuaScript]) -> None:
+        self.scripts = tuple(scripts)
+        includes = _includes(["clock", *(name for s in self.scripts for name in s.includes)])
+        functions = [
+            f"redis.register_function('{s.name}_@', function(KEYS, ARGV)\n{s.body}end)\n"
+            for s in self.scripts
+        ]
+        template = "".join(
+            ["#!lua name=empathy_memory_@\n", _SHARED, *includes.values(), *functions]
+        )
+        self.version = hashlib.sha1(template.encode()).hexdigest()[:12]
+        self.name = f"empathy_memory_{self.version}"
+        self.source = template.replace("_@", f"_{self.version}")
+        self._functions = {s.name: f"{s.name}_{self.version}" for s in self.scripts}
+
+    def function(self, script: LuaScript) -> str:
+        """The name of ``script``'s function in this library."""
+        try:
+            return self._functions[script.name]
+        except KeyError:
+            raise LookupError(f"script {script.name} is not in {self.name}") from None
 
 
 def _bind(names: list[str], table: str, first: int) -> str:
     values = ", ".join(f"{table}[{first + i}]" for i in range(len(names)))
-    return f"local {', '.join(names)} = {values}\n"
+    return f"  local {', '.join(names)} = {values}\n"
 
 
-def _with_includes(source: str, included: set[str]) -> str:
-    """``source`` with each include replaced by its file, each file at most once."""
-
-    def expand(match: re.Match[str]) -> str:
-        name = match.group(1)
-        if name in included:
-            return ""
-        included.add(name)
-        return _with_includes((LUA_DIR / "includes" / f"{name}.lua").read_text(), included)
-
-    return _INCLUDE.sub(expand, source)
+def _includes(names: Iterable[str], found: dict[str, str] | None = None) -> dict[str, str]:
+    """The includes ``names`` and those they include, each once, each after the ones it
+    includes: name -> its Lua, without its include lines."""
+    found = {} if found is None else found
+    for name in names:
+        if name not in found:
+            text = (LUA_DIR / "includes" / f"{name}.lua").read_text()
+            _includes(_INCLUDE.findall(text), found)
+            found[name] = _INCLUDE.sub("", text)
+    return found
 
 
 # Team task queues (memory/tasks.py). A team's keys share its hash tag.
@@ -319,3 +357,4 @@ ALL = (
     RESOLVE_CONFLICT,
     PERSIST_COLLABORATION,
 )
+LIBRARY = FunctionLibrary(ALL)

@@ -1,13 +1,9 @@
 --- @include "task_state"
 --- @include "per_minute"
+--- @include "reap"
 -- Claim the first task of the queue, after reaping this type's expired leases. The
 -- lease carries a fencing token from the team's counter.
-if redis.call('ZRANGEBYSCORE', leases, '-inf', now, 'LIMIT', 0, 1)[1] then
-  -- Defined only when there is something to reap: a Lua function is a new closure on
-  -- every call of the script.
-  --- @include "reap"
-  reap(state, queue, leases, dead, queue_changes, task_type, max_attempts, team, batch)
-end
+reap(state, queue, leases, dead, queue_changes, task_type, max_attempts, team, batch)
 local id = redis.call('ZPOPMIN', queue)[1]
 if not id then return nil end
 local _, attempts, _, _, score, of_type = decode_state(redis.call('HGET', state, id))

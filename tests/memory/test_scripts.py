@@ -7,13 +7,17 @@ import inspect
 import re
 from pathlib import Path
 
+import fakeredis
 import pytest
 
-from memory import scripts
+from memory import RedisShortTermMemory, scripts
+from memory.exceptions import MemoryConnectionError
 from memory.keys import SESSION_PARTS, TEAM_PARTS, KeySchema
+from memory.tiers import AccessTier, Caller
 
 ROOT = Path(__file__).resolve().parents[2]
 # The key that takes the rest of KEYS, and the schema's builders for its members.
+CALLER = Caller("a", AccessTier.CONTRIBUTOR)
 VARIADIC_BUILDERS = {"delivery": ("signal_inbox", "signals_broadcast", "session_signals")}
 
 
@@ -23,10 +27,38 @@ def built_by_schema(name: str) -> bool:
     return isinstance(member, str) or inspect.ismethod(member)
 
 
-@pytest.mark.parametrize("script", scripts.ALL, ids=lambda s: s.name)
-def test_it_loads_every_script(memory, script):
-    sha = memory.client.script_load(script.source)
-    assert memory.client.script_exists(sha) == [True]
+def test_the_library_loads_with_a_function_for_every_script(memory):
+    memory.load_library()
+    [library] = memory.client.function_list(library=scripts.LIBRARY.name)
+    names = {function[1].decode() for function in library[5]}
+    assert names == {scripts.LIBRARY.function(script) for script in scripts.ALL}
+    assert scripts.LIBRARY.version in scripts.LIBRARY.name
+
+
+def test_the_library_is_loaded_again_when_redis_has_lost_it(memory):
+    memory.run_script(
+        scripts.PERSIST_COLLABORATION, CALLER, {"collaboration": "c"}, {"state_json": "1"}
+    )
+    memory.client.function_flush()  # what a restart without persistence does
+    memory.run_script(
+        scripts.PERSIST_COLLABORATION, CALLER, {"collaboration": "c"}, {"state_json": "2"}
+    )
+    assert memory.client.get("c") == b"2"
+
+
+def test_a_redis_without_functions_is_a_clear_error():
+    memory = RedisShortTermMemory(
+        client=fakeredis.FakeRedis(server=fakeredis.FakeServer(version=(6, 2)))
+    )
+    with pytest.raises(MemoryConnectionError, match="needs Redis 7.0 or later"):
+        memory.run_script(
+            scripts.PERSIST_COLLABORATION, CALLER, {"collaboration": "c"}, {"state_json": "1"}
+        )
+
+
+def test_a_script_outside_the_library_is_refused():
+    with pytest.raises(LookupError, match="not in empathy_memory_"):
+        scripts.FunctionLibrary(scripts.ALL[:1]).function(scripts.STASH)
 
 
 @pytest.mark.parametrize("script", scripts.ALL, ids=lambda s: s.name)
@@ -59,12 +91,10 @@ def test_no_python_file_calls_redis_from_lua():
 
 
 def test_it_names_the_keys_and_arguments_a_call_lacks(memory):
-    from memory.tiers import AccessTier, Caller
-
     with pytest.raises(TypeError, match="takes keys collaboration; got wrong"):
         memory.run_script(
             scripts.PERSIST_COLLABORATION,
-            Caller("a", AccessTier.CONTRIBUTOR),
+            CALLER,
             {"wrong": "k"},
             {"state_json": "{}"},
         )

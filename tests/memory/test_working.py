@@ -119,7 +119,7 @@ def test_values_expire_on_real_redis(make_memory, backend):
 def test_scripts_are_reloaded_after_the_server_forgets_them(memory):
     me = agent(memory, "analyzer")
     me.stash("before", 1)
-    memory.client.script_flush()  # what a restart does to the script cache
+    memory.client.function_flush()  # what a restart without persistence does
     me.stash("after", 2)
     assert me.retrieve("after") == 2
 
