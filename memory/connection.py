@@ -8,13 +8,14 @@ import it, never the other way round.
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import redis
-from redis.backoff import ExponentialBackoff
+from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from .codec import DEFAULT_MAX_VALUE_BYTES, ttl_ms
@@ -32,6 +33,7 @@ logger = logging.getLogger("memory")
 
 DEFAULT_URL = "redis://localhost:6379/0"
 MAX_BLOCK_MS = 60_000
+DEFAULT_SOCKET_TIMEOUT = 5.0
 
 _mock_lock = threading.Lock()
 _mock_server: fakeredis.FakeServer | None = None
@@ -56,8 +58,11 @@ def mock_server() -> fakeredis.FakeServer:
 
 
 def default_retry() -> Retry:
-    """One quick retry on connection errors; writes are idempotent or fenced."""
-    return Retry(ExponentialBackoff(cap=0.2, base=0.02), retries=1)
+    """No retry inside redis-py: a retry there would send any command again after a
+    lost reply, and not every write can be replayed. The library retries once, on a
+    failed connection and never after a timeout, the reads and the scripts that are
+    safe to run twice (``LuaScript.retry``; ``redis_errors``)."""
+    return Retry(NoBackoff(), 0)
 
 
 def time_ms(reply: Sequence[Any]) -> int:
@@ -91,7 +96,7 @@ class RedisConnection:
         ttls: Mapping[TTLStrategy, float] | None = None,
         max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
         events_maxlen: int = 10_000,
-        socket_timeout: float = 5.0,
+        socket_timeout: float = DEFAULT_SOCKET_TIMEOUT,
         connect_timeout: float = 1.0,
         retry: Retry | None = None,
     ) -> None:
@@ -105,7 +110,7 @@ class RedisConnection:
         self._ttl_ms = {kind: kind.value * 1000 for kind in TTLStrategy}
         for kind, seconds in (ttls or {}).items():
             self._ttl_ms[TTLStrategy(kind)] = ttl_ms(seconds, f"ttl for {kind.name}")
-        self._reader: redis.Redis | None = None
+        self._reader: redis.ConnectionPool | None = None
 
         if client is not None:
             self.client = client
@@ -211,38 +216,57 @@ class RedisConnection:
     ) -> Any:
         """Run ``script`` in one atomic round trip as ``caller``, with its keys and
         arguments by the names it declares (see ``memory.scripts``)."""
-        key_values = [self.keys.events, *script.key_values(keys)]
-        arg_values = [self.events_maxlen, caller.user_id, caller.tier_name]
-        arg_values += script.arg_values(args)
-        call = ("FCALL", LIBRARY.function(script), len(key_values), *key_values, *arg_values)
+        key_values = script.key_values(keys)
+        call = (
+            "FCALL",
+            LIBRARY.function(script),
+            len(key_values) + 1,
+            self.keys.events,
+            *key_values,
+            self.events_maxlen,
+            caller.user_id,
+            caller.tier_name,
+            *script.arg_values(args),
+        )
         try:
             try:
-                return self.client.execute_command(*call)
-            except redis.ResponseError as exc:
-                if not _needs_library(exc):
+                return self._fcall(call)
+            except redis.ConnectionError:
+                # The connection failed (not a timeout): the script ran or it did not.
+                # Only a script that answers the same when run twice is sent again.
+                if not script.retry:
                     raise
-            # The first call, or Redis lost its functions (a restart without
-            # persistence, FUNCTION FLUSH): load the library, then call again. A Redis
-            # without functions fails here, with an error that says so.
-            self.load_library()
-            return self.client.execute_command(*call)
+            return self._fcall(call)
         except redis.ResponseError as exc:
             raise script_error(exc) from None
         except redis.RedisError as exc:
             raise self.connection_error(exc) from exc
+
+    def _fcall(self, call: tuple[Any, ...]) -> Any:
+        try:
+            return self.client.execute_command(*call)
+        except redis.ResponseError as exc:
+            if not _needs_library(exc):
+                raise
+        # The first call, or Redis lost its functions (a restart without persistence,
+        # FUNCTION FLUSH): load the library, then call again. A Redis without functions
+        # fails here, with an error that says so.
+        self.load_library()
+        return self.client.execute_command(*call)
 
     def load_library(self) -> None:
         """Load the library's functions into Redis (``FUNCTION LOAD REPLACE``)."""
         try:
             self.client.execute_command("FUNCTION", "LOAD", "REPLACE", LIBRARY.source)
         except redis.ResponseError as exc:
-            if not _needs_library(exc):
-                raise
+            need = "Redis 7.0 or later" if _needs_library(exc) else "its library loaded"
             raise MemoryConnectionError(
-                f"Redis at {self.address} has no functions (FUNCTION LOAD, FCALL): "
-                "the library needs Redis 7.0 or later",
+                f"Redis at {self.address} refused the library's functions ({exc}): "
+                f"the library needs {need}",
                 unreachable=False,
             ) from None
+        except redis.RedisError as exc:
+            raise self.connection_error(exc) from exc
 
     # events -----------------------------------------------------------------------
 
@@ -284,9 +308,11 @@ class RedisConnection:
         """
         if block_ms is not None and not 0 <= block_ms <= MAX_BLOCK_MS:
             raise InvalidValue(f"block_ms must be from 0 to {MAX_BLOCK_MS}")
-        client = self.client if block_ms is None else self._blocking_reader()
         try:
-            answer = client.xread({self.keys.events: after}, count=count, block=block_ms)
+            if block_ms is None or self.mode == "mock":
+                answer = self.client.xread({self.keys.events: after}, count=count, block=block_ms)
+            else:
+                answer = self._read_blocking(after, count, block_ms)
         except redis.RedisError as exc:
             raise self.connection_error(exc) from exc
         if not answer:
@@ -295,26 +321,30 @@ class RedisConnection:
         streams = answer.values() if isinstance(answer, dict) else [s[1] for s in answer]
         return [Event.from_entry(eid, fields) for entries in streams for eid, fields in entries]
 
-    def _blocking_reader(self) -> redis.Redis:
-        # XREAD BLOCK n raises TimeoutError when n exceeds the socket timeout, so blocking
-        # reads get their own connection whose timeout outlasts the longest block.
+    def _read_blocking(self, after: str, count: int, block_ms: int) -> Any:
+        # XREAD BLOCK n needs a read timeout longer than n, and no longer than n plus the
+        # usual timeout, or a silent connection would hold the reader for the longest
+        # block there is. So blocking reads have a connection of their own, and each
+        # read waits block_ms + socket_timeout for its reply.
         if self._reader is None:
-            if self.mode == "mock":
-                self._reader = self.client
-            else:
-                pool = self.client.connection_pool
-                kwargs = {**pool.connection_kwargs, "socket_timeout": MAX_BLOCK_MS / 1000 + 5}
-                self._reader = redis.Redis(
-                    connection_pool=redis.ConnectionPool(
-                        connection_class=pool.connection_class, **kwargs
-                    )
-                )
-        return self._reader
+            pool = self.client.connection_pool
+            kwargs = {**pool.connection_kwargs, "health_check_interval": 0}
+            self._reader = redis.ConnectionPool(connection_class=pool.connection_class, **kwargs)
+        timeout = self._reader.connection_kwargs.get("socket_timeout") or DEFAULT_SOCKET_TIMEOUT
+        connection = self._reader.get_connection()
+        try:
+            connection.send_command(
+                "XREAD", "COUNT", count, "BLOCK", block_ms, "STREAMS", self.keys.events, after
+            )
+            raw = connection.read_response(timeout=block_ms / 1000 + timeout)
+        finally:
+            self._reader.release(connection)
+        return self.client.response_callbacks["XREAD"](raw) if raw else raw
 
     def close(self) -> None:
         self.client.close()
-        if self._reader is not None and self._reader is not self.client:
-            self._reader.close()
+        if self._reader is not None:
+            self._reader.disconnect()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.mode} {self.address} prefix={self.keys.prefix!r}>"
@@ -334,15 +364,21 @@ def script_error(exc: redis.ResponseError) -> Exception:
 
 def redis_errors(function: Callable[P, R]) -> Callable[P, R]:
     """Let no raw Redis error out of a read: it becomes ``MemoryConnectionError``,
-    naming the server. The first argument is the memory, or an object with a
+    naming the server. A read whose connection failed (not timed out) is tried once
+    more, on a new connection. The first argument is the memory, or an object with a
     ``memory``."""
+    first = next(iter(inspect.signature(function).parameters))
 
     @functools.wraps(function)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
+            try:
+                return function(*args, **kwargs)
+            except redis.ConnectionError:
+                pass
             return function(*args, **kwargs)
         except redis.RedisError as exc:
-            owner = args[0]
+            owner = args[0] if args else kwargs[first]
             memory = owner if isinstance(owner, RedisConnection) else owner.memory  # type: ignore[attr-defined]
             raise memory.connection_error(exc) from exc
 

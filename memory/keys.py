@@ -30,6 +30,7 @@ TEAM_PARTS = frozenset(
         "dead",
         "types",
         "fence",
+        "finished",
         "seq",
         "queue_changes",
     }
@@ -95,7 +96,8 @@ class KeySchema:
     # teams and tasks
     def team(self, team_id: str, part: str) -> str:
         """One of a team's keys: ``agents``, ``heartbeats``, ``spec``, ``state``,
-        ``completed``, ``dead``, ``types``, ``fence``, ``seq`` or ``queue_changes``."""
+        ``completed``, ``dead``, ``types``, ``fence``, ``finished``, ``seq`` or
+        ``queue_changes``."""
         if part not in TEAM_PARTS:
             raise ValueError(f"{part!r} is not a part of a team's keys")
         return f"{self.prefix}{{team:{team_id}}}:{part}"
@@ -108,6 +110,10 @@ class KeySchema:
 
     def result(self, team_id: str, task_id: str) -> str:
         return f"{self.prefix}{{team:{team_id}}}:result:{task_id}"
+
+    def claim_request(self, team_id: str, request_id: str) -> str:
+        """What one claim request got (``<task id>\\t<token>``), for as long as its lease."""
+        return f"{self.prefix}{{team:{team_id}}}:claim:{request_id}"
 
     # sessions, conflicts, collaboration state
     def session(self, session_id: str, part: str) -> str:

@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -111,13 +112,27 @@ _CLOCK = "  now = clock()\n"
 @dataclass(frozen=True)
 class LuaScript:
     """One script: its name (the file ``lua/<name>.lua``), and the names of its keys
-    and arguments in the order they are passed."""
+    and arguments in the order they are passed.
+
+    ``retry``: the script may be sent again when the connection failed before its reply
+    came, because a second run answers as the first did (it is idempotent, or fenced
+    and idempotent). Scripts without it are sent once: a caller that sees
+    ``MemoryConnectionError`` does not know whether they ran.
+    """
 
     name: str
     keys: tuple[str, ...]
     args: tuple[str, ...]
+    retry: bool = False
     includes: tuple[str, ...] = field(init=False, repr=False, compare=False)
     body: str = field(init=False, repr=False, compare=False)
+    # Called on every run: the values of the fixed keys, and of the arguments, in order.
+    _fixed_keys: Callable[[Mapping[str, Any]], tuple[Any, ...]] = field(
+        init=False, repr=False, compare=False
+    )
+    _args: Callable[[Mapping[str, Any]], tuple[Any, ...]] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         names = [name.removeprefix("*") for name in self.keys] + list(self.args)
@@ -132,6 +147,9 @@ class LuaScript:
         # Every script may emit its event, so every script includes emit.
         includes = _includes(["emit", *_INCLUDE.findall(own)])
         uses_now = any(_USES_NOW.search(text) for text in [own, *includes.values()])
+        fixed = [name for name in self.keys if not name.startswith("*")]
+        object.__setattr__(self, "_fixed_keys", _getter(fixed))
+        object.__setattr__(self, "_args", _getter(list(self.args)))
         object.__setattr__(self, "includes", tuple(includes))
         object.__setattr__(self, "body", self._bindings(uses_now) + _INCLUDE.sub("", own))
 
@@ -140,26 +158,24 @@ class LuaScript:
         """True when the last key takes the rest of ``KEYS`` as a list."""
         return bool(self.keys) and self.keys[-1].startswith("*")
 
-    def key_values(self, keys: Mapping[str, str | Sequence[str]]) -> list[str]:
+    def key_values(self, keys: Mapping[str, str | Sequence[str]]) -> Sequence[str]:
         """The keys in the declared order, from a mapping of name to key (to a list of
         keys for the last one, when it takes the rest)."""
-        try:
-            if len(keys) == len(self.keys):
-                if not self.variadic:
-                    return [keys[name] for name in self.keys]  # type: ignore[misc]
-                *fixed, rest = self.keys
-                return [*(keys[name] for name in fixed), *keys[rest[1:]]]  # type: ignore[misc]
-        except KeyError:
-            pass
+        if len(keys) == len(self.keys):
+            try:
+                fixed = self._fixed_keys(keys)
+                return [*fixed, *keys[self.keys[-1][1:]]] if self.variadic else fixed
+            except KeyError:
+                pass
         raise self._mismatch("keys", keys, [name.removeprefix("*") for name in self.keys])
 
-    def arg_values(self, args: Mapping[str, Any]) -> list[Any]:
+    def arg_values(self, args: Mapping[str, Any]) -> Sequence[Any]:
         """The arguments in the declared order, from a mapping of name to value."""
-        try:
-            if len(args) == len(self.args):
-                return [args[name] for name in self.args]
-        except KeyError:
-            pass
+        if len(args) == len(self.args):
+            try:
+                return self._args(args)
+            except KeyError:
+                pass
         raise self._mismatch("args", args, list(self.args))
 
     def _mismatch(self, what: str, given: Mapping[str, Any], declared: list[str]) -> TypeError:
@@ -208,6 +224,16 @@ class FunctionLibrary:
             raise LookupError(f"script {script.name} is not in {self.name}") from None
 
 
+def _getter(names: list[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+    """A function from a mapping to the values of ``names``, in order, as a tuple."""
+    if len(names) > 1:
+        return itemgetter(*names)
+    if names:
+        name = names[0]
+        return lambda mapping: (mapping[name],)
+    return lambda mapping: ()
+
+
 def _bind(names: list[str], table: str, first: int) -> str:
     values = ", ".join(f"{table}[{first + i}]" for i in range(len(names)))
     return f"  local {', '.join(names)} = {values}\n"
@@ -234,24 +260,31 @@ ADD_TASK = LuaScript(
 )
 _REAP_ARGS = ("task_type", "max_attempts", "team", "batch")
 CLAIM_TASK = LuaScript(
-    "claim_task", keys=(*_TEAM_TASK, "fence"), args=(*_REAP_ARGS, "agent", "lease_ms")
+    "claim_task",
+    keys=(*_TEAM_TASK, "fence", "claim_request"),
+    args=(*_REAP_ARGS, "agent", "lease_ms"),
+    retry=True,
 )
-REAP_EXPIRED = LuaScript("reap_expired", keys=_TEAM_TASK, args=_REAP_ARGS)
-_LEASE_ARGS = ("task_id", "token", "team")
+REAP_EXPIRED = LuaScript("reap_expired", keys=_TEAM_TASK, args=_REAP_ARGS, retry=True)
+_LEASE_ARGS = ("task_id", "token", "agent", "team")
 COMPLETE_TASK = LuaScript(
     "complete_task",
-    keys=("spec", "state", "leases", "completed", "result"),
+    keys=("spec", "state", "leases", "completed", "result", "finished"),
     args=(*_LEASE_ARGS, "result_json", "result_ttl_ms"),
+    retry=True,
 )
 FAIL_TASK = LuaScript(
     "fail_task",
-    keys=("state", "leases", "queue", "dead", "result", "queue_changes"),
+    keys=("state", "leases", "queue", "dead", "result", "queue_changes", "finished"),
     args=(*_LEASE_ARGS, "error_json", "retry", "max_attempts", "result_ttl_ms"),
+    retry=True,
 )
-EXTEND_LEASE = LuaScript("extend_lease", keys=("state", "leases"), args=(*_LEASE_ARGS, "lease_ms"))
+EXTEND_LEASE = LuaScript(
+    "extend_lease", keys=("state", "leases"), args=(*_LEASE_ARGS, "lease_ms"), retry=True
+)
 STEWARD_TASK = LuaScript(
     "steward_task",
-    keys=("spec", "state", "queue", "leases", "dead", "result", "queue_changes"),
+    keys=("spec", "state", "queue", "leases", "dead", "result", "queue_changes", "finished"),
     args=("task_id", "action", "team", "task_type"),
 )
 
@@ -261,7 +294,9 @@ REGISTER_AGENT = LuaScript(
     keys=("agents", "heartbeats", "teams"),
     args=("agent", "info_json", "team"),
 )
-HEARTBEAT = LuaScript("heartbeat", keys=("agents", "heartbeats"), args=("agent", "team"))
+HEARTBEAT = LuaScript(
+    "heartbeat", keys=("agents", "heartbeats"), args=("agent", "team"), retry=True
+)
 UNREGISTER_AGENT = LuaScript(
     "unregister_agent", keys=("agents", "heartbeats"), args=("agent", "team")
 )
@@ -278,6 +313,7 @@ STAGE_PATTERN = LuaScript(
     "stage_pattern",
     keys=("pattern", "pattern_decision", *_PATTERN_INDEXES),
     args=("pattern_id", "agent_id", "pattern_json", "ttl_ms", "confidence"),
+    retry=True,
 )
 _DECIDED_INDEXES = ("patterns_staged", "patterns_by_confidence", "patterns_by_staged_at")
 DECIDE_PATTERN = LuaScript(
@@ -310,6 +346,7 @@ STASH = LuaScript(
     "stash",
     keys=("working", "working_index", "working_agents"),
     args=("value_json", "ttl_ms", "key"),
+    retry=True,
 )
 DELETE_WORKING = LuaScript(
     "delete_working", keys=("working", "working_index"), args=("key", "agent")
@@ -330,7 +367,7 @@ RESOLVE_CONFLICT = LuaScript(
     "resolve_conflict", keys=("conflict",), args=("conflict_id", "resolution_json")
 )
 PERSIST_COLLABORATION = LuaScript(
-    "persist_collaboration", keys=("collaboration",), args=("state_json",)
+    "persist_collaboration", keys=("collaboration",), args=("state_json",), retry=True
 )
 
 ALL = (

@@ -23,7 +23,13 @@ from typing import Any
 from . import scripts
 from .codec import check_id, check_priority, decode, encode, ttl_ms
 from .connection import redis_errors
-from .exceptions import InvalidValue, LeaseLost, NotFound
+from .exceptions import (
+    InvalidValue,
+    LeaseLost,
+    MemoryConnectionError,
+    NotFound,
+    ShortTermMemoryError,
+)
 from .formats import TaskState
 from .page import Page, check_limit, offset_cursor
 from .summaries import team_summaries
@@ -98,7 +104,8 @@ class TaskQueue(TeamScope):
             if len(self._claim_keys) >= CACHE_SIZE:
                 self._claim_keys.clear()
             check_id(task_type, "task_type")
-            keys = self._task_keys(*scripts.CLAIM_TASK.keys, task_type=task_type)
+            names = [name for name in scripts.CLAIM_TASK.keys if name != "claim_request"]
+            keys = self._task_keys(*names, task_type=task_type)
             self._claim_keys[task_type] = keys
         return keys
 
@@ -126,16 +133,33 @@ class TaskQueue(TeamScope):
         return bool(added)
 
     def claim_task(
-        self, agent_id: str, task_type: str, *, lease_seconds: float | None = None
+        self,
+        agent_id: str,
+        task_type: str,
+        *,
+        lease_seconds: float | None = None,
+        request_id: str | None = None,
     ) -> AgentTask | None:
         """Claim the highest-priority, oldest pending task of ``task_type``, or None.
 
         The returned task carries its ``fencing_token``; this coordinator remembers it,
         so ``complete_task(task.task_id, result)`` works without passing it back.
+
+        Idempotent by ``request_id`` (one is made up when none is given): a claim sent
+        again with the same id, while the first one's lease is held, returns that task
+        with the same token and attempt count rather than a second one. After a
+        ``MemoryConnectionError``, call again with the same ``request_id``.
         """
         caller = self._as(agent_id)
         caller.require(WRITE, "claim_task")
-        keys = self._claim_keys_for(task_type)
+        if request_id is None:  # unique: this coordinator's random prefix and a count
+            request = f"{self._request_prefix}{next(self._requests)}"
+        else:
+            request = check_id(request_id, "request_id")
+        keys = {
+            **self._claim_keys_for(task_type),
+            "claim_request": self.memory.keys.claim_request(self.team_id, request),
+        }
         lease = self.lease_ms if lease_seconds is None else ttl_ms(lease_seconds, "lease_seconds")
         answer = self.memory.run_script(
             scripts.CLAIM_TASK,
@@ -165,8 +189,9 @@ class TaskQueue(TeamScope):
             "batch": REAP_BATCH,
         }
 
-    def _lease(self, task_id: str, fencing_token: int | None) -> tuple[Caller, int, str]:
-        """Who holds ``task_id``'s lease, with which token, for which task type."""
+    def _lease(self, task_id: str, fencing_token: int | None) -> tuple[Caller, int, str, str]:
+        """Who acts on ``task_id``'s lease, with which token, for which task type, and
+        the holder to check ('' when only the token is known: tokens are unique)."""
         check_id(task_id, "task_id")
         held = self._held.get(task_id)
         if fencing_token is None:
@@ -176,11 +201,11 @@ class TaskQueue(TeamScope):
                     "fencing_token from the claim"
                 )
             agent_id, token, task_type = held
-            return self._as(agent_id), token, task_type
+            return self._as(agent_id), token, task_type, agent_id
         if held is not None and held[1] == fencing_token:
-            return self._as(held[0]), held[1], held[2]
+            return self._as(held[0]), held[1], held[2], held[0]
         # Another claim's token: the task may since have been re-added with another type.
-        return self.caller, int(fencing_token), self._task_type(task_id)
+        return self.caller, int(fencing_token), self._task_type(task_id), ""
 
     def _release(self, task_id: str, token: int) -> None:
         # Forget the lease once it is used or lost, but only the one that was used: a
@@ -197,22 +222,33 @@ class TaskQueue(TeamScope):
         release: bool = True,
         **args: Any,
     ) -> Any:
-        """Run a script that needs the current lease (complete, fail, extend), and then
-        forget the lease when ``release``."""
-        caller, held_token, task_type = self._lease(task_id, token)
+        """Run a script that needs the current lease (complete, fail, extend) as its
+        holder, and then forget the lease when ``release``. Only an answer from the
+        server forgets it: after ``MemoryConnectionError`` the lease may still be held,
+        and the same call can be made again."""
+        caller, held_token, task_type, holder = self._lease(task_id, token)
         caller.require(WRITE, script.name)
         keys = self._task_keys(*script.keys, task_type=task_type, task_id=task_id)
-        args.update(task_id=task_id, token=held_token, team=self.team_id)
+        args.update(task_id=task_id, token=held_token, agent=holder, team=self.team_id)
         try:
-            return self.memory.run_script(script, caller, keys, args)
-        finally:
+            answer = self.memory.run_script(script, caller, keys, args)
+        except MemoryConnectionError:
+            raise
+        except ShortTermMemoryError:  # refused: the lease is not ours any more
             if release:
                 self._release(task_id, held_token)
+            raise
+        if release:
+            self._release(task_id, held_token)
+        return answer
 
     def complete_task(
         self, task_id: str, result: Any = None, *, fencing_token: int | None = None
     ) -> None:
-        """Complete a claimed task with ``result``; refused unless the lease is current."""
+        """Complete a claimed task with ``result``; refused (``LeaseLost``) unless the
+        caller holds the current lease. Fenced and idempotent: sent again after it took
+        effect (a lost reply, a retry after ``MemoryConnectionError``), it succeeds again
+        and changes nothing."""
         self._with_lease(
             scripts.COMPLETE_TASK,
             task_id,
@@ -230,7 +266,9 @@ class TaskQueue(TeamScope):
         fencing_token: int | None = None,
     ) -> str:
         """Give a claimed task up. It goes back to its queue (``retry`` and attempts left)
-        or to the dead-letter set; returns the new status, ``"pending"`` or ``"dead"``."""
+        or to the dead-letter set; returns the new status, ``"pending"`` or ``"dead"``.
+        Fenced and idempotent: sent again after it took effect, it returns the same
+        status and changes nothing."""
         status = self._with_lease(
             scripts.FAIL_TASK,
             task_id,
@@ -245,7 +283,9 @@ class TaskQueue(TeamScope):
     def extend_lease(
         self, task_id: str, *, fencing_token: int | None = None, lease_seconds: float | None = None
     ) -> int:
-        """Push a held lease's deadline out; returns the new deadline (server ms)."""
+        """Push a held lease's deadline out; returns the new deadline (server ms).
+        Fenced and idempotent: sent again, it sets the deadline from the server's clock
+        again."""
         lease = self.lease_ms if lease_seconds is None else ttl_ms(lease_seconds, "lease_seconds")
         return int(
             self._with_lease(

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import secrets
+
 from .codec import MAX_ACTOR_LENGTH, check_id, ttl_ms
 from .connection import RedisConnection
 from .exceptions import InvalidValue
@@ -50,6 +53,9 @@ class TeamScope:
         # Small caches for the hot path (claims): callers by agent, keys by type.
         self._callers: dict[str, Caller] = {}
         self._claim_keys: dict[str, dict[str, str]] = {}
+        # Claims' request ids, when the caller gives none (memory/tasks.py).
+        self._request_prefix = secrets.token_hex(6) + "-"
+        self._requests = itertools.count(1)
 
     def _key(self, part: str) -> str:
         return self.memory.keys.team(self.team_id, part)

@@ -1,9 +1,13 @@
 --- @include "check_lease"
 --- @include "per_minute"
+--- @include "finished"
 -- Give a claimed task up: back to its queue (retry, with attempts left) or to the
--- dead-letter set. Returns the new status.
+-- dead-letter set. Returns the new status. Fenced (check_lease) and idempotent: sent
+-- again after it took effect, it returns the status the first call returned.
+local outcome = finished_before(finished, result, task_id, token, agent, error_json)
+if outcome then return outcome end
 local refused, attempts, holder, score, task_type = check_lease(state, leases, task_id,
-                                                                token, team)
+                                                                token, agent, team)
 if refused then return refused end
 redis.call('ZREM', leases, task_id)
 redis.call('SET', result, error_json, 'PX', tonumber(result_ttl_ms))
@@ -16,6 +20,7 @@ else
   redis.call('ZADD', dead, now, task_id)
 end
 redis.call('HSET', state, task_id, encode_state(status, attempts, '', '', score, task_type))
+record_finish(finished, task_id, token, holder, status)
 emit('task.failed', 'team', team, 'task_id', task_id, 'agent', holder,
      'attempts', attempts, 'status', status)
 return status

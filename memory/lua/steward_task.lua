@@ -21,6 +21,7 @@ if action == 'requeue' then
 else
   redis.call('HDEL', spec, task_id)
   redis.call('HDEL', state, task_id)
+  redis.call('HDEL', finished, task_id)
   redis.call('DEL', result)
   if was_pending then count_per_minute(queue_changes, minute, -1, RECENT_MINUTES) end
   emit('task.cancelled', 'team', team, 'task_id', task_id)

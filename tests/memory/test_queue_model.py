@@ -71,6 +71,9 @@ class ModelTask:
     deadline: int | None = None  # of the current lease, by the server's clock
     expired: bool = False  # claimed, but its lease has run out (not reaped yet)
     result: Any = None
+    # The last completion or failure: (token, action, answer). The same call sent again
+    # with that token answers the same and changes nothing (a replay after a lost reply).
+    finished: tuple[int, str, str] | None = None
 
     @property
     def claim_key(self) -> tuple[int, int]:
@@ -227,8 +230,12 @@ class QueueMachine(RuleBasedStateMachine):
         cached = self.remembered[via].get(task_id)
         used = (cached[0] if cached else None) if token is None else token
         task = self.tasks.get(task_id)
+        replay = task is not None and task.finished is not None
+        replay = replay and task.finished[:2] == (used, action)  # type: ignore[index]
         if used is None:
             expected: type[Exception] | None = LeaseLost  # this worker holds no lease on it
+        elif replay:
+            expected = None
         elif task is None:
             expected = NotFound
         elif task.status != "claimed" or task.token != used or task.expired:
@@ -248,13 +255,19 @@ class QueueMachine(RuleBasedStateMachine):
         if expected is not None:
             return
         assert task is not None
+        if replay:
+            assert task.finished is not None
+            assert action != "fail" or answer == task.finished[2]
+            return
         if action == "complete":
             task.status = "completed"
             task.deadline = None
             task.result = result
+            task.finished = (used, action, "completed")
         elif action == "fail":
             status = "pending" if retry and task.attempts < self.max_attempts else "dead"
             assert answer == status
+            task.finished = (used, action, status)
             self.release(task, status)
         else:
             assert task.deadline is not None
