@@ -13,8 +13,8 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
-from redis.retry import Retry
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -173,7 +173,7 @@ if REDIS_URL:
                         "address": REDIS_URL,
                         # After a Redis restart, pooled connections fail once: retry
                         # them. The timeout outlasts the layer's 5 s blocking pops.
-                        "retry": Retry(ExponentialWithJitterBackoff(base=0.05, cap=2), 5),
+                        "retry": AsyncRetry(ExponentialWithJitterBackoff(base=0.05, cap=2), 5),
                         "health_check_interval": 10,
                         "socket_timeout": 15,
                         "socket_connect_timeout": 5,

@@ -20,7 +20,7 @@ from redis.retry import Retry
 
 from .codec import DEFAULT_MAX_VALUE_BYTES, ttl_ms
 from .events import Event, event_fields
-from .exceptions import InvalidValue, MemoryConnectionError
+from .exceptions import EvictionUnknown, InvalidValue, MemoryConnectionError
 from .keys import KeySchema
 from .scripts import LIBRARY, SCRIPT_ERRORS, LuaScript
 from .tiers import Caller
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     import fakeredis
 
 logger = logging.getLogger("memory")
+_eviction_unknown_logged = False
 
 DEFAULT_URL = "redis://localhost:6379/0"
 MAX_BLOCK_MS = 60_000
@@ -172,17 +173,40 @@ class RedisConnection:
         finally:
             probe.disconnect()
         try:
-            policy = self.client.config_get("maxmemory-policy").get("maxmemory-policy", "")
-        except redis.ResponseError:  # managed servers often disable CONFIG
+            problem = self.eviction_problem()
+        except EvictionUnknown as exc:
+            global _eviction_unknown_logged
+            if not _eviction_unknown_logged:  # once per process: it stays true
+                _eviction_unknown_logged = True
+                logger.warning("%s", exc)
             return
+        if problem:
+            logger.warning("%s", problem)
+
+    def eviction_problem(self) -> str | None:
+        """What is wrong with the server's ``maxmemory-policy``, or None. An
+        ``allkeys-*`` policy evicts queued tasks and staged patterns, and half of a
+        task's keys (its queue entry but not its state) as easily as all of them. Raises
+        ``EvictionUnknown`` when the server refuses ``CONFIG``, as managed ones often do,
+        and ``MemoryConnectionError`` when it does not answer."""
+        try:
+            reply = self.client.config_get("maxmemory-policy")
+        except redis.ResponseError as exc:
+            raise EvictionUnknown(
+                f"could not check the maxmemory-policy of Redis at {self.address} "
+                f"(CONFIG GET refused: {exc}); make sure it is noeviction or volatile-*"
+            ) from None
+        except redis.RedisError as exc:
+            raise self.connection_error(exc) from exc
+        policy = reply.get("maxmemory-policy", "")
         policy = policy.decode() if isinstance(policy, bytes) else policy
-        if policy.startswith("allkeys-"):
-            logger.warning(
-                "Redis at %s has maxmemory-policy %s: under memory pressure it evicts queued "
-                "tasks and staged patterns without an error. Use noeviction or volatile-*.",
-                self.address,
-                policy,
-            )
+        if not policy.startswith("allkeys-"):
+            return None
+        return (
+            f"Redis at {self.address} has maxmemory-policy {policy}: under memory pressure "
+            "it evicts queued tasks and staged patterns without an error, or half of a "
+            "task's keys. Use noeviction or volatile-*."
+        )
 
     def ping(self) -> bool:
         """True when the backend answers."""

@@ -28,6 +28,10 @@ class MemoryConnectionError(ShortTermMemoryError, ConnectionError):
         self.unreachable = unreachable
 
 
+class EvictionUnknown(ShortTermMemoryError):
+    """The server would not say its ``maxmemory-policy`` (``CONFIG`` is disabled)."""
+
+
 class InvalidValue(ShortTermMemoryError, ValueError):
     """An id, TTL, priority or value is out of range or malformed."""
 

@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class DashboardConfig(AppConfig):
     name = "empathy_web.dashboard"
     label = "dashboard"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)

@@ -13,6 +13,8 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
 from empathy_web.accounts.tiers import caller_for, tier_required
+from memory import RedisShortTermMemory
+from memory.exceptions import EvictionUnknown
 from memory.tiers import READ
 
 from .agents_memory import UNAVAILABLE, get_memory
@@ -123,8 +125,16 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"status": "ok"})
 
 
+def eviction_problem(memory: RedisShortTermMemory) -> str | None:
+    try:
+        return memory.eviction_problem()
+    except EvictionUnknown:  # a managed server: manage.py check has said it cannot tell
+        return None
+
+
 def readyz(request: HttpRequest) -> HttpResponse:
-    """Readiness: the database and Redis both answer; 503 with the reason when not."""
+    """Readiness: the database and Redis both answer, and Redis will not evict the
+    agents' keys; 503 with the reason when not."""
     problems = {}
     try:
         with connection.cursor() as cursor:
@@ -132,8 +142,11 @@ def readyz(request: HttpRequest) -> HttpResponse:
     except Exception as exc:  # any database failure makes us not ready
         problems["database"] = str(exc)
     try:
-        if not get_memory().ping():
-            problems["redis"] = f"no answer from {get_memory().address}"
+        memory = get_memory()
+        if not memory.ping():
+            problems["redis"] = f"no answer from {memory.address}"
+        elif problem := eviction_problem(memory):
+            problems["redis"] = problem
     except UNAVAILABLE as exc:
         problems["redis"] = str(exc)
     if problems:

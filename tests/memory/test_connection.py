@@ -573,3 +573,21 @@ def test_reads_let_no_raw_redis_error_out() -> None:
         with pytest.raises(MemoryConnectionError, match=r"Redis at 127\.0\.0\.1:\d+/0 failed"):
             read()
     memory.close()
+
+
+def test_a_server_that_refuses_config_is_said_once(
+    private_server: Callable[[list[str]], RedisServer],
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from memory import connection
+
+    monkeypatch.setattr(connection, "_eviction_unknown_logged", False)
+    server = private_server(["--rename-command", "CONFIG", ""])
+    caplog.set_level(logging.WARNING, logger="memory")
+
+    RedisShortTermMemory(url=server.url).close()
+    RedisShortTermMemory(url=server.url).close()
+
+    [warning] = memory_warnings(caplog)
+    assert "could not check the maxmemory-policy" in warning.getMessage()

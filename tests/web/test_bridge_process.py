@@ -21,12 +21,14 @@ from channels_redis.core import RedisChannelLayer
 
 from empathy_web.dashboard.panels import GROUP, panels_for
 from memory import AgentCoordinator, AgentTask, EmpathyOS, RedisShortTermMemory
+from tests.faultproxy import FaultProxy
 from tests.redis_server import RedisServer, start_redis_server
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 WAIT = 15.0
+PARTITION_NOTICED = 10.0  # the bridge's reads fail within block_ms + socket_timeout
 
 
 @pytest.fixture
@@ -177,3 +179,30 @@ async def test_a_bridge_started_after_a_kill_reads_on_from_the_saved_cursor(
         assert await saved_cursor(memory.client, cursor_key, missed[-1].id) > saved
     finally:
         await layer.close_pools()
+
+
+async def test_a_bridge_notices_a_silent_partition_in_seconds_and_reads_on_after_it(
+    server: RedisServer, memory: RedisShortTermMemory, tmp_path: Path
+) -> None:
+    layer = RedisChannelLayer(hosts=[server.url])
+    with FaultProxy(server.port) as proxy:
+        bridges = BridgeProcesses(f"redis://127.0.0.1:{proxy.port}/0", tmp_path)
+        try:
+            channel = await listen(layer)
+            await bridges.start()
+            log = tmp_path / "bridge-0.log"
+            proxy.blackhole()  # packets dropped, nothing reset
+            started = time.monotonic()
+            while "Redis unavailable" not in log.read_text():
+                assert time.monotonic() - started < WAIT, log.read_text()
+                await asyncio.sleep(0.05)
+            noticed = time.monotonic() - started
+            assert noticed < PARTITION_NOTICED, f"noticed after {noticed:.1f}s"
+            proxy.heal(deliver=False)
+            AgentCoordinator(memory, "team").add_task(AgentTask("after", "review"))
+            while "task-board" not in await next_hint(layer, channel):
+                pass
+            assert "Redis is back" in log.read_text()
+        finally:
+            bridges.stop_all()
+            await layer.close_pools()
