@@ -26,6 +26,7 @@ class CollaborationState:
 
 
 def persist(memory: RedisConnection, caller: Caller, state: CollaborationState) -> None:
+    """Store ``state`` for the caller. Idempotent: sent again, it stores the same."""
     caller.require(WRITE, "persist_collaboration_state")
     payload = encode(asdict(state), memory.max_value_bytes, "collaboration state")
     memory.run_script(

@@ -89,7 +89,8 @@ class StagedPattern:
 
 
 def stage(memory: RedisConnection, caller: Caller, pattern: StagedPattern) -> StagedPattern:
-    """Stage ``pattern``. Restaging your own id replaces it; another agent's id is refused."""
+    """Stage ``pattern``. Restaging your own id replaces it; another agent's id is refused.
+    Idempotent: sent again after a lost reply, it stages the same pattern again."""
     caller.require(WRITE, "stage_pattern")
     if not isinstance(pattern, StagedPattern):
         raise TypeError(f"stage_pattern takes a StagedPattern, not {type(pattern).__name__}")

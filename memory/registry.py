@@ -66,7 +66,7 @@ class AgentRegistry(TeamScope):
         return bool(n)
 
     def heartbeat(self, agent_id: str) -> None:
-        """Record that ``agent_id`` is alive (by the server's clock)."""
+        """Record that ``agent_id`` is alive (by the server's clock). Idempotent."""
         caller = self._as(agent_id)
         caller.require(WRITE, "heartbeat")
         self.memory.run_script(

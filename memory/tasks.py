@@ -294,7 +294,8 @@ class TaskQueue(TeamScope):
         )
 
     def reap_expired(self) -> int:
-        """Return every task whose lease ran out to its queue (or dead-letter it)."""
+        """Return every task whose lease ran out to its queue (or dead-letter it).
+        Idempotent: a second run finds nothing more to reap."""
         self.caller.require(WRITE, "reap_expired")
         total = 0
         for task_type in self.task_types():

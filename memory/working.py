@@ -31,6 +31,8 @@ class WorkingEntry:
 def stash(
     memory: RedisConnection, caller: Caller, key: str, data: Any, ttl: float | None = None
 ) -> None:
+    """Keep ``data`` under ``key`` for ``ttl`` seconds (the WORKING_RESULTS TTL when
+    None). Idempotent: sent again after a lost reply, it stores the same value."""
     caller.require(WRITE, "stash")
     check_key(key)
     millis = memory.ttl_ms(TTLStrategy.WORKING_RESULTS) if ttl is None else ttl_ms(ttl)
