@@ -124,6 +124,8 @@ class LuaScript:
     keys: tuple[str, ...]
     args: tuple[str, ...]
     retry: bool = False
+    # True when the last key takes the rest of ``KEYS`` as a list.
+    variadic: bool = field(init=False, repr=False, compare=False)
     includes: tuple[str, ...] = field(init=False, repr=False, compare=False)
     body: str = field(init=False, repr=False, compare=False)
     # Called on every run: the values of the fixed keys, and of the arguments, in order.
@@ -148,15 +150,11 @@ class LuaScript:
         includes = _includes(["emit", *_INCLUDE.findall(own)])
         uses_now = any(_USES_NOW.search(text) for text in [own, *includes.values()])
         fixed = [name for name in self.keys if not name.startswith("*")]
+        object.__setattr__(self, "variadic", len(fixed) < len(self.keys))
         object.__setattr__(self, "_fixed_keys", _getter(fixed))
         object.__setattr__(self, "_args", _getter(list(self.args)))
         object.__setattr__(self, "includes", tuple(includes))
         object.__setattr__(self, "body", self._bindings(uses_now) + _INCLUDE.sub("", own))
-
-    @property
-    def variadic(self) -> bool:
-        """True when the last key takes the rest of ``KEYS`` as a list."""
-        return bool(self.keys) and self.keys[-1].startswith("*")
 
     def key_values(self, keys: Mapping[str, str | Sequence[str]]) -> Sequence[str]:
         """The keys in the declared order, from a mapping of name to key (to a list of

@@ -103,6 +103,7 @@ class TaskQueue(TeamScope):
         if keys is None:
             if len(self._claim_keys) >= CACHE_SIZE:
                 self._claim_keys.clear()
+                self._claim_args.clear()
             check_id(task_type, "task_type")
             names = [name for name in scripts.CLAIM_TASK.keys if name != "claim_request"]
             keys = self._task_keys(*names, task_type=task_type)
@@ -165,7 +166,7 @@ class TaskQueue(TeamScope):
             scripts.CLAIM_TASK,
             caller,
             keys,
-            {**self._reap_args(task_type), "agent": agent_id, "lease_ms": lease},
+            {**self._claim_args_for(task_type), "agent": agent_id, "lease_ms": lease},
         )
         if answer is None:
             return None
@@ -180,6 +181,13 @@ class TaskQueue(TeamScope):
         )
         self._held[task.task_id] = (agent_id, task.fencing_token, task_type)
         return task
+
+    def _claim_args_for(self, task_type: str) -> dict[str, Any]:
+        args = self._claim_args.get(task_type)
+        if args is None:
+            self._claim_keys_for(task_type)  # checks the type, and bounds both caches
+            args = self._claim_args[task_type] = self._reap_args(task_type)
+        return args
 
     def _reap_args(self, task_type: str) -> dict[str, Any]:
         return {

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import secrets
+from typing import Any
 
 from .codec import MAX_ACTOR_LENGTH, check_id, ttl_ms
 from .connection import RedisConnection
@@ -53,6 +54,7 @@ class TeamScope:
         # Small caches for the hot path (claims): callers by agent, keys by type.
         self._callers: dict[str, Caller] = {}
         self._claim_keys: dict[str, dict[str, str]] = {}
+        self._claim_args: dict[str, dict[str, Any]] = {}
         # Claims' request ids, when the caller gives none (memory/tasks.py).
         self._request_prefix = secrets.token_hex(6) + "-"
         self._requests = itertools.count(1)
