@@ -35,8 +35,8 @@ def check_id(
     """
     if not isinstance(value, str):
         raise InvalidValue(f"{what} must be a string, not {type(value).__name__}")
-    if not value:
-        raise InvalidValue(f"{what} must not be empty")
+    if not value.strip():
+        raise InvalidValue(f"{what} must not be empty or only spaces")
     if len(value) > max_length:
         raise InvalidValue(f"{what} is {len(value)} characters long; the limit is {max_length}")
     if _CONTROL.search(value):

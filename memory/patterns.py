@@ -11,7 +11,7 @@ from typing import Any
 from . import scripts
 from .codec import check_confidence, check_id, decode, encode
 from .connection import RedisConnection, redis_errors, time_ms
-from .exceptions import InvalidValue
+from .exceptions import AccessDenied, InvalidValue
 from .formats import (
     MINUTE_MS,
     decode_per_minute,
@@ -89,12 +89,19 @@ class StagedPattern:
 
 
 def stage(memory: RedisConnection, caller: Caller, pattern: StagedPattern) -> StagedPattern:
-    """Stage ``pattern``. Restaging your own id replaces it; another agent's id is refused.
-    Idempotent: sent again after a lost reply, it stages the same pattern again."""
+    """Stage ``pattern`` as the caller, who must be its ``agent_id`` (``AccessDenied``
+    otherwise: nobody stages in another agent's name). Restaging your own id replaces
+    it; an id another agent staged raises ``IdTaken``. Idempotent: sent again after a
+    lost reply, it stages the same pattern again."""
     caller.require(WRITE, "stage_pattern")
     if not isinstance(pattern, StagedPattern):
         raise TypeError(f"stage_pattern takes a StagedPattern, not {type(pattern).__name__}")
     pattern.validate()
+    if pattern.agent_id != caller.user_id:
+        raise AccessDenied(
+            f"{caller.user_id} cannot stage a pattern as {pattern.agent_id}: the staging "
+            "agent is always the caller"
+        )
     body = memory.run_script(
         scripts.STAGE_PATTERN,
         caller,

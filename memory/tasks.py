@@ -197,9 +197,10 @@ class TaskQueue(TeamScope):
             "batch": REAP_BATCH,
         }
 
-    def _lease(self, task_id: str, fencing_token: int | None) -> tuple[Caller, int, str, str]:
-        """Who acts on ``task_id``'s lease, with which token, for which task type, and
-        the holder to check ('' when only the token is known: tokens are unique)."""
+    def _lease(self, task_id: str, fencing_token: int | None) -> tuple[Caller, int, str]:
+        """Who acts on ``task_id``'s lease (the holder), with which token, for which task
+        type. With a token this coordinator did not take, the holder must be its own
+        caller: a token alone, which observers can see, is not enough to act."""
         check_id(task_id, "task_id")
         held = self._held.get(task_id)
         if fencing_token is None:
@@ -209,11 +210,11 @@ class TaskQueue(TeamScope):
                     "fencing_token from the claim"
                 )
             agent_id, token, task_type = held
-            return self._as(agent_id), token, task_type, agent_id
+            return self._as(agent_id), token, task_type
         if held is not None and held[1] == fencing_token:
-            return self._as(held[0]), held[1], held[2], held[0]
+            return self._as(held[0]), held[1], held[2]
         # Another claim's token: the task may since have been re-added with another type.
-        return self.caller, int(fencing_token), self._task_type(task_id), ""
+        return self.caller, int(fencing_token), self._task_type(task_id)
 
     def _release(self, task_id: str, token: int) -> None:
         # Forget the lease once it is used or lost, but only the one that was used: a
@@ -234,10 +235,10 @@ class TaskQueue(TeamScope):
         holder, and then forget the lease when ``release``. Only an answer from the
         server forgets it: after ``MemoryConnectionError`` the lease may still be held,
         and the same call can be made again."""
-        caller, held_token, task_type, holder = self._lease(task_id, token)
+        caller, held_token, task_type = self._lease(task_id, token)
         caller.require(WRITE, script.name)
         keys = self._task_keys(*script.keys, task_type=task_type, task_id=task_id)
-        args.update(task_id=task_id, token=held_token, agent=holder, team=self.team_id)
+        args.update(task_id=task_id, token=held_token, agent=caller.user_id, team=self.team_id)
         try:
             answer = self.memory.run_script(script, caller, keys, args)
         except MemoryConnectionError:

@@ -83,9 +83,13 @@ def test_only_the_lease_holder_completes(memory, coordinator):
     other = AgentCoordinator(memory, "code_review_team")
     with pytest.raises(LeaseLost):
         other.complete_task("t", "mine")
-    with pytest.raises(LeaseLost, match="stale"):
-        other.complete_task("t", "mine", fencing_token=claimed.fencing_token + 1)
-    other.complete_task("t", "theirs", fencing_token=claimed.fencing_token)
+    # The token, which observers can see, is not enough: the caller must be the holder.
+    with pytest.raises(LeaseLost, match="may not finish"):
+        other.complete_task("t", "mine", fencing_token=claimed.fencing_token)
+    holder = AgentCoordinator(memory, "code_review_team", actor="w1")
+    with pytest.raises(LeaseLost, match="may not finish"):
+        holder.complete_task("t", "mine", fencing_token=claimed.fencing_token + 1)
+    holder.complete_task("t", "theirs", fencing_token=claimed.fencing_token)
     assert coordinator.get_task("t").result == "theirs"
     with pytest.raises(LeaseLost, match="completed"):
         coordinator.complete_task("t", "again", fencing_token=claimed.fencing_token)

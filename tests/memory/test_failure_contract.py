@@ -83,14 +83,16 @@ def test_a_failure_whose_reply_was_lost_returns_the_same_status(team, proxy, dir
 
 def test_a_finish_sent_again_with_its_token_answers_as_the_first(team, memory):
     task = team.claim_task("w", "x")
-    other = AgentCoordinator(memory, "t", actor="other")
+    again = AgentCoordinator(memory, "t", actor="w")  # the holder, in another process
     team.complete_task("t1", "done")
-    other.complete_task("t1", "done", fencing_token=task.fencing_token)
-    with pytest.raises(LeaseLost):
-        other.complete_task("t1", "done", fencing_token=task.fencing_token + 1)
+    again.complete_task("t1", "done", fencing_token=task.fencing_token)
+    with pytest.raises(LeaseLost):  # not the same call: another result
+        again.complete_task("t1", "other", fencing_token=task.fencing_token)
+    with pytest.raises(LeaseLost):  # not the same call: another caller
+        AgentCoordinator(memory, "t").complete_task("t1", "done", fencing_token=task.fencing_token)
     second = team.claim_task("w", "x")
     assert team.fail_task("t2", "no", retry=False) == "dead"
-    assert other.fail_task("t2", "no", fencing_token=second.fencing_token) == "dead"
+    assert again.fail_task("t2", "no", fencing_token=second.fencing_token) == "dead"
 
 
 # 2. A lease is forgotten only when the server answered ----------------------------

@@ -33,7 +33,7 @@ SAMPLES: dict[str, Any] = {
     "key": "k",
     "data": {"v": 1},
     "agent_id": "a",
-    "pattern": StagedPattern("p1", "a", "kind", "name", "description", confidence=0.5),
+    "pattern": StagedPattern("p1", "steward", "kind", "name", "description", confidence=0.5),
     "pattern_id": "p1",
     "pattern_ids": ["p1"],
     "decision": "approve",
@@ -75,7 +75,7 @@ def down() -> Iterator[RedisShortTermMemory]:
 def public_objects(memory: RedisShortTermMemory) -> list[object]:
     return [
         memory,
-        EmpathyOS("a", short_term_memory=memory, access_tier=AccessTier.STEWARD),
+        EmpathyOS("steward", short_term_memory=memory, access_tier=AccessTier.STEWARD),
         AgentCoordinator(memory, "t", access_tier=AccessTier.STEWARD, actor="steward"),
         TeamSession(memory, "s1", access_tier=AccessTier.STEWARD, actor="steward"),
     ]

@@ -232,12 +232,17 @@ class QueueMachine(RuleBasedStateMachine):
         task = self.tasks.get(task_id)
         replay = task is not None and task.finished is not None
         replay = replay and task.finished[:2] == (used, action)  # type: ignore[index]
+        # A worker acts as the holder only with a lease it took: with another claim's
+        # token it acts as itself, and a token alone is not enough.
+        as_holder = cached is not None and cached[0] == used
         if used is None:
             expected: type[Exception] | None = LeaseLost  # this worker holds no lease on it
-        elif replay:
-            expected = None
         elif task is None:
             expected = NotFound
+        elif not as_holder:
+            expected = LeaseLost
+        elif replay:
+            expected = None
         elif task.status != "claimed" or task.token != used or task.expired:
             expected = LeaseLost
         else:
@@ -433,7 +438,8 @@ def test_task_queue_matches_model(make_memory: MakeMemory) -> None:
 
 
 def test_current_token_is_honoured_after_the_id_changed_type(memory: RedisShortTermMemory) -> None:
-    first = AgentCoordinator(memory, TEAM, lease_seconds=LEASE_SECONDS)
+    # first acts as agent-b too: it must be the holder of the token it presents.
+    first = AgentCoordinator(memory, TEAM, lease_seconds=LEASE_SECONDS, actor="agent-b")
     second = AgentCoordinator(memory, TEAM, lease_seconds=LEASE_SECONDS)
     steward = AgentCoordinator(memory, TEAM, access_tier=AccessTier.STEWARD)
     first.add_task(AgentTask("t1", "build"))

@@ -1,7 +1,7 @@
 --- @include "task_state"
 --- @include "fail"
--- Finishing a claim (complete, fail, extend): the caller must hold the current token,
--- be the holder (agent; '' when the caller only knows the token, which is unique), and
+-- Finishing a claim (complete, fail, extend): the caller (agent) must be the holder and
+-- present the current token (observers can see tokens: one alone is not enough), and
 -- the lease must not have run out, by the server's clock. Returns an error reply to
 -- return, or nil and the task's state.
 local function check_lease(state, leases, task_id, token, agent, team)
@@ -13,9 +13,9 @@ local function check_lease(state, leases, task_id, token, agent, team)
   if status ~= 'claimed' then
     return fail('LEASE', 'task ' .. task_id .. ' is ' .. status .. ', not claimed')
   end
-  if held ~= token or (agent ~= '' and holder ~= agent) then
-    return fail('LEASE', 'task ' .. task_id .. ' is now held by ' .. holder
-                .. ' with token ' .. held .. '; token ' .. token .. ' is stale')
+  if held ~= token or holder ~= agent then
+    return fail('LEASE', 'task ' .. task_id .. ' is held by ' .. holder .. ' with another '
+                .. 'token; ' .. agent .. ' with token ' .. token .. ' may not finish it')
   end
   local deadline = tonumber(redis.call('ZSCORE', leases, task_id) or 0)
   if deadline < now then

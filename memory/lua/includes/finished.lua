@@ -7,7 +7,7 @@ local function finished_before(finished, result, task_id, token, agent, payload)
   local record = redis.call('HGET', finished, task_id)
   if not record then return nil end
   local done_token, holder, outcome = string.match(record, '^([^\t]*)\t([^\t]*)\t(.*)$')
-  if done_token == token and (agent == '' or holder == agent)
+  if done_token == token and holder == agent
       and redis.call('GET', result) == payload then
     return outcome
   end
