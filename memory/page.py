@@ -10,6 +10,8 @@ from .exceptions import InvalidValue
 T = TypeVar("T")
 
 MAX_PAGE = 500
+# Offsets past this are no listing's: Redis refuses indexes beyond 64 bits.
+MAX_OFFSET = 10**12
 
 
 class Page(list[T], Generic[T]):
@@ -31,9 +33,15 @@ def check_limit(limit: object) -> int:
 
 
 def offset_cursor(cursor: str | None) -> int:
-    """Cursors of offset-paged listings are decimal offsets."""
+    """Cursors of offset-paged listings are decimal offsets (ASCII digits only: "²" is
+    a digit to ``str.isdigit`` but not to ``int``)."""
     if cursor is None:
         return 0
-    if not (isinstance(cursor, str) and cursor.isdigit()):
-        raise InvalidValue(f"cursor {cursor!r} is not one this listing handed out")
+    if not (
+        isinstance(cursor, str)
+        and cursor.isascii()
+        and cursor.isdigit()
+        and int(cursor) <= MAX_OFFSET
+    ):
+        raise InvalidValue(f"cursor {cursor[:40]!r} is not one this listing handed out")
     return int(cursor)

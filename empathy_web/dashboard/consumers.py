@@ -28,6 +28,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
 from empathy_web.accounts.tiers import caller_for_user, user_tier
+from memory import InvalidValue
 
 from .agents_memory import UNAVAILABLE
 from .fragments import masked_csrf_token, render_new_signals, render_panels
@@ -168,10 +169,15 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         """Send fresh renderings of ``names``; False when Redis could not be read."""
         if not names:
             return True
+        render = sync_to_async(render_panels, thread_sensitive=False)
         try:
-            html = await sync_to_async(render_panels, thread_sensitive=False)(
-                names, self.params, self.viewer, self.csrf_token, hint
-            )
+            try:
+                html = await render(names, self.params, self.viewer, self.csrf_token, hint)
+            except InvalidValue:
+                # The page's query has a parameter the library refuses (the page itself
+                # answered 400): ignore the query rather than close the socket.
+                self.params = {}
+                html = await render(names, self.params, self.viewer, self.csrf_token, hint)
         except UNAVAILABLE:
             await self.send_status(unavailable=True)  # the page keeps what it shows
             return False
@@ -180,10 +186,17 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         return True
 
     async def send_new_signals(self, hint: str | None) -> bool:
+        render = sync_to_async(render_new_signals, thread_sensitive=False)
         try:
-            html, self.last_signal = await sync_to_async(
-                render_new_signals, thread_sensitive=False
-            )(self.viewer, self.last_signal, self.params, hint)
+            try:
+                html, self.last_signal = await render(
+                    self.viewer, self.last_signal, self.params, hint
+                )
+            except InvalidValue:  # a refused filter or resume id: ignore them
+                self.params, self.last_signal = {}, None
+                html, self.last_signal = await render(
+                    self.viewer, self.last_signal, self.params, hint
+                )
         except UNAVAILABLE:
             await self.send_status(unavailable=True)
             return False

@@ -55,6 +55,11 @@ EXPIRED = "This run is no longer kept (runs are kept for an hour). Run the wizar
 run_action = require_http_methods(["GET", "POST"])
 
 
+def is_index(raw: str) -> bool:
+    """A finding's index in a URL: ASCII digits, not many of them."""
+    return raw.isascii() and raw.isdigit() and len(raw) < 10
+
+
 def wizard_for(request: HttpRequest) -> SecurityAnalysisWizard:
     """The security wizard acting for the person, with their tier."""
     caller = caller_for(request)
@@ -115,7 +120,7 @@ def security_run(request: HttpRequest, run_id: str) -> HttpResponse:
     if run is None:
         if request.method == "POST" and request.htmx:
             raw = request.POST.get("finding", "")
-            placeholder = {"index": int(raw)} if raw.isdigit() and len(raw) < 10 else None
+            placeholder = {"index": int(raw)} if is_index(raw) else None
             return _stage_fragment(request, placeholder, None, error=EXPIRED, status=404)
         return _render(request, SecurityWizardForm(), status=404, problem=EXPIRED)
     report = build_report(caller_for(request), run, _analyse(wizard, run))
@@ -138,7 +143,7 @@ def _stage(
 ) -> HttpResponse:
     findings = report["findings"]
     raw = request.POST.get("finding", "")
-    index = int(raw) if raw.isdigit() and len(raw) < 10 else -1
+    index = int(raw) if is_index(raw) else -1
     if not 0 <= index < len(findings):
         problem = f"This run has no finding {raw!r} to stage."
         if request.htmx:

@@ -83,6 +83,17 @@ async def test_connect_sends_a_snapshot_of_the_pages_panels(memory, connect):
     await communicator.disconnect()
 
 
+@pytest.mark.parametrize("cursor", ["%C2%B2", "99999999999999999999999"])
+async def test_a_malformed_cursor_is_ignored_not_a_closed_socket(memory, connect, cursor):
+    AgentCoordinator(memory, "team").add_task(AgentTask("t1", "review", "d", 5))
+    query = f"panels=task-board&team=team&status=pending:review&cursor={cursor}"
+    communicator, connected, _ = await connect(query)
+    assert connected
+    html = await communicator.receive_from(timeout=5)
+    assert 'id="task-t1"' in html  # rendered as if the page had no query
+    await communicator.disconnect()
+
+
 @pytest.mark.parametrize(("tier", "buttons"), [("observer", False), ("steward", True)])
 async def test_fragments_depend_on_the_viewers_tier(memory, connect, tier, buttons):
     AgentCoordinator(memory, "team").add_task(AgentTask("t1", "review", "d", 5))
