@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,7 +14,6 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
 from empathy_web.accounts.tiers import caller_for, tier_required
-from memory import RedisShortTermMemory
 from memory.exceptions import EvictionUnknown
 from memory.tiers import READ
 
@@ -21,6 +21,8 @@ from .agents_memory import UNAVAILABLE, get_memory
 from .forms import AddTaskForm, SendSignalForm, ShareForm
 from .fragments import render_new_signals, render_panels
 from .panels import PANELS
+
+logger = logging.getLogger("empathy_web")
 
 
 def render_panel_page(
@@ -125,30 +127,36 @@ def healthz(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"status": "ok"})
 
 
-def eviction_problem(memory: RedisShortTermMemory) -> str | None:
-    try:
-        return memory.eviction_problem()
-    except EvictionUnknown:  # a managed server: manage.py check has said it cannot tell
-        return None
-
-
-def readyz(request: HttpRequest) -> HttpResponse:
-    """Readiness: the database and Redis both answer, and Redis will not evict the
-    agents' keys; 503 with the reason when not."""
+def readiness_problems() -> dict[str, tuple[str, str]]:
+    """What keeps this process from serving: dependency -> (what anyone may be told,
+    the detail for the log)."""
     problems = {}
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
     except Exception as exc:  # any database failure makes us not ready
-        problems["database"] = str(exc)
+        problems["database"] = ("unavailable", str(exc))
     try:
         memory = get_memory()
         if not memory.ping():
-            problems["redis"] = f"no answer from {memory.address}"
-        elif problem := eviction_problem(memory):
-            problems["redis"] = problem
+            problems["redis"] = ("unavailable", f"no answer from {memory.address}")
+        elif problem := memory.eviction_problem():
+            problems["redis"] = ("maxmemory-policy evicts the agents' keys", problem)
+    except EvictionUnknown:  # a managed server: manage.py check has said it cannot tell
+        pass
     except UNAVAILABLE as exc:
-        problems["redis"] = str(exc)
+        problems["redis"] = ("unavailable", str(exc))
+    return problems
+
+
+def readyz(request: HttpRequest) -> HttpResponse:
+    """Readiness: the database and Redis both answer, and Redis will not evict the
+    agents' keys; 503 otherwise. Anyone may ask, so the answer names the dependency
+    and not its address; the detail goes to the log."""
+    problems = readiness_problems()
+    for name, (_, detail) in problems.items():
+        logger.warning("not ready: %s: %s", name, detail)
     if problems:
-        return JsonResponse({"status": "unavailable", "problems": problems}, status=503)
+        told = {name: said for name, (said, _) in problems.items()}
+        return JsonResponse({"status": "unavailable", "problems": told}, status=503)
     return JsonResponse({"status": "ok"})

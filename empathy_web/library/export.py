@@ -56,25 +56,34 @@ def _json(value: Any) -> str:
     return "" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
+# A spreadsheet runs a cell that begins with one of these as a formula
+# (=HYPERLINK(...) and the like), so such a cell gets a leading apostrophe.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(cell: object) -> str:
+    text = str(cell)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
 def csv_rows(entries: Iterable[AuditEntry]) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(COLUMNS)
     for entry in entries:
         row = as_record(entry)
-        yield writer.writerow(
-            [
-                row["id"],
-                row["created"],
-                row["actor"],
-                row["tier"],
-                row["action"],
-                row["target"],
-                row["reason"],
-                _json(row["before"]),
-                _json(row["after"]),
-                _json(row["details"]),
-            ]
-        )
+        cells = [
+            row["id"],
+            row["created"],
+            row["actor"],
+            row["tier"],
+            row["action"],
+            row["target"],
+            row["reason"],
+            _json(row["before"]),
+            _json(row["after"]),
+            _json(row["details"]),
+        ]
+        yield writer.writerow([spreadsheet_safe(cell) for cell in cells])
 
 
 def jsonl_rows(entries: Iterable[AuditEntry]) -> Iterator[str]:

@@ -548,6 +548,26 @@ def test_stewards_export_the_audit_as_csv(audited):
     assert json.loads(rows[0]["after"])["state"] == "promoted"
 
 
+@pytest.mark.parametrize("start", ["=", "+", "-", "@"])
+def test_the_csv_export_neutralises_cells_a_spreadsheet_would_run(
+    memory, redis_server, validator, client_for, start
+):
+    stage(redis_server, pattern("p1"))
+    reason = f'{start}HYPERLINK("http://example.invalid","x")'
+    validator.post("/patterns/p1/reject/", {"reason": reason})
+    response = client_for("steward", username="stella").get("/admin/library/auditentry/export.csv")
+    [row] = csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode()))
+    assert row["reason"] == "'" + reason
+
+
+def test_cells_that_begin_with_a_tab_or_return_are_neutralised_too():
+    from empathy_web.library.export import spreadsheet_safe
+
+    assert spreadsheet_safe("\t=1") == "'\t=1"
+    assert spreadsheet_safe("\r=1") == "'\r=1"
+    assert spreadsheet_safe("plain -1") == "plain -1"
+
+
 def test_stewards_export_the_filtered_audit_as_json_lines(audited):
     response = audited.get("/admin/library/auditentry/export.jsonl?action=pattern.reject")
     assert response.status_code == 200

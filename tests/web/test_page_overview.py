@@ -96,3 +96,9 @@ def test_the_overview_pages_through_teams(memory, observer):
     second = observer.get("/" + next_page(first))
     assert re.findall(r'\?team=(team-\d+)">', second.content.decode()) == newest_first[25:]
     assert next_page(second) is None
+
+
+@pytest.mark.parametrize(("tier", "shown"), [("observer", False), ("steward", True)])
+def test_the_redis_address_is_shown_to_stewards_only(memory, client_for, tier, shown):
+    html = client_for(tier).get("/").content.decode()
+    assert (memory.address in html) is shown

@@ -92,7 +92,7 @@ def test_readyz_says_redis_was_never_reachable(redis_never_answered, client):
     response = client.get("/readyz")
 
     assert response.status_code == 503
-    assert "cannot reach Redis at 127.0.0.1:" in response.json()["problems"]["redis"]
+    assert response.json()["problems"] == {"redis": "unavailable"}  # no address
 
 
 def test_the_library_still_answers_when_redis_is_unreachable(redis_down, observer):
@@ -104,8 +104,8 @@ def test_readyz_says_redis_is_unreachable(redis_down, client):
 
     assert response.status_code == 503
     assert response.json()["status"] == "unavailable"
-    assert "redis" in response.json()["problems"]
-    assert "no answer from 127.0.0.1:" in response.json()["problems"]["redis"]
+    assert response.json()["problems"] == {"redis": "unavailable"}
+    assert "127.0.0.1" not in response.content.decode()
     assert client.get("/healthz").status_code == 200
 
 
