@@ -15,10 +15,10 @@ django_asgi_app = get_asgi_application()
 from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope  # noqa: E402
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from empathy_web.dashboard.bridge import ensure_embedded_bridge  # noqa: E402
+from empathy_web.dashboard.origin import SameOriginValidator  # noqa: E402
 from empathy_web.dashboard.routing import websocket_urlpatterns  # noqa: E402
 
 
@@ -39,9 +39,7 @@ class Router(ProtocolTypeRouter):
 application = Router(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
 

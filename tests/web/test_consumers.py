@@ -25,6 +25,7 @@ from memory import AgentCoordinator, AgentTask, EmpathyOS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ORIGIN = (b"origin", b"http://localhost")
+HOST = (b"host", b"localhost")  # what a browser sends with the page's origin
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def connect(session_cookie: Callable[..., bytes]) -> Callable[..., Any]:
 
     async def connect(query: str, tier: str | None = "observer", origin=ORIGIN):
         cookie = await sync_to_async(session_cookie)(tier)
-        headers = [(b"cookie", cookie)] + ([origin] if origin else [])
+        headers = [(b"cookie", cookie), HOST] + ([origin] if origin else [])
         communicator = WebsocketCommunicator(
             application, f"/ws/dashboard/?{query}", headers=headers
         )
@@ -58,7 +59,7 @@ def connect(session_cookie: Callable[..., bytes]) -> Callable[..., Any]:
 
 async def test_anonymous_and_tierless_handshakes_are_refused(memory, connect):
     communicator = WebsocketCommunicator(
-        application, "/ws/dashboard/?panels=overview-panel", headers=[ORIGIN]
+        application, "/ws/dashboard/?panels=overview-panel", headers=[ORIGIN, HOST]
     )
     connected, _ = await communicator.connect()
     assert not connected
@@ -66,7 +67,15 @@ async def test_anonymous_and_tierless_handshakes_are_refused(memory, connect):
     assert not connected
 
 
-@pytest.mark.parametrize("origin", [(b"origin", b"http://evil.example"), None])
+@pytest.mark.parametrize(
+    "origin",
+    [
+        (b"origin", b"http://evil.example"),
+        None,
+        (b"origin", b"http://localhost:1"),  # another port of an allowed host
+        (b"origin", b"https://localhost"),  # another scheme
+    ],
+)
 async def test_foreign_or_missing_origins_are_refused(memory, connect, origin):
     communicator, connected, _ = await connect("panels=overview-panel", origin=origin)
     assert not connected
@@ -253,7 +262,7 @@ async def test_panels_are_rendered_once_per_hint_for_viewers_who_see_the_same(
         communicator = WebsocketCommunicator(
             application,
             "/ws/dashboard/?panels=task-board&team=team",
-            headers=[(b"cookie", cookie), ORIGIN],
+            headers=[(b"cookie", cookie), ORIGIN, HOST],
         )
         assert (await communicator.connect())[0]
         await communicator.receive_from(timeout=5)  # the snapshot

@@ -640,7 +640,11 @@ async def test_a_run_reaches_an_open_dashboard_through_the_bridge(memory, client
         communicator = WebsocketCommunicator(
             application,
             "/ws/dashboard/?panels=working-memory",
-            headers=[(b"cookie", cookie), (b"origin", b"http://localhost")],
+            headers=[
+                (b"cookie", cookie),
+                (b"origin", b"http://localhost"),
+                (b"host", b"localhost"),
+            ],
         )
         connected, _ = await communicator.connect()
         assert connected
