@@ -88,6 +88,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "empathy_web.accounts.middleware.SessionLifetimeMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -148,6 +149,18 @@ AXES_COOLOFF_TIME = envint("AXES_COOLOFF_MINUTES", "15") / 60
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_ENABLED = envbool("AXES_ENABLED", "true")
+# Behind a proxy every login comes from the proxy's address, so one attacker would lock
+# a user out for everyone: name the header the proxy sets (HTTP_X_FORWARDED_FOR) and the
+# address it appended there is used. Off by default: without such a proxy, the header
+# is whatever the client wrote.
+TRUSTED_PROXY_HEADER = os.getenv("TRUSTED_PROXY_HEADER", "")
+AXES_CLIENT_IP_CALLABLE = "empathy_web.accounts.client_ip.client_ip"
+
+# Sessions end after SESSION_IDLE_MINUTES without a request, and SESSION_MAX_HOURS after
+# the login whatever happens (empathy_web.accounts.middleware).
+SESSION_COOKIE_AGE = envint("SESSION_IDLE_MINUTES", "60") * 60
+SESSION_SAVE_EVERY_REQUEST = True
+SESSION_MAX_SECONDS = envint("SESSION_MAX_HOURS", "12") * 3600
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

@@ -316,3 +316,45 @@ def test_logging_out_is_post_only(client_for):
     assert response.status_code == 302
     assert response["Location"] == "/accounts/login/"
     assert client.get("/library/").status_code == 302
+
+
+def test_behind_a_trusted_proxy_lockout_is_per_client_not_per_proxy(settings):
+    settings.TRUSTED_PROXY_HEADER = "HTTP_X_FORWARDED_FOR"
+    make_member("alice", "observer")
+    proxy = {"REMOTE_ADDR": "10.0.0.1"}  # every request arrives from the proxy
+    attacker = Client()
+    for n in range(5):
+        log_in(attacker, "alice", f"guess {n}", HTTP_X_FORWARDED_FOR="198.51.100.7", **proxy)
+    assert (
+        log_in(Client(), "alice", HTTP_X_FORWARDED_FOR="198.51.100.7", **proxy).status_code == 429
+    )
+    # Alice, from her own address through the same proxy, still logs in; a forged first
+    # entry does not help the attacker (the proxy's own is the last).
+    assert log_in(Client(), "alice", HTTP_X_FORWARDED_FOR="203.0.113.5", **proxy).status_code == 302
+    forged = "203.0.113.5, 198.51.100.7"
+    assert log_in(Client(), "alice", HTTP_X_FORWARDED_FOR=forged, **proxy).status_code == 429
+
+
+def test_without_a_trusted_proxy_the_forwarded_header_is_ignored():
+    make_member("alice", "observer")
+    attacker = Client()
+    for n in range(5):
+        log_in(attacker, "alice", f"guess {n}", HTTP_X_FORWARDED_FOR=f"198.51.100.{n}")
+    # The header is the client's to write: the lockout stays on the real address.
+    assert log_in(Client(), "alice", HTTP_X_FORWARDED_FOR="203.0.113.5").status_code == 429
+
+
+def test_a_session_ends_after_its_maximum_age_since_login(client, settings):
+    make_member("alice", "observer")
+    assert log_in(client, "alice").status_code == 302
+    assert client.get("/").status_code == 200
+    session = client.session
+    session["empathy_login_at"] -= settings.SESSION_MAX_SECONDS + 1
+    session.save()
+    response = client.get("/")
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_sessions_have_an_idle_timeout_from_the_environment():
+    assert settings.SESSION_SAVE_EVERY_REQUEST is True
+    assert settings.SESSION_COOKIE_AGE == 60 * 60  # SESSION_IDLE_MINUTES, default 60
