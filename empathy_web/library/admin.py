@@ -6,8 +6,10 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
-from django.urls import URLPattern, path
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 
 from empathy_web.accounts.admin import StewardAdmin
 
@@ -96,11 +98,25 @@ class AgentTokenAdmin(StewardAdmin):
         super().save_model(request, obj, form, change)
         if token is not None:
             record(request, "token.issue", obj.name, token_id=obj.pk)
-            messages.warning(
-                request,
-                f"The API token for {obj.name} is {token} — copy it now: it is not stored, "
-                "and will not be shown again.",
-            )
+            request._issued_token = token  # type: ignore[attr-defined]  # for response_add
+
+    def response_add(
+        self, request: HttpRequest, obj: AgentToken, post_url_continue: str | None = None
+    ) -> HttpResponse:
+        """The new token, on this response's page only: never in a cookie (the
+        messages cookie is signed, not encrypted), never cached, never shown again."""
+        token = getattr(request, "_issued_token", None)
+        if token is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "name": obj.name,
+            "token": token,
+            "list_url": reverse("admin:library_agenttoken_changelist"),
+        }
+        response = TemplateResponse(request, "library/token_issued.html", context)
+        add_never_cache_headers(response)
+        return response
 
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request: HttpRequest, queryset: QuerySet[AgentToken]) -> None:

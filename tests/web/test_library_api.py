@@ -132,7 +132,7 @@ def test_it_is_read_only(library, client, token):
 
 def test_stewards_issue_and_revoke_tokens_in_the_admin(library, steward, client_for):
     admin = client_for(steward)
-    created = admin.post("/admin/library/agenttoken/add/", {"name": "review_agent"}, follow=True)
+    created = admin.post("/admin/library/agenttoken/add/", {"name": "review_agent"})
     assert created.status_code == 200
     [shown] = re.findall(r"(ewt_[A-Za-z0-9_-]+)", created.content.decode())
     record = AgentToken.objects.get(name="review_agent")
@@ -146,6 +146,16 @@ def test_stewards_issue_and_revoke_tokens_in_the_admin(library, steward, client_
         {"action": "revoke", "_selected_action": [record.pk]},
     )
     assert agent.get("/api/library/", **bearer(shown)).status_code == 401
+
+
+def test_a_new_token_is_shown_once_on_the_page_and_never_in_a_cookie(library, steward, client_for):
+    admin = client_for(steward)
+    created = admin.post("/admin/library/agenttoken/add/", {"name": "review_agent"})
+    assert created.status_code == 200
+    [shown] = re.findall(r"(ewt_[A-Za-z0-9_-]+)", created.content.decode())
+    assert "no-store" in created["Cache-Control"]
+    assert all(shown not in morsel.value for morsel in created.cookies.values())
+    assert shown not in admin.get("/admin/library/agenttoken/").content.decode()
 
 
 @pytest.mark.parametrize("tier", ["observer", "contributor", "validator"])
