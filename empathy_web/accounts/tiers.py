@@ -26,6 +26,19 @@ TIER_GROUPS = {
 }
 
 
+# The security wizard acts for a person as the agent "<prefix><username>"; what it keeps
+# (the code pasted in, its results) is that person's.
+WIZARD_ID_PREFIX = "security_analysis_wizard:"
+
+
+def may_read_memory_of(viewer: Caller, agent_id: str) -> bool:
+    """Whether ``viewer`` may see the values in ``agent_id``'s working memory: every
+    agent's, except a person's wizard, which only that person and stewards may see."""
+    if not agent_id.startswith(WIZARD_ID_PREFIX):
+        return True
+    return viewer.tier >= AccessTier.STEWARD or agent_id == WIZARD_ID_PREFIX + viewer.user_id
+
+
 def user_tier(user: AbstractBaseUser | AnonymousUser) -> AccessTier | None:
     """The user's tier, or None for anonymous users and users in no tier group."""
     if not user.is_authenticated or not user.is_active:

@@ -9,13 +9,15 @@ them in by id, so there is one copy of each panel's HTML.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.http import Http404
 
+from empathy_web.accounts.tiers import may_read_memory_of
 from memory import patterns as staged
 from memory.metrics import queue_depth, signal_rate
+from memory.page import Page
 from memory.registry import team_page
 from memory.sessions import get_session, list_sessions
 from memory.signals import list_signals
@@ -147,7 +149,17 @@ def working_memory(params: Params, viewer: Caller) -> dict[str, Any]:
     if agent_id is None and agents_page:
         agent_id = agents_page[0]
     entries = list_entries(memory, viewer, agent_id, PAGE, _cursor(params)) if agent_id else None
-    return {"agents_page": agents_page, "agent_id": agent_id, "entries": entries}
+    private = agent_id is not None and not may_read_memory_of(viewer, agent_id)
+    if private and entries is not None:  # keys and expiries, not values
+        entries = Page(
+            [replace(entry, value=None) for entry in entries], entries.next_cursor, entries.total
+        )
+    return {
+        "agents_page": agents_page,
+        "agent_id": agent_id,
+        "entries": entries,
+        "private": private,
+    }
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import push_url
 
-from empathy_web.accounts.tiers import caller_for, tier_required
+from empathy_web.accounts.tiers import WIZARD_ID_PREFIX, caller_for, tier_required
 from empathy_web.dashboard.agents_memory import get_memory
 from empathy_web.library.audit import record
 from memory import InvalidValue, StateConflict
@@ -43,7 +43,6 @@ from .forms import SecurityWizardForm
 logger = logging.getLogger("empathy_web")
 
 TEMPLATE = "wizards/security.html"
-WIZARD_ID_PREFIX = "security_analysis_wizard:"
 RUN_KEY_PREFIX = "run:"
 RUN_ID = re.compile(r"[0-9a-f]{64}")
 RUN_FIELDS = ("code", "language", "filename")  # what a kept run holds

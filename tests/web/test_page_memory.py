@@ -64,3 +64,19 @@ def test_a_steward_clears_an_agent_s_memory(memory, steward):
         "security-agent",
         {"keys": 2},
     )
+
+
+@pytest.mark.parametrize(
+    ("viewer", "tier", "sees"),
+    [("alice", "contributor", True), ("bob", "observer", False), ("stella", "steward", True)],
+)
+def test_a_wizard_runs_input_is_seen_by_its_author_and_stewards_only(
+    memory, client_for, viewer, tier, sees
+):
+    author = client_for("contributor", username="alice")
+    code = "password = 'hunter2'  # a secret pasted into the wizard"
+    author.post("/wizards/security/", {"code": code, "language": "python"})
+    reader = author if viewer == "alice" else client_for(tier, username=viewer)
+    page = reader.get("/memory/", {"agent": "security_analysis_wizard:alice"})
+    assert page.status_code == 200
+    assert ("hunter2" in page.content.decode()) is sees
