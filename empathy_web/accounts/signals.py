@@ -11,6 +11,7 @@ from django.dispatch import receiver
 
 from memory import AccessTier
 
+from .live import announce_access_change
 from .tiers import TIER_GROUPS
 
 User = get_user_model()
@@ -31,11 +32,15 @@ def _staff_on_save(sender: type, instance: Any, **kwargs: Any) -> None:
 
 
 def _refresh_staff(users: Any) -> None:
+    """Keep ``is_staff`` in step after a change of groups, and tell the users' open
+    dashboards that their tier may have changed."""
+    users = list(users)
     for user in users:
         staff = _is_steward(user)
         if user.is_staff != staff:
             User.objects.filter(pk=user.pk).update(is_staff=staff)
             user.is_staff = staff
+    announce_access_change(user.pk for user in users)
 
 
 @receiver(m2m_changed, sender=User.groups.through)

@@ -27,6 +27,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.template.loader import render_to_string
 
+from empathy_web.accounts.live import access_group, still_allowed
 from empathy_web.accounts.tiers import caller_for_user, user_tier
 from memory import InvalidValue
 
@@ -46,6 +47,9 @@ PER_SECONDS = 1.0
 REJOIN_EVERY = 2.0
 RETRY_JOIN_EVERY = 0.5
 CLOSE_FORBIDDEN = 4403
+# How often an open dashboard checks its user's access even without an announcement
+# (one may be lost while the layer's Redis is down).
+ACCESS_CHECK_EVERY = 30.0
 CLOSE_FLOOD = 4429
 
 
@@ -61,6 +65,12 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.panels = [name for name in wanted if name in PANELS]
         self.params = params
         self.viewer = caller_for_user(user, tier)
+        # Who opened it, to check again when their access changes (accounts/live.py).
+        self.user_pk = user.pk
+        self.tier = tier
+        self.session_key = getattr(self.scope.get("session"), "session_key", None)
+        self.access_group = access_group(user.pk)
+        self.access_checked = time.monotonic()
         self.csrf_token = masked_csrf_token(self.scope.get("cookies", {}).get("csrftoken", ""))
         self.feed = "signal-feed" in self.panels
         self.last_signal: str | None = None
@@ -77,10 +87,23 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             self.rejoin.cancel()
             with contextlib.suppress(Exception):  # Redis may be the reason we are leaving
                 await self.channel_layer.group_discard(GROUP, self.channel_name)
+                await self.channel_layer.group_discard(self.access_group, self.channel_name)
+
+    async def access_changed(self, event: dict[str, Any] | None = None) -> None:
+        """The user logged out, was deactivated or deleted, or changed tier, or it is
+        time to look again: close unless the socket may stay open as it was opened."""
+        self.access_checked = time.monotonic()
+        allowed = await database_sync_to_async(still_allowed)(
+            self.user_pk, self.tier, self.session_key
+        )
+        if not allowed:
+            await self.close(code=CLOSE_FORBIDDEN)
 
     async def _rejoin_forever(self) -> None:
         while True:
             await asyncio.sleep(REJOIN_EVERY if self.joined else RETRY_JOIN_EVERY)
+            if time.monotonic() - self.access_checked >= ACCESS_CHECK_EVERY:
+                await self.access_changed()  # in case the announcement was missed
             if not self.joined:
                 # While Redis is out, wait on the layer's one ping loop rather than have
                 # every dashboard in the process retry its own connection.
@@ -108,6 +131,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         """Join the group and send everything the page shows, or say Redis is out."""
         try:
             await self.channel_layer.group_add(GROUP, self.channel_name)
+            await self.channel_layer.group_add(self.access_group, self.channel_name)
         except UNAVAILABLE:
             self.joined = False
             await self.send_status(unavailable=True)

@@ -324,3 +324,41 @@ async def test_viewers_at_the_same_place_share_one_rendering_per_hint(memory, co
     assert pages[0] == pages[1] == pages[2] and len(signal_ids(pages[0])) == 1
     for viewer in viewers:
         await viewer.disconnect()
+
+
+def _set_groups(user: User, *names: str) -> None:
+    from django.contrib.auth.models import Group
+
+    user.groups.set([Group.objects.get_or_create(name=name)[0] for name in names])
+
+
+def _deactivate(user: User) -> None:
+    user.is_active = False
+    user.save()
+
+
+def _log_out(client: Client) -> None:
+    client.post("/accounts/logout/")
+
+
+@pytest.mark.parametrize("change", ["demoted", "deactivated", "logged out"])
+async def test_an_open_socket_closes_when_its_users_access_changes(
+    memory, client_for, make_user, change
+):
+    user = await sync_to_async(make_user)("steward", "sam")
+    client = await sync_to_async(client_for)(user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}; csrftoken={'x' * 32}".encode()
+    communicator = WebsocketCommunicator(
+        application, "/ws/dashboard/?panels=task-board", headers=[(b"cookie", cookie), ORIGIN, HOST]
+    )
+    connected, _ = await communicator.connect()
+    assert connected
+    await communicator.receive_from(timeout=5)  # the snapshot
+    act = {
+        "demoted": lambda: _set_groups(user, "observer"),
+        "deactivated": lambda: _deactivate(user),
+        "logged out": lambda: _log_out(client),
+    }[change]
+    await sync_to_async(act)()
+    closed = await communicator.receive_output(timeout=5)  # at once, not at the next check
+    assert closed == {"type": "websocket.close", "code": 4403}
