@@ -156,6 +156,9 @@ AXES_ENABLED = envbool("AXES_ENABLED", "true")
 TRUSTED_PROXY_HEADER = os.getenv("TRUSTED_PROXY_HEADER", "")
 AXES_CLIENT_IP_CALLABLE = "empathy_web.accounts.client_ip.client_ip"
 
+# Open dashboards (websockets) one user may have in one process; more are refused.
+DASHBOARD_SOCKETS_PER_USER = envint("DASHBOARD_SOCKETS_PER_USER", "20")
+
 # Sessions end after SESSION_IDLE_MINUTES without a request, and SESSION_MAX_HOURS after
 # the login whatever happens (empathy_web.accounts.middleware).
 SESSION_COOKIE_AGE = envint("SESSION_IDLE_MINUTES", "60") * 60

@@ -185,15 +185,40 @@ def signals_after(
     low = signal_bound(cutoff)
     if after:
         low = max(low, "(" + after)
-    wanted = {k: v for k, v in filters.items() if v is not None}
-    if wanted.get("target") == "*":
-        wanted["target"] = None
     members = memory.client.execute_command(
         "ZRANGE", memory.keys.signals_recent, low, "+", "BYLEX", "LIMIT", 0, limit
     )
     ids = [m.decode() for m in members]
-    signals = [s for s in _load(memory, ids) if all(s.get(k) == v for k, v in wanted.items())]
-    return Page(signals, ids[-1] if ids else after)
+    return Page(_matching(memory, ids, filters), ids[-1] if ids else after)
+
+
+def _matching(
+    memory: RedisConnection, ids: list[str], filters: dict[str, str | None]
+) -> list[dict[str, Any]]:
+    """The signals ``ids`` that pass ``filters`` (``target="*"``: broadcasts)."""
+    wanted = {k: v for k, v in filters.items() if v is not None}
+    if wanted.get("target") == "*":
+        wanted["target"] = None
+    return [s for s in _load(memory, ids) if all(s.get(k) == v for k, v in wanted.items())]
+
+
+@redis_errors
+def newest_signals(
+    memory: RedisConnection, caller: Caller, limit: int = 100, **filters: str | None
+) -> Page[dict[str, Any]]:
+    """The ``limit`` most recent signals, read in one go and filtered like
+    ``list_signals``, oldest first; ``next_cursor`` is the newest id read, to pass to
+    ``signals_after`` next: a live feed that starts with the newest signals goes on from
+    exactly there."""
+    caller.require(READ, "list_signals")
+    limit = check_limit(limit)
+    cutoff = memory.server_time_ms() - memory.ttl_ms(TTLStrategy.COORDINATION)
+    members = memory.client.execute_command(
+        "ZRANGE", memory.keys.signals_recent, "+", signal_bound(cutoff), "BYLEX", "REV",
+        "LIMIT", 0, limit,
+    )  # fmt: skip
+    ids = [m.decode() for m in reversed(members)]
+    return Page(_matching(memory, ids, filters), ids[-1] if ids else None)
 
 
 @redis_errors

@@ -15,6 +15,7 @@ shows, so it converges on the new truth without a reload.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import json
 import logging
@@ -25,6 +26,7 @@ from urllib.parse import parse_qsl
 from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
 from django.template.loader import render_to_string
 
 from empathy_web.accounts.live import access_group, still_allowed
@@ -47,9 +49,15 @@ PER_SECONDS = 1.0
 REJOIN_EVERY = 2.0
 RETRY_JOIN_EVERY = 0.5
 CLOSE_FORBIDDEN = 4403
+CLOSE_TOO_MANY = 4429
+# Open dashboards per user in this process (at most DASHBOARD_SOCKETS_PER_USER each).
+OPEN_BY_USER: collections.Counter[Any] = collections.Counter()
 # How often an open dashboard checks its user's access even without an announcement
 # (one may be lost while the layer's Redis is down).
 ACCESS_CHECK_EVERY = 30.0
+# A page resumes its feed when it connects; one resume per this many seconds is served.
+RESUME_EVERY = 5.0
+MAX_RESUME_ID = 100
 CLOSE_FLOOD = 4429
 
 
@@ -60,6 +68,11 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if tier is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
+        if OPEN_BY_USER[user.pk] >= settings.DASHBOARD_SOCKETS_PER_USER:
+            await self.close(code=CLOSE_TOO_MANY)
+            return
+        OPEN_BY_USER[user.pk] += 1
+        self.counted = user.pk
         params = dict(parse_qsl(self.scope.get("query_string", b"").decode()))
         wanted = params.pop("panels", "").split(",")
         self.panels = [name for name in wanted if name in PANELS]
@@ -76,6 +89,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.last_signal: str | None = None
         self.resumed = False
         self.recent: list[float] = []
+        self.last_resume = -RESUME_EVERY
         self.joined = False
         self.unavailable = False  # the page's status says Redis is unreachable
         await self.accept()
@@ -83,6 +97,11 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.rejoin = asyncio.create_task(self._rejoin_forever())
 
     async def disconnect(self, code: int) -> None:
+        if hasattr(self, "counted"):
+            OPEN_BY_USER[self.counted] -= 1
+            if not OPEN_BY_USER[self.counted]:
+                del OPEN_BY_USER[self.counted]
+            del self.counted
         if hasattr(self, "rejoin"):
             self.rejoin.cancel()
             with contextlib.suppress(Exception):  # Redis may be the reason we are leaving
@@ -175,8 +194,13 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         except json.JSONDecodeError:
             return
         if isinstance(message, dict) and message.get("resume") is not None and self.feed:
+            # A page resumes once, when it (re)connects: more often is ignored, so that
+            # resumes cannot make the server re-read the feed again and again.
+            if now - self.last_resume < RESUME_EVERY:
+                return
+            self.last_resume = now
             # The id of the newest signal the page shows ("" when it shows none).
-            self.last_signal = str(message["resume"]) or None
+            self.last_signal = str(message["resume"])[:MAX_RESUME_ID] or None
             self.resumed = True
             await self.send_new_signals(hint=None)
 
@@ -210,21 +234,26 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         return True
 
     async def send_new_signals(self, hint: str | None) -> bool:
+        """Send what the feed has not shown, one bounded batch per message, until it is
+        caught up; False when Redis could not be read."""
         render = sync_to_async(render_new_signals, thread_sensitive=False)
-        try:
+        more = True
+        while more:
             try:
-                html, self.last_signal = await render(
-                    self.viewer, self.last_signal, self.params, hint
-                )
-            except InvalidValue:  # a refused filter or resume id: ignore them
-                self.params, self.last_signal = {}, None
-                html, self.last_signal = await render(
-                    self.viewer, self.last_signal, self.params, hint
-                )
-        except UNAVAILABLE:
-            await self.send_status(unavailable=True)
-            return False
-        if html:
-            await self.send(text_data=html)
+                try:
+                    html, self.last_signal, more = await render(
+                        self.viewer, self.last_signal, self.params, hint
+                    )
+                except InvalidValue:  # a refused filter or resume id: ignore them
+                    self.params, self.last_signal = {}, None
+                    html, self.last_signal, more = await render(
+                        self.viewer, self.last_signal, self.params, hint
+                    )
+            except UNAVAILABLE:
+                await self.send_status(unavailable=True)
+                return False
+            if html:
+                await self.send(text_data=html)
+            hint = None  # a next batch is this socket's own
         await self.send_status(unavailable=False)
         return True

@@ -9,20 +9,20 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
 
-from memory.signals import signals_after
+from memory.signals import newest_signals, signals_after
 from memory.tiers import AccessTier, Caller
 
 from .agents_memory import get_memory
 from .panels import PANELS, SIGNAL_FILTERS
 
-FEED_CATCH_UP = 200  # signals read per round trip
-FEED_MAX = 2000  # signals sent in one message; a longer backlog continues on the next hint
+FEED_BATCH = 200  # signals read per round trip, and at most sent in one message
+FEED_READS = 5  # round trips per message at most, when a filter skips most signals
 SHARED_HINTS = 2  # renderings are shared within a hint; only the newest hints' are kept
 
 # Viewers handling the same hint who would render the same thing share one rendering:
@@ -121,11 +121,18 @@ def _render_panels(
     return "".join(parts)
 
 
+class FeedBatch(NamedTuple):
+    html: str  # the signals, to prepend newest first ("" when there are none)
+    cursor: str | None  # the id to continue from
+    more: bool  # the batch is full: there may be more after it
+
+
 def render_new_signals(
     viewer: Caller, after: str | None, params: Mapping[str, str], hint: str | None = None
-) -> tuple[str, str | None]:
-    """Every signal newer than ``after`` for the feed, prepended newest first (at most
-    ``FEED_MAX`` of them); returns the HTML and the id to continue from.
+) -> FeedBatch:
+    """One batch of the signals newer than ``after`` for the feed, at most
+    ``FEED_BATCH`` of them (call again from ``cursor`` while ``more``). With no
+    ``after`` (a page that shows none yet), the newest batch only.
 
     The fragment is the same for every viewer (every tier may read the feed), so the
     consumers that handle one hint at the same position share one rendering, read as
@@ -141,16 +148,20 @@ def render_new_signals(
 
 def _render_new_signals(
     viewer: Caller, after: str | None, filters: dict[str, str | None]
-) -> tuple[str, str | None]:
-    signals: list = []
-    cursor = after
-    while len(signals) < FEED_MAX:
-        page = signals_after(get_memory(), viewer, cursor, FEED_CATCH_UP, **filters)
-        signals.extend(page)
-        moved, cursor = page.next_cursor != cursor, page.next_cursor
-        if not moved:
-            break
+) -> FeedBatch:
+    memory = get_memory()
+    if after is None:
+        newest = newest_signals(memory, viewer, FEED_BATCH, **filters)
+        signals, cursor = list(newest), newest.next_cursor
+    else:
+        signals, cursor = [], after
+        for _ in range(FEED_READS):
+            page = signals_after(memory, viewer, cursor, FEED_BATCH, **filters)
+            signals.extend(page)
+            moved, cursor = page.next_cursor != cursor, page.next_cursor
+            if signals or not moved:
+                break
     if not signals:
-        return "", cursor
+        return FeedBatch("", cursor, False)
     html = render_to_string("dashboard/_new_signals.html", {"signals": list(reversed(signals))})
-    return html, cursor
+    return FeedBatch(html, cursor, after is not None and len(signals) >= FEED_BATCH)

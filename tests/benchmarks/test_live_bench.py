@@ -754,7 +754,7 @@ def render_cost(
                 page = signals_after(stack.memory, READER, after, 200)
                 reads.append(time.perf_counter() - start)
                 start, start_cpu = time.perf_counter(), time.thread_time()
-                html, _ = render_new_signals(READER, after, {})
+                html = render_new_signals(READER, after, {}).html
                 renders.append(time.perf_counter() - start)
                 cpu.append(time.thread_time() - start_cpu)
             assert len(page) == batch and html.count("data-signal-id=") == batch

@@ -246,9 +246,12 @@ async def test_a_backlog_longer_than_one_read_arrives_whole(memory, connect):
         await sync_to_async(sender.send_signal)("n", i)
     communicator, _, _ = await connect("panels=signal-feed")
     await communicator.send_to(text_data=json.dumps({"resume": first}))
-    html = await communicator.receive_from(timeout=10)
-    assert len(signal_ids(html)) == 450
-    assert len(set(signal_ids(html))) == 450
+    received: list[str] = []
+    while len(received) < 450:  # in bounded batches, newest first within each
+        batch = signal_ids(await communicator.receive_from(timeout=10))
+        assert 0 < len(batch) <= fragments.FEED_BATCH
+        received += batch
+    assert len(set(received)) == 450
     await communicator.disconnect()
 
 
@@ -362,3 +365,47 @@ async def test_an_open_socket_closes_when_its_users_access_changes(
     await sync_to_async(act)()
     closed = await communicator.receive_output(timeout=5)  # at once, not at the next check
     assert closed == {"type": "websocket.close", "code": 4403}
+
+
+async def test_resumes_are_served_once_per_interval_and_in_one_bounded_batch(
+    memory, connect, monkeypatch
+):
+    sender = EmpathyOS("agent", short_term_memory=memory)
+    for i in range(fragments.FEED_BATCH + 50):
+        await sync_to_async(sender.send_signal)("n", i)
+    renders = []
+    original = fragments._render_new_signals
+
+    def counting(*args, **kwargs):
+        renders.append(args)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(fragments, "_render_new_signals", counting)
+    communicator, _, _ = await connect("panels=signal-feed")
+    for _ in range(10):  # under the flood limit, all at once
+        await communicator.send_to(text_data=json.dumps({"resume": ""}))
+    newest = signal_ids(await communicator.receive_from(timeout=5))
+    assert len(newest) == fragments.FEED_BATCH  # the newest batch, not the whole window
+    assert await communicator.receive_nothing(timeout=0.3)
+    assert len(renders) == 1  # the other nine resumes cost nothing
+    await communicator.disconnect()
+
+
+async def test_a_user_has_a_cap_on_open_sockets(memory, client_for, make_user, settings):
+    settings.DASHBOARD_SOCKETS_PER_USER = 2
+    user = await sync_to_async(make_user)("observer", "olga")
+    client = await sync_to_async(client_for)(user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}; csrftoken={'x' * 32}".encode()
+
+    def socket() -> WebsocketCommunicator:
+        headers = [(b"cookie", cookie), ORIGIN, HOST]
+        return WebsocketCommunicator(application, "/ws/dashboard/?panels=overview-panel", headers)
+
+    first, second, third = socket(), socket(), socket()
+    assert (await first.connect())[0] and (await second.connect())[0]
+    assert await third.connect() == (False, 4429)
+    await first.disconnect()  # a closed one makes room
+    fourth = socket()
+    assert (await fourth.connect())[0]
+    await second.disconnect()
+    await fourth.disconnect()
