@@ -21,10 +21,14 @@ def signal_rate(memory: RedisConnection, caller: Caller, minutes: int = MINUTES)
 
 @redis_errors
 def queue_depth(
-    memory: RedisConnection, caller: Caller, team_id: str | None = None, minutes: int = MINUTES
+    memory: RedisConnection,
+    caller: Caller,
+    team_id: str | list[str] | None = None,
+    minutes: int = MINUTES,
 ) -> list[int]:
     """Pending tasks at the end of each of the last ``minutes`` minutes, oldest first;
-    for one team, or summed over every team.
+    for one team, summed over a list of teams, or over every team (None: a walk of the
+    whole teams index, for totals; a page of teams costs only that page).
 
     The scripts record each minute's net change of the pending count; the series walks
     back from the queues' current sizes, read in the same transaction as the changes.
@@ -32,7 +36,10 @@ def queue_depth(
     now_minute = memory.server_time_ms() // MINUTE_MS
     keys = memory.keys
     caller.require(READ, "queue_depth")
-    teams = [team_id] if team_id is not None else list_teams(memory, caller)
+    if team_id is None:
+        teams = list_teams(memory, caller)
+    else:
+        teams = [team_id] if isinstance(team_id, str) else list(team_id)
     with memory.client.pipeline(transaction=False) as pipe:
         for team in teams:
             pipe.smembers(keys.team(team, "types"))

@@ -22,10 +22,11 @@ class RedisShortTermMemory(RedisConnection):
     never falls back to the mock on its own (``get_redis_memory`` decides that).
     """
 
-    def get_stats(self) -> dict[str, Any]:
-        """Mode, counts of each kind of data (tasks by state and agents by liveness
-        summed over teams), and memory used."""
-        return collect_stats(self)
+    def get_stats(self, *, teams: bool = True) -> dict[str, Any]:
+        """Mode, counts of each kind of data (with ``teams``: tasks by state and agents
+        by liveness summed over every team, a walk of the whole teams index; without,
+        those two are None), and memory used."""
+        return collect_stats(self, teams=teams)
 
 
 def get_redis_memory(**options: Any) -> RedisShortTermMemory:

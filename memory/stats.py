@@ -19,7 +19,10 @@ _STATS = Caller("memory:get_stats", READ)
 
 
 @redis_errors
-def collect_stats(memory: RedisConnection) -> dict[str, Any]:
+def collect_stats(memory: RedisConnection, *, teams: bool = True) -> dict[str, Any]:
+    """Counts of each kind of data; with ``teams``, tasks by state and agents by
+    liveness summed over every team (a walk of the whole teams index: pages that list a
+    page of teams sum that page's summaries instead)."""
     keys = memory.keys
     now = memory.server_time_ms()
     patterns_cutoff = member_bound(now)  # the index is ordered by expiry time
@@ -37,7 +40,8 @@ def collect_stats(memory: RedisConnection) -> dict[str, Any]:
     staged, signals, sessions, events = answers[len(agents) :]
     tasks = {"pending": 0, "claimed": 0, "completed": 0, "dead": 0}
     liveness = {"alive": 0, "late": 0, "dead": 0}
-    for summary in team_summaries(memory, _STATS, list_teams(memory, _STATS)).values():
+    team_ids = list_teams(memory, _STATS) if teams else []
+    for summary in team_summaries(memory, _STATS, team_ids).values():
         for state in tasks:
             tasks[state] += summary[state]
         for state in liveness:
@@ -53,8 +57,8 @@ def collect_stats(memory: RedisConnection) -> dict[str, Any]:
         "working_agents": len(agents),
         "staged_patterns": staged,
         "signals": signals,
-        "tasks": tasks,
-        "agents": liveness,
+        "tasks": tasks if teams else None,
+        "agents": liveness if teams else None,
         "sessions": sessions,
         "events": events,
         "used_memory": used,

@@ -42,17 +42,23 @@ def _cursor(params: Params, name: str = "cursor") -> str | None:
 
 def overview(params: Params, viewer: Caller) -> dict[str, Any]:
     memory = get_memory()
+    # One page of teams, most recently active first: every figure about teams (agents'
+    # liveness, the queue's history) is that page's, so the cost does not grow with
+    # the number of teams.
     teams = team_page(memory, viewer, PAGE, _cursor(params))
     summaries = team_summaries(memory, viewer, list(teams))
-    stats = memory.get_stats()
+    liveness = {"alive": 0, "late": 0, "dead": 0}
+    for summary in summaries.values():
+        for state in liveness:
+            liveness[state] += summary["agents"][state]
     return {
         "teams": teams,
         "team_rows": [{"team_id": team_id, **summaries[team_id]} for team_id in teams],
-        "liveness": stats["agents"],
-        "stats": stats,
+        "liveness": liveness,
+        "stats": memory.get_stats(teams=False),
         "expiring_soon": staged.count_staged(memory, viewer, expiring_within_ms=3_600_000),
         "signal_rate": signal_rate(memory, viewer),
-        "queue_depth": queue_depth(memory, viewer),
+        "queue_depth": queue_depth(memory, viewer, list(teams)),
     }
 
 

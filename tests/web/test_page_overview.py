@@ -92,9 +92,11 @@ def test_the_overview_pages_through_teams(memory, observer):
     rows = re.findall(r'\?team=(team-\d+)">', first.content.decode())
     assert rows == newest_first[:25]
     assert "25 of 30 teams, most recently active first." in page_text(first)
-    assert "30 alive · 0 late · 0 dead" in page_text(first)  # every team, not only this page
+    # The figures are the page's: the overview's cost must not grow with the teams.
+    assert "25 alive · 0 late · 0 dead In the 25 teams below, of 30." in page_text(first)
     second = observer.get("/" + next_page(first))
     assert re.findall(r'\?team=(team-\d+)">', second.content.decode()) == newest_first[25:]
+    assert "5 alive · 0 late · 0 dead In the 5 teams below, of 30." in page_text(second)
     assert next_page(second) is None
 
 
@@ -102,3 +104,20 @@ def test_the_overview_pages_through_teams(memory, observer):
 def test_the_redis_address_is_shown_to_stewards_only(memory, client_for, tier, shown):
     html = client_for(tier).get("/").content.decode()
     assert (memory.address in html) is shown
+
+
+def commands_for(memory, client, path: str) -> int:
+    """How many commands Redis ran (scripts' inner calls included) for one page."""
+    memory.client.config_resetstat()
+    client.get(path)
+    stats = memory.client.info("commandstats")
+    return sum(entry["calls"] for name, entry in stats.items() if name != "cmdstat_info")
+
+
+def test_the_overviews_cost_does_not_grow_with_the_number_of_teams(memory, observer):
+    for n in range(30):
+        AgentCoordinator(memory, f"small-{n}").add_task(AgentTask("t", "x"))
+    small = commands_for(memory, observer, "/")
+    for n in range(300):
+        AgentCoordinator(memory, f"big-{n}").add_task(AgentTask("t", "x"))
+    assert commands_for(memory, observer, "/") == small
