@@ -409,3 +409,35 @@ async def test_a_user_has_a_cap_on_open_sockets(memory, client_for, make_user, s
     assert (await fourth.connect())[0]
     await second.disconnect()
     await fourth.disconnect()
+
+
+FRAME_LIMIT = 1024 * 1024  # the server's largest websocket frame
+
+
+@pytest.mark.slow
+async def test_no_frame_grows_past_the_limit_with_huge_or_many_records(memory, connect, steward):
+    from memory import StagedPattern
+
+    big = "<" * 1_000_000
+    agent = EmpathyOS("agent", short_term_memory=memory)
+    await sync_to_async(agent.send_signal)("huge", {"text": big})
+    for n in range(10):
+        pattern = StagedPattern(f"p{n}", "agent", "kind", "name", "d", code=big, confidence=0.5)
+        await sync_to_async(agent.stage_pattern)(pattern)
+    for n in range(5000):
+        await sync_to_async(agent.send_signal)("n", n)
+    communicator, connected, _ = await connect(
+        "panels=overview-panel,pattern-queue,signal-feed", tier="steward"
+    )
+    assert connected
+    await communicator.send_to(text_data=json.dumps({"resume": ""}))
+    frames = []
+    while not await communicator.receive_nothing(timeout=1):
+        frames.append(await communicator.receive_from(timeout=5))
+    assert frames and max(len(frame.encode()) for frame in frames) < FRAME_LIMIT
+    assert any('id="pattern-queue"' in frame for frame in frames)
+    assert any("signal-items" in frame for frame in frames)
+    await communicator.disconnect()
+    for path in ("/signals/", "/patterns/"):
+        page = await sync_to_async(steward.get)(path)
+        assert page.status_code == 200 and len(page.content) < FRAME_LIMIT

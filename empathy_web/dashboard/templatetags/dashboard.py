@@ -40,6 +40,26 @@ def as_json(value: Any) -> str:
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
 
 
+# What a list shows of one value (code, a description, signal data, a stored value):
+# agents can write values of up to a MiB, and a page or live frame lists many of them.
+EXCERPT_CHARS = 2000
+
+
+@register.filter
+def excerpt(text: Any, limit: int = EXCERPT_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, saying how much more there is."""
+    text = "" if text is None else str(text)
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
+
+
+@register.filter
+def json_excerpt(value: Any) -> str:
+    """``as_json`` of ``value``, cut like ``excerpt``."""
+    return excerpt(as_json(value))
+
+
 @register.inclusion_tag("dashboard/sparkline.html")
 def sparkline(values: list[int], label: str, width: int = 240, height: int = 40) -> dict:
     """An inline SVG polyline of ``values`` (oldest first), scaled to the box."""
