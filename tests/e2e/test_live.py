@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -122,11 +123,13 @@ class LiveDashboard(LiveStack):
         type(self).redis = start_redis_server([], port=port)
         coordinator = AgentCoordinator(RedisShortTermMemory(url=self.redis.url), "team")
         coordinator.add_task(AgentTask("after_restart", "review", "queued after", 5))
+        restarted = time.monotonic()
 
         # The true state now holds only the new task; the page converges without a reload,
         # and without a new websocket: the server kept the one it had.
         expect(self.page.locator("#task-after_restart")).to_be_visible(timeout=5000)
         expect(self.page.locator("#task-before_restart")).to_have_count(0)
+        print(f"converged {time.monotonic() - restarted:.2f} s after the restart")
         expect(self.page.locator("#live-status")).to_have_text("live")
         assert self.page.evaluate("window.__sockets.length") == 1
 
