@@ -13,6 +13,19 @@ from tests.redis_server import start_redis_server
 
 pytestmark = pytest.mark.e2e
 
+CSP_PAGES = [
+    "/",
+    "/signals/",
+    "/patterns/",
+    "/tasks/",
+    "/agents/",
+    "/sessions/",
+    "/memory/",
+    "/library/",
+    "/wizards/security/",
+    "/admin/",
+]
+
 
 class DashboardInABrowser(ChannelsLiveServerTestCase):
     serve_static = True
@@ -54,6 +67,32 @@ class DashboardInABrowser(ChannelsLiveServerTestCase):
         self.page.fill("#id_password", self.passwords[username])
         self.page.click("button[type=submit]")
         expect(self.page.get_by_role("heading", name="Overview")).to_be_visible()
+
+    def test_every_page_works_under_the_content_security_policy(self) -> None:
+        violations: list[str] = []
+        self.page.on(
+            "console",
+            lambda message: (
+                violations.append(message.text)
+                if "Content Security Policy" in message.text
+                else None
+            ),
+        )
+        self.page.add_init_script(
+            "window.__csp = []; document.addEventListener('securitypolicyviolation',"
+            " (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));"
+        )
+        AgentCoordinator(self.memory, "team").add_task(AgentTask("t1", "review", "d", 5))
+        self.log_in("steward")
+        expect(self.page.locator("#live-status")).to_have_text("live")  # the websocket
+        for path in CSP_PAGES:
+            self.page.goto(f"{self.live_server_url}{path}")
+            expect(self.page.locator("main, #content").first).to_be_visible()
+            assert self.page.evaluate("window.__csp") == [], path
+        self.page.goto(f"{self.live_server_url}/tasks/?team=team")
+        self.page.get_by_role("button", name="Cancel").first.click()  # htmx, no eval
+        expect(self.page.locator("#task-t1")).to_have_count(0)
+        assert violations == []
 
     def test_overview_shows_what_the_agents_did(self) -> None:
         coordinator = AgentCoordinator(self.memory, "code_review_team")

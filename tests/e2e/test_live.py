@@ -25,8 +25,10 @@ TRACK_SOCKETS = """
   window.__sockets = [];
   window.__blockSockets = false;
   function Tracked(url, protocols) {
-    // While blocked, connect somewhere that refuses, so the page sees a failed attempt.
-    const socket = new Native(window.__blockSockets ? "ws://127.0.0.1:9/" : url, protocols);
+    // While blocked, connect to a path of this site that refuses (the CSP allows only
+    // this origin), so the page sees a failed attempt.
+    const target = window.__blockSockets ? url.replace("/ws/dashboard/", "/ws/refused/") : url;
+    const socket = new Native(target, protocols);
     window.__sockets.push(socket);
     return socket;
   }

@@ -82,7 +82,8 @@ REFUSE_WEBSOCKETS = """
   window.__wsAttemptsBeforePolling = null;
   function Refused(url, protocols) {
     window.__wsAttempts += 1;
-    return new Native("ws://127.0.0.1:9/", protocols);
+    // A path of this site that refuses (the CSP allows only this origin).
+    return new Native(url.replace("/ws/dashboard/", "/ws/refused/"), protocols);
   }
   Refused.prototype = Native.prototype;
   Object.assign(Refused, {CONNECTING: 0, OPEN: 1, CLOSING: 2, CLOSED: 3});
