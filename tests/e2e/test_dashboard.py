@@ -10,21 +10,11 @@ from playwright.sync_api import Page, expect
 
 from memory import AgentCoordinator, AgentTask, EmpathyOS, RedisShortTermMemory, StagedPattern
 from tests.redis_server import start_redis_server
+from tests.web.pages import PAGES
 
 pytestmark = pytest.mark.e2e
 
-CSP_PAGES = [
-    "/",
-    "/signals/",
-    "/patterns/",
-    "/tasks/",
-    "/agents/",
-    "/sessions/",
-    "/memory/",
-    "/library/",
-    "/wizards/security/",
-    "/admin/",
-]
+CSP_PAGES = [*PAGES, "/admin/"]
 
 
 class DashboardInABrowser(ChannelsLiveServerTestCase):

@@ -91,3 +91,17 @@ def many_teams(memory: RedisShortTermMemory, count: int) -> list[str]:
         coordinator.add_task(AgentTask(f"{team_id}-task", "work"))
         memory.client.zadd(memory.keys.teams, {team_id: ids.index(team_id)})  # activity order
     return ids[::-1]
+
+
+# Every page a logged-in person reads (a session's page needs the session incident-42).
+PAGES = [
+    "/",
+    "/signals/",
+    "/patterns/",
+    "/tasks/",
+    "/agents/",
+    "/sessions/",
+    "/memory/",
+    "/library/",
+    "/wizards/security/",
+]

@@ -13,20 +13,11 @@ from empathy_web.dashboard.fragments import render_panels
 from empathy_web.dashboard.panels import PANELS
 from memory import InvalidValue
 from memory.tiers import AccessTier, Caller
+from tests.web.pages import PAGES as DASHBOARD_PAGES
 
 pytestmark = pytest.mark.django_db
 
-PAGES = [
-    "/",
-    "/signals/",
-    "/patterns/",
-    "/tasks/",
-    "/agents/",
-    "/sessions/",
-    "/sessions/incident-42/",
-    "/memory/",
-    "/live/",
-]
+PAGES = [*DASHBOARD_PAGES, "/sessions/incident-42/", "/live/"]
 NAMES = ["cursor", "sort", "team", "teams", "type", "status", "agent", "session_id", "page"]
 NAMES += ["after", "q", "panels", "order", "limit"]
 TRICKY = ["²", "٣", "-1", "0", "99999999999999999999999", " ", "\x00", "{team}", "1e3"]
