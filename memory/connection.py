@@ -283,10 +283,9 @@ class RedisConnection:
         try:
             self.client.execute_command("FUNCTION", "LOAD", "REPLACE", LIBRARY.source)
         except redis.ResponseError as exc:
-            need = "Redis 7.0 or later" if _needs_library(exc) else "its library loaded"
+            why = "the library needs Redis 7.0 or later" if _needs_library(exc) else "a bug"
             raise MemoryConnectionError(
-                f"Redis at {self.address} refused the library's functions ({exc}): "
-                f"the library needs {need}",
+                f"Redis at {self.address} refused the library's functions ({exc}): {why}",
                 unreachable=False,
             ) from None
         except redis.RedisError as exc:

@@ -98,17 +98,18 @@ class TaskQueue(TeamScope):
                 built[name] = keys.team(team, name)
         return built
 
-    def _claim_keys_for(self, task_type: str) -> dict[str, str]:
-        keys = self._claim_keys.get(task_type)
-        if keys is None:
-            if len(self._claim_keys) >= CACHE_SIZE:
-                self._claim_keys.clear()
-                self._claim_args.clear()
+    def _claim_for(self, task_type: str) -> tuple[dict[str, str], dict[str, Any]]:
+        """A claim's keys (but its request's) and fixed arguments for ``task_type``,
+        built once per type: claims are the hot path."""
+        claim = self._claim_cache.get(task_type)
+        if claim is None:
+            if len(self._claim_cache) >= CACHE_SIZE:
+                self._claim_cache.clear()
             check_id(task_type, "task_type")
             names = [name for name in scripts.CLAIM_TASK.keys if name != "claim_request"]
             keys = self._task_keys(*names, task_type=task_type)
-            self._claim_keys[task_type] = keys
-        return keys
+            claim = self._claim_cache[task_type] = (keys, self._reap_args(task_type))
+        return claim
 
     def add_task(self, task: AgentTask) -> bool:
         """Queue ``task``; adding a task_id that exists changes nothing and returns False."""
@@ -157,16 +158,14 @@ class TaskQueue(TeamScope):
             request = f"{self._request_prefix}{next(self._requests)}"
         else:
             request = check_id(request_id, "request_id")
-        keys = {
-            **self._claim_keys_for(task_type),
-            "claim_request": self.memory.keys.claim_request(self.team_id, request),
-        }
+        keys, args = self._claim_for(task_type)
+        keys = {**keys, "claim_request": self.memory.keys.claim_request(self.team_id, request)}
         lease = self.lease_ms if lease_seconds is None else ttl_ms(lease_seconds, "lease_seconds")
         answer = self.memory.run_script(
             scripts.CLAIM_TASK,
             caller,
             keys,
-            {**self._claim_args_for(task_type), "agent": agent_id, "lease_ms": lease},
+            {**args, "agent": agent_id, "lease_ms": lease},
         )
         if answer is None:
             return None
@@ -181,13 +180,6 @@ class TaskQueue(TeamScope):
         )
         self._held[task.task_id] = (agent_id, task.fencing_token, task_type)
         return task
-
-    def _claim_args_for(self, task_type: str) -> dict[str, Any]:
-        args = self._claim_args.get(task_type)
-        if args is None:
-            self._claim_keys_for(task_type)  # checks the type, and bounds both caches
-            args = self._claim_args[task_type] = self._reap_args(task_type)
-        return args
 
     def _reap_args(self, task_type: str) -> dict[str, Any]:
         return {

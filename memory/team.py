@@ -53,8 +53,7 @@ class TeamScope:
         self._held: dict[str, tuple[str, int, str]] = {}
         # Small caches for the hot path (claims): callers by agent, keys by type.
         self._callers: dict[str, Caller] = {}
-        self._claim_keys: dict[str, dict[str, str]] = {}
-        self._claim_args: dict[str, dict[str, Any]] = {}
+        self._claim_cache: dict[str, tuple[dict[str, str], dict[str, Any]]] = {}
         # Claims' request ids, when the caller gives none (memory/tasks.py).
         self._request_prefix = secrets.token_hex(6) + "-"
         self._requests = itertools.count(1)

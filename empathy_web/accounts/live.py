@@ -63,4 +63,6 @@ def _on_logout(sender: Any, user: Any, **kwargs: Any) -> None:
 @receiver(post_save, sender=User)
 @receiver(post_delete, sender=User)
 def _on_user_change(sender: Any, instance: Any, **kwargs: Any) -> None:
+    if kwargs.get("update_fields") == frozenset({"last_login"}):  # every login does this
+        return
     announce_access_change([instance.pk])
