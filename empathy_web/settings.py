@@ -178,6 +178,11 @@ CONTENT_SECURITY_POLICY = {
 # Open dashboards (websockets) one user may have in one process; more are refused.
 DASHBOARD_SOCKETS_PER_USER = envint("DASHBOARD_SOCKETS_PER_USER", "20")
 
+# The security wizard: analyses one person may start per minute (cached results are free),
+# and the seconds one analysis may take before it stops and says so.
+WIZARD_RUNS_PER_MINUTE = envint("WIZARD_RUNS_PER_MINUTE", "10")
+WIZARD_MAX_SECONDS = envint("WIZARD_MAX_SECONDS", "5")
+
 # Sessions end after SESSION_IDLE_MINUTES without a request, and SESSION_MAX_HOURS after
 # the login whatever happens (empathy_web.accounts.middleware).
 SESSION_COOKIE_AGE = envint("SESSION_IDLE_MINUTES", "60") * 60

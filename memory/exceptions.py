@@ -32,6 +32,15 @@ class EvictionUnknown(ShortTermMemoryError):
     """The server would not say its ``maxmemory-policy`` (``CONFIG`` is disabled)."""
 
 
+class RateLimited(ShortTermMemoryError):
+    """The caller has used its allowance for now; ``retry_after`` says how many seconds
+    until it may try again."""
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class InvalidValue(ShortTermMemoryError, ValueError):
     """An id, TTL, priority or value is out of range or malformed."""
 

@@ -70,6 +70,10 @@ class KeySchema:
     def working_index(self, agent_id: str) -> str:
         return f"{self.prefix}{{wm:{agent_id}}}:index"
 
+    def runs(self, agent_id: str) -> str:
+        """How many runs an agent (a wizard) has started in the current window."""
+        return f"{self.prefix}{{wm:{agent_id}}}:runs"
+
     # patterns
     def pattern(self, pattern_id: str) -> str:
         return f"{self.prefix}{{patterns}}:p:{pattern_id}"

@@ -364,6 +364,8 @@ CREATE_CONFLICT = LuaScript(
 RESOLVE_CONFLICT = LuaScript(
     "resolve_conflict", keys=("conflict",), args=("conflict_id", "resolution_json")
 )
+# Rate limits (memory/working.py): a counter per agent, in its working memory's slot.
+COUNT_RUN = LuaScript("count_run", keys=("runs",), args=("limit", "window_ms"))
 PERSIST_COLLABORATION = LuaScript(
     "persist_collaboration", keys=("collaboration",), args=("state_json",), retry=True
 )
@@ -391,5 +393,6 @@ ALL = (
     CREATE_CONFLICT,
     RESOLVE_CONFLICT,
     PERSIST_COLLABORATION,
+    COUNT_RUN,
 )
 LIBRARY = FunctionLibrary(ALL)

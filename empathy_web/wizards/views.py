@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import re
 import textwrap
 from typing import Any
 
 from asgiref.sync import async_to_sync
+from django.conf import settings
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
@@ -33,7 +35,7 @@ from django_htmx.http import push_url
 from empathy_web.accounts.tiers import WIZARD_ID_PREFIX, caller_for, tier_required
 from empathy_web.dashboard.agents_memory import get_memory
 from empathy_web.library.audit import record
-from memory import InvalidValue, StateConflict
+from memory import InvalidValue, RateLimited, StateConflict
 from memory import patterns as staged_patterns
 from memory.tiers import WRITE, Caller
 from memory.wizards.security_analysis_wizard import SecurityAnalysisWizard
@@ -49,6 +51,10 @@ RUN_FIELDS = ("code", "language", "filename")  # what a kept run holds
 SEVERITY_RANK = {"high": 3, "medium": 2, "low": 1}
 # bandit's confidence in a finding, as the staged pattern's confidence.
 CONFIDENCE = {"high": 0.9, "medium": 0.6, "low": 0.3}
+# The code listing shows every line of code up to this many, else the lines around
+# what it marks, LISTING_CONTEXT on each side.
+LISTING_ALL_LINES = 500
+LISTING_CONTEXT = 3
 EXPIRED = "This run is no longer kept (runs are kept for an hour). Run the wizard again."
 
 run_action = require_http_methods(["GET", "POST"])
@@ -63,7 +69,11 @@ def wizard_for(request: HttpRequest) -> SecurityAnalysisWizard:
     """The security wizard acting for the person, with their tier."""
     caller = caller_for(request)
     return SecurityAnalysisWizard(
-        get_memory(), wizard_id=WIZARD_ID_PREFIX + caller.user_id, access_tier=caller.tier
+        get_memory(),
+        wizard_id=WIZARD_ID_PREFIX + caller.user_id,
+        access_tier=caller.tier,
+        max_seconds=settings.WIZARD_MAX_SECONDS,
+        max_runs_per_minute=settings.WIZARD_RUNS_PER_MINUTE,
     )
 
 
@@ -95,6 +105,8 @@ def security(request: HttpRequest) -> HttpResponse:
     except (ValueError, TypeError) as exc:  # input the wizard refuses
         form.add_error(None, str(exc))
         return _render(request, form, status=400)
+    except RateLimited as exc:
+        return _rate_limited(request, form, exc)
     report = build_report(caller_for(request), run, result)
     if report["error"] is not None:
         form.add_error("upload" if run["filename"] else "code", _explain(report["error"]))
@@ -122,7 +134,12 @@ def security_run(request: HttpRequest, run_id: str) -> HttpResponse:
             placeholder = {"index": int(raw)} if is_index(raw) else None
             return _stage_fragment(request, placeholder, None, error=EXPIRED, status=404)
         return _render(request, SecurityWizardForm(), status=404, problem=EXPIRED)
-    report = build_report(caller_for(request), run, _analyse(wizard, run))
+    try:
+        result = _analyse(wizard, run)
+    except RateLimited as exc:  # the cached result expired before the run
+        form = SecurityWizardForm(initial={"code": run["code"], "language": run["language"]})
+        return _rate_limited(request, form, exc)
+    report = build_report(caller_for(request), run, result)
     if request.method == "POST":
         return _stage(request, wizard, run_id, run, report)
     form = SecurityWizardForm(initial={"code": run["code"], "language": run["language"]})
@@ -257,6 +274,23 @@ def _load(wizard: SecurityAnalysisWizard, run_id: str) -> dict[str, Any] | None:
     return run
 
 
+def _stopped(stopped: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Where a run reached its time limit, with the limit as a person writes it."""
+    return stopped and {**stopped, "seconds": f"{stopped['seconds']:g}"}
+
+
+def _rate_limited(request: HttpRequest, form: SecurityWizardForm, exc: RateLimited) -> HttpResponse:
+    wait = max(1, math.ceil(exc.retry_after))
+    problem = (
+        f"You have run the wizard {settings.WIZARD_RUNS_PER_MINUTE} times in the last "
+        f"minute, the limit. Try again in {wait} s; runs of code already analysed are "
+        "not counted."
+    )
+    response = _render(request, form, status=429, problem=problem)
+    response["Retry-After"] = str(wait)
+    return response
+
+
 def _explain(error: dict[str, Any]) -> str:
     """The wizard's reason for not analysing the code, with where it is."""
     where = []
@@ -268,6 +302,25 @@ def _explain(error: dict[str, Any]) -> str:
     if error.get("kind") == "syntax_error":
         return f"The code does not parse{at}: {error.get('message')}."
     return f"The wizard could not analyse the code{at}: {error.get('message')}."
+
+
+def _lines_shown(
+    count: int, findings: list[dict[str, Any]], error_line: int | None
+) -> range | set[int]:
+    """The lines the listing shows: all of them up to LISTING_ALL_LINES, else those
+    within LISTING_CONTEXT lines of a listed finding or the error, so the page stays
+    small however long the code is (the form still holds all of it)."""
+    if count <= LISTING_ALL_LINES:
+        return range(1, count + 1)
+    marked = [error_line] if error_line else []
+    for finding in findings:
+        marked.extend(finding.get("line_range") or [finding["line"]])
+    return {
+        n
+        for line in marked
+        for n in range(line - LISTING_CONTEXT, line + LISTING_CONTEXT + 1)
+        if 1 <= n <= count
+    }
 
 
 def build_report(viewer: Caller, run: dict[str, Any], result: dict[str, Any]) -> dict[str, Any]:
@@ -293,8 +346,15 @@ def build_report(viewer: Caller, run: dict[str, Any], result: dict[str, Any]) ->
         covered.update(finding.get("line_range") or [])
     error = result.get("error")
     error_line = error.get("line") if error else None
-    rows = []
+    shown = _lines_shown(len(lines), findings, error_line)
+    rows: list[dict[str, Any]] = []
     for number, text in enumerate(lines, start=1):
+        if number not in shown:
+            if rows and "gap" in rows[-1]:
+                rows[-1]["gap"] += 1
+            else:
+                rows.append({"gap": 1})
+            continue
         here = on_line.get(number, [])
         worst = max(
             (f["severity"] for f in here), key=lambda s: SEVERITY_RANK.get(s, 0), default=""
@@ -311,8 +371,11 @@ def build_report(viewer: Caller, run: dict[str, Any], result: dict[str, Any]) ->
         )
     return {
         "rows": rows,
+        "lines": len(lines),
         "findings": findings,
         "summary": result.get("summary") or {},
+        "omitted": result.get("omitted") or 0,
+        "stopped": _stopped(result.get("stopped")),
         "error": error,
         "analyzer": result.get("analyzer", ""),
         "filename": run["filename"],

@@ -15,13 +15,14 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from .. import working
 from ..codec import check_id
 from ..empathy_os import EmpathyOS
 from ..exceptions import InvalidValue, UnserialisableValue
 from ..patterns import StagedPattern
 from ..redis_memory import RedisShortTermMemory
 from ..sessions import TeamSession
-from ..tiers import AccessTier
+from ..tiers import AccessTier, Caller
 
 logger = logging.getLogger("memory")
 
@@ -47,6 +48,9 @@ class BaseWizard:
     ``wizard_id`` is the wizard's agent id (default: the class name in snake case, so
     every ``SecurityAnalysisWizard`` is ``security_analysis_wizard`` and instances in
     different processes share one cache). ``access_tier`` is CONTRIBUTOR by default.
+    ``max_runs_per_minute`` limits the analyses ``analyze_with_cache`` runs for this
+    wizard id (across processes, counted in Redis; cache hits are free): one over the
+    limit raises ``RateLimited``. None (the default) sets no limit.
 
     Subclasses implement ``analyze``; they may override ``prepare_context`` to check
     and normalise their input, and ``cache_identity`` to say what, besides the input,
@@ -63,7 +67,18 @@ class BaseWizard:
         wizard_id: str | None = None,
         access_tier: AccessTier = AccessTier.CONTRIBUTOR,
         shared_session_id: str = SHARED_SESSION_ID,
+        max_runs_per_minute: int | None = None,
     ) -> None:
+        if max_runs_per_minute is not None and (
+            isinstance(max_runs_per_minute, bool)
+            or not isinstance(max_runs_per_minute, int)
+            or max_runs_per_minute < 1
+        ):
+            raise InvalidValue(
+                f"max_runs_per_minute must be a positive integer or None, "
+                f"not {max_runs_per_minute!r}"
+            )
+        self.max_runs_per_minute = max_runs_per_minute
         self.wizard_id = check_id(wizard_id or _snake_case(type(self).__name__), "wizard_id")
         self.access_tier = AccessTier(access_tier)
         self.shared_session_id = check_id(shared_session_id, "shared_session_id")
@@ -132,6 +147,7 @@ class BaseWizard:
         call with the same input returns a result equal to the first without running
         the analysis. Results go through JSON on the way in, so both calls return plain
         JSON types. A result too large to store is returned uncached, with a warning.
+        A run past ``max_runs_per_minute`` raises ``RateLimited`` and does not run.
         """
         prepared = self.prepare_context(context)
         if self.agent is None:
@@ -145,6 +161,12 @@ class BaseWizard:
             return cached
 
         self._stats["cache_misses"] += 1
+        if self.max_runs_per_minute is not None:
+            working.count_run(
+                self.agent.short_term_memory,
+                Caller(self.wizard_id, self.access_tier),
+                self.max_runs_per_minute,
+            )
         self._stats["analyses_run"] += 1
         result = await self.analyze(prepared)
         try:

@@ -10,6 +10,7 @@ import asyncio
 import io
 import re
 import threading
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,7 +28,15 @@ from .base import SHARED_SESSION_ID, BaseWizard
 
 SUPPORTED_LANGUAGES = ("python",)
 DEFAULT_MAX_CODE_BYTES = 200 * 1024
+# A run stops here, and says so: bandit's checks are per node, and 200 KB of source can
+# hold 20,000 findings and take seconds.
+DEFAULT_MAX_SECONDS = 5.0
+# A result lists at most this many findings (the most severe); the summary counts all.
+# With each finding's code excerpt bounded below, a result fits working memory's 1 MiB
+# value limit, so every result is cached.
+DEFAULT_MAX_FINDINGS = 100
 SEVERITIES = ("high", "medium", "low")
+_RANK = {name: len(SEVERITIES) - n for n, name in enumerate(SEVERITIES)}
 
 # The visitor derives a module name from this path; "./" keeps that from touching the
 # file system or logging a warning. Nothing is read from it: the source is in memory.
@@ -55,7 +64,13 @@ class SecurityAnalysisWizard(BaseWizard):
       test id, e.g. ``B602``), ``rule`` (its name), ``title``, ``severity`` and
       ``confidence`` (``"high"``, ``"medium"`` or ``"low"``), ``line``, ``line_range``,
       ``column``, ``code`` (the flagged lines) and ``cwe`` (an int, or None).
-    - ``summary``: ``total`` and a count for each severity.
+    - ``summary``: ``total`` and a count for each severity, over every finding.
+    - ``omitted``: how many findings are counted but not listed. At most
+      ``max_findings`` (100 by default) are listed: the most severe, then the most
+      confident, then the first.
+    - ``stopped``: None, or ``{"seconds": limit, "line": n}`` when the scan reached its
+      ``max_seconds`` (5 by default) while checking line ``n``; findings from there on
+      are missing.
     - ``parsed``: False when the source does not parse; ``error`` then says why, with
       its ``line`` (and ``column``), and there are no findings.
     - ``language``, ``lines`` (lines of source) and ``analyzer`` (bandit's version).
@@ -68,7 +83,7 @@ class SecurityAnalysisWizard(BaseWizard):
     The scan runs in a worker thread, so ``analyze`` does not block the event loop.
     """
 
-    version = "1"
+    version = "2"
 
     def __init__(
         self,
@@ -78,18 +93,20 @@ class SecurityAnalysisWizard(BaseWizard):
         access_tier: AccessTier = AccessTier.CONTRIBUTOR,
         shared_session_id: str = SHARED_SESSION_ID,
         max_code_bytes: int = DEFAULT_MAX_CODE_BYTES,
+        max_seconds: float = DEFAULT_MAX_SECONDS,
+        max_findings: int = DEFAULT_MAX_FINDINGS,
+        max_runs_per_minute: int | None = None,
     ) -> None:
         super().__init__(
             short_term_memory,
             wizard_id=wizard_id,
             access_tier=access_tier,
             shared_session_id=shared_session_id,
+            max_runs_per_minute=max_runs_per_minute,
         )
-        if isinstance(max_code_bytes, bool) or not isinstance(max_code_bytes, int):
-            raise InvalidValue(f"max_code_bytes must be an integer, not {max_code_bytes!r}")
-        if max_code_bytes <= 0:
-            raise InvalidValue(f"max_code_bytes must be positive, got {max_code_bytes}")
-        self.max_code_bytes = max_code_bytes
+        self.max_code_bytes = _positive(max_code_bytes, "max_code_bytes", int)
+        self.max_seconds = float(_positive(max_seconds, "max_seconds", int | float))
+        self.max_findings = _positive(max_findings, "max_findings", int)
 
     def prepare_context(self, context: Mapping[str, Any]) -> dict[str, Any]:
         """``{"code": str, "language": "python"}``, checked; other keys are dropped."""
@@ -114,17 +131,55 @@ class SecurityAnalysisWizard(BaseWizard):
         return {"code": code, "language": language.strip().lower()}
 
     def cache_identity(self) -> dict[str, Any]:
-        """The wizard, its result version and bandit's version: an upgrade of bandit
-        may find other things, so its results are cached apart."""
-        return {**super().cache_identity(), "bandit": bandit.__version__}
+        """The wizard, its result version, bandit's version and the bounds: an upgrade
+        of bandit may find other things, so its results are cached apart."""
+        bounds = {"max_seconds": self.max_seconds, "max_findings": self.max_findings}
+        return {**super().cache_identity(), "bandit": bandit.__version__, **bounds}
 
     async def analyze(self, context: Mapping[str, Any]) -> dict[str, Any]:
         """Scan ``context["code"]`` with bandit; see the class docstring for the result."""
         prepared = self.prepare_context(context)
-        return await asyncio.to_thread(analyze_python, prepared["code"])
+        return await asyncio.to_thread(
+            analyze_python,
+            prepared["code"],
+            max_seconds=self.max_seconds,
+            max_findings=self.max_findings,
+        )
 
 
-def analyze_python(code: str) -> dict[str, Any]:
+def _positive(value: Any, name: str, kind: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, kind) or not value > 0:
+        raise InvalidValue(f"{name} must be a positive number, not {value!r}")
+    return value
+
+
+class _OutOfTime(Exception):
+    def __init__(self, line: int | None) -> None:
+        self.line = line
+
+
+class _TimedVisitor(b_node_visitor.BanditNodeVisitor):
+    """Bandit's visitor, stopping at a deadline: every node passes through
+    ``pre_visit``, so no check runs long past it."""
+
+    def __init__(self, *args: Any, deadline: float) -> None:
+        super().__init__(*args)
+        self.deadline = deadline
+        self.line: int | None = None  # the line being checked
+
+    def pre_visit(self, node: ast.AST) -> bool:
+        self.line = getattr(node, "lineno", self.line)
+        if time.monotonic() > self.deadline:
+            raise _OutOfTime(self.line)
+        return super().pre_visit(node)
+
+
+def analyze_python(
+    code: str,
+    *,
+    max_seconds: float = DEFAULT_MAX_SECONDS,
+    max_findings: int = DEFAULT_MAX_FINDINGS,
+) -> dict[str, Any]:
     """Bandit's findings on Python ``code``, as the wizard reports them (blocking)."""
     lines = _LINE_BREAK.split(code)
     line_count = len(lines) - (lines[-1] == "")
@@ -150,9 +205,34 @@ def analyze_python(code: str) -> dict[str, Any]:
             message = str(exc)
         return _unparsed(message, None, None, line_count)
 
+    try:
+        issues, stopped = _scan(data, max_seconds)
+    except RecursionError:
+        # The parser accepts deeper nesting than bandit's recursive visitor.
+        return _result(
+            [],
+            line_count,
+            error={
+                "kind": "analysis_failed",
+                "message": "the source is nested too deeply for the analyser",
+                "line": None,
+                "column": None,
+            },
+        )
+    findings = [_finding(issue, lines) for issue in issues]
+    summary = _summary(findings)
+    if len(findings) > max_findings:
+        findings.sort(key=_most_severe_first)
+        del findings[max_findings:]
+    findings.sort(key=lambda f: (f["line"], f["column"], f["rule_id"]))
+    return _result(findings, line_count, summary=summary, stopped=stopped)
+
+
+def _scan(data: bytes, max_seconds: float) -> tuple[list[Any], dict[str, Any] | None]:
+    """Bandit's issues in ``data``, and where the scan stopped if it ran out of time."""
     with _bandit_lock:
         testset = b_test_set.BanditTestSet(b_config.BanditConfig(), profile={})
-        visitor = b_node_visitor.BanditNodeVisitor(
+        visitor = _TimedVisitor(
             _VIRTUAL_FILENAME,
             io.BytesIO(data),
             b_meta_ast.BanditMetaAst(),
@@ -160,26 +240,19 @@ def analyze_python(code: str) -> dict[str, Any]:
             False,  # debug
             {},  # nosec lines: none are honoured
             b_metrics.Metrics(),
+            deadline=time.monotonic() + max_seconds,
         )
+        stopped = None
         try:
             visitor.process(data)
-        except RecursionError:
-            # The parser accepts deeper nesting than bandit's recursive visitor.
-            return _result(
-                [],
-                line_count,
-                error={
-                    "kind": "analysis_failed",
-                    "message": "the source is nested too deeply for the analyser",
-                    "line": None,
-                    "column": None,
-                },
-            )
-        issues = list(visitor.tester.results)
+        except _OutOfTime as exc:
+            stopped = {"seconds": max_seconds, "line": exc.line}
+        return list(visitor.tester.results), stopped
 
-    findings = [_finding(issue, lines) for issue in issues]
-    findings.sort(key=lambda f: (f["line"], f["column"], f["rule_id"]))
-    return _result(findings, line_count)
+
+def _most_severe_first(finding: dict[str, Any]) -> tuple[int, int, int]:
+    rank = _RANK.get
+    return (-rank(finding["severity"], 0), -rank(finding["confidence"], 0), finding["line"])
 
 
 def _finding(issue: Any, lines: list[str]) -> dict[str, Any]:
@@ -213,14 +286,21 @@ def _summary(findings: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def _result(
-    findings: list[dict[str, Any]], line_count: int, error: dict[str, Any] | None = None
+    findings: list[dict[str, Any]],
+    line_count: int,
+    error: dict[str, Any] | None = None,
+    summary: dict[str, int] | None = None,
+    stopped: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    summary = summary or _summary(findings)
     return {
         "language": "python",
         "parsed": error is None or error["kind"] != "syntax_error",
         "error": error,
         "vulnerabilities": findings,
-        "summary": _summary(findings),
+        "summary": summary,
+        "omitted": summary["total"] - len(findings),
+        "stopped": stopped,
         "lines": line_count,
         "analyzer": f"bandit {bandit.__version__}",
     }

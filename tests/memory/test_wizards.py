@@ -52,9 +52,9 @@ def scans(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     real = security_module.analyze_python
 
-    def spy(code: str) -> dict[str, Any]:
+    def spy(code: str, **bounds: Any) -> dict[str, Any]:
         seen.append(code)
-        return real(code)
+        return real(code, **bounds)
 
     monkeypatch.setattr(security_module, "analyze_python", spy)
     return seen
@@ -496,9 +496,9 @@ async def test_analysis_runs_off_the_event_loop(monkeypatch: pytest.MonkeyPatch)
     threads: list[int] = []
     real = security_module.analyze_python
 
-    def spy(code: str) -> dict[str, Any]:
+    def spy(code: str, **bounds: Any) -> dict[str, Any]:
         threads.append(threading.get_ident())
-        return real(code)
+        return real(code, **bounds)
 
     monkeypatch.setattr(security_module, "analyze_python", spy)
     await SecurityAnalysisWizard().analyze({"code": "x = 1"})
