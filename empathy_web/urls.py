@@ -3,13 +3,14 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from empathy_web.library import api
-from empathy_web.library.views import library
+from empathy_web.library.views import library, library_pattern
 
 urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("library/", library, name="library"),
+    path("library/<str:pattern_id>/", library_pattern, name="library_pattern"),
     path("api/library/", api.library_list, name="api_library"),
     path("api/library/<str:pattern_id>/", api.library_detail, name="api_library_detail"),
     path("wizards/", include("empathy_web.wizards.urls")),

@@ -5,6 +5,7 @@ decoder. Their Lua halves are ``lua/includes/task_state.lua`` and
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .exceptions import InvalidValue
@@ -83,6 +84,14 @@ def decode_per_minute(raw: dict[bytes, bytes]) -> dict[int, int]:
 # ids sort in the order signals were sent; the recent feed indexes ids, and inboxes and
 # the broadcast index hold "<id>|<signal type>" (ids never contain "|"). The Lua half
 # is lua/includes/signal_member.lua.
+
+
+_SIGNAL_ID = re.compile(r"[0-9]{13}-[0-9]{12}-[0-9a-f]{16}")
+
+
+def is_signal_id(text: object) -> bool:
+    """Whether ``text`` has the form of a signal id."""
+    return isinstance(text, str) and _SIGNAL_ID.fullmatch(text) is not None
 
 
 def signal_member_id(member: bytes | str) -> str:

@@ -22,7 +22,7 @@ from . import scripts
 from .codec import check_id, decode, encode
 from .connection import RedisConnection, redis_errors
 from .exceptions import InvalidValue
-from .formats import signal_bound, signal_member_id, signal_token
+from .formats import is_signal_id, signal_bound, signal_member_id, signal_token
 from .page import Page, check_limit
 from .tiers import READ, WRITE, Caller
 from .ttl import TTLStrategy
@@ -219,6 +219,17 @@ def newest_signals(
     )  # fmt: skip
     ids = [m.decode() for m in reversed(members)]
     return Page(_matching(memory, ids, filters), ids[-1] if ids else None)
+
+
+@redis_errors
+def get_signal(memory: RedisConnection, caller: Caller, signal_id: str) -> dict[str, Any] | None:
+    """One signal, as ``list_signals`` shows it, or None once it has expired. An id
+    that no signal could have raises ``InvalidValue``."""
+    caller.require(READ, "list_signals")
+    if not is_signal_id(signal_id):
+        raise InvalidValue(f"{signal_id!r} is not a signal id")
+    record = decode(memory.client.get(memory.keys.signal(signal_token(signal_id))))
+    return record if record is not None and record.get("id") == signal_id else None
 
 
 @redis_errors

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from empathy_web.accounts.tiers import tier_required
@@ -22,3 +22,13 @@ def library(request: HttpRequest) -> HttpResponse:
     types = PromotedPattern.objects.order_by().values_list("pattern_type", flat=True).distinct()
     context = {"page": page, "q": query, "type": pattern_type, "types": sorted(types)}
     return render(request, "library/library.html", context)
+
+
+@require_GET
+@tier_required(READ)
+def library_pattern(request: HttpRequest, pattern_id: str) -> HttpResponse:
+    """One promoted pattern, whole."""
+    pattern = get_object_or_404(
+        PromotedPattern.objects.select_related("promoted_by"), pattern_id=pattern_id
+    )
+    return render(request, "library/pattern.html", {"pattern": pattern})

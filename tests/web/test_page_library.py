@@ -56,7 +56,8 @@ def library(make_user: Callable[..., User]) -> None:
 
 def library_names(response: HttpResponse) -> list[str]:
     names = re.findall(
-        r'<article class="pattern">\s*<h2>([^<]+?) <small>', response.content.decode()
+        r'<article class="pattern">\s*<h2><a href="/library/[^"]+/">([^<]+?)</a> <small>',
+        response.content.decode(),
     )
     return sorted(html.unescape(name) for name in names)
 

@@ -53,6 +53,7 @@ ADMIN_LOGIN = "302 to the admin login page"
 DONE = "302 to the page the action returns to"
 
 PAGE = (LOGIN, 403, 200, 200, 200, 200)
+MISSING = (LOGIN, 403, 404, 404, 404, 404)
 ANYONE = (200,) * 6
 NOT_ALLOWED = (405,) * 6
 
@@ -129,6 +130,15 @@ MATRIX: dict[str, Rule] = {
     "session_detail:missing": Rule("session_detail", ("no-such-session",),
                             get=(LOGIN,      403,     404,     404,     404,     404)),
     "working_memory":  Rule("working_memory", get=PAGE, post=NOT_ALLOWED),
+    # The pages that show a value whole; their keys go in the query string, so these
+    # rows reach the "no such key" answer (tests/web/test_whole_values.py has the rest).
+    "memory_value":    Rule("memory_value", (AGENT,), get=MISSING, post=NOT_ALLOWED),
+    "session_value":   Rule("session_value", (SESSION,), get=MISSING, post=NOT_ALLOWED),
+    "signal_value:missing": Rule("signal_value", (f"{0:013d}-{0:012d}-{0:016x}",),
+                            get=MISSING, post=NOT_ALLOWED),
+    "task_value":      Rule("task_value", (TEAM, PENDING), get=PAGE, post=NOT_ALLOWED),
+    "task_value:missing": Rule("task_value", (TEAM, "no-such-task"), get=MISSING),
+    "library_pattern:missing": Rule("library_pattern", ("no-such-pattern",), get=MISSING),
     "live_poll":       Rule("live_poll", get=PAGE, post=NOT_ALLOWED),
     "send_signal":     Rule("send_signal", get=NOT_ALLOWED,
                             post=(LOGIN,     403,     403,     DONE,    DONE,    DONE),

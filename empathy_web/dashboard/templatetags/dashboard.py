@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from django import template
 
@@ -55,9 +56,25 @@ def excerpt(text: Any, limit: int = EXCERPT_CHARS) -> str:
 
 
 @register.filter
+def is_cut(text: Any) -> bool:
+    """Whether ``excerpt`` would cut ``text``."""
+    return len("" if text is None else str(text)) > EXCERPT_CHARS
+
+
+@register.filter
 def json_excerpt(value: Any) -> str:
     """``as_json`` of ``value``, cut like ``excerpt``."""
     return excerpt(as_json(value))
+
+
+@register.inclusion_tag("dashboard/_excerpt.html")
+def excerpt_of(value: Any, url: str, plain: bool = False, key: str | None = None) -> dict[str, Any]:
+    """``value`` in a <pre>, cut like ``excerpt`` (as JSON, or as text if ``plain``),
+    with a "Show all" link to ``url`` (``?key=`` added when given) when it was cut."""
+    text = ("" if value is None else str(value)) if plain else as_json(value)
+    if key is not None:
+        url = f"{url}?{urlencode({'key': key})}"
+    return {"text": excerpt(text), "cut": is_cut(text), "url": url}
 
 
 @register.inclusion_tag("dashboard/sparkline.html")
