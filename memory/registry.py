@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import redis
+
 from . import scripts
 from .codec import check_id, decode, encode
 from .connection import RedisConnection, redis_errors, time_ms
+from .keys import TEAM_PARTS
 from .page import Page, check_limit, offset_cursor
 from .team import TeamScope
 from .tiers import READ, WRITE, Caller
+from .ttl import TTLStrategy
 
 
 @dataclass(frozen=True)
@@ -112,9 +116,35 @@ class AgentRegistry(TeamScope):
 @redis_errors
 def list_teams(memory: RedisConnection, caller: Caller) -> list[str]:
     """Every team that has registered an agent or queued a task, most recently active
-    first. Pages that show teams use ``team_page``: this list only grows."""
+    first. Pages that show teams use ``team_page``."""
     caller.require(READ, "listing teams")
     return [t.decode() for t in memory.client.zrevrange(memory.keys.teams, 0, -1)]
+
+
+def prune_teams(memory: RedisConnection, caller: Caller, sample: int = 20) -> int:
+    """Check up to ``sample`` teams, picked at random from the teams index, and remove
+    those with nothing left in them (no task, counting completed ones until their
+    results expire, and no registered agent) from the index, with their counters.
+    Returns how many left. Pages that list teams call it now and then, so the index
+    does not only grow; each call costs O(sample)."""
+    caller.require(READ, "pruning teams")
+    keys = memory.keys
+    try:
+        picked = memory.client.zrandmember(keys.teams, check_limit(sample))
+    except redis.RedisError as exc:
+        raise memory.connection_error(exc) from exc
+    ttl = memory.ttl_ms(TTLStrategy.WORKING_RESULTS)
+    removed = 0
+    for raw in picked or ():
+        team = raw.decode()
+        team_keys = {n: keys.team(team, n) for n in scripts.PRUNE_TEAM.keys if n in TEAM_PARTS}
+        removed += memory.run_script(
+            scripts.PRUNE_TEAM,
+            caller,
+            {**team_keys, "teams": keys.teams},
+            {"team": team, "result_ttl_ms": ttl},
+        )
+    return removed
 
 
 @redis_errors

@@ -287,6 +287,14 @@ STEWARD_TASK = LuaScript(
 )
 
 # The agent registry (memory/registry.py).
+PRUNE_TEAM = LuaScript(
+    "prune_team",
+    keys=(
+        "spec", "state", "finished", "completed", "types", "fence", "seq",
+        "queue_changes", "agents", "heartbeats", "teams",
+    ),
+    args=("team", "result_ttl_ms"),
+)  # fmt: skip
 REGISTER_AGENT = LuaScript(
     "register_agent",
     keys=("agents", "heartbeats", "teams"),
@@ -381,6 +389,7 @@ ALL = (
     REGISTER_AGENT,
     HEARTBEAT,
     UNREGISTER_AGENT,
+    PRUNE_TEAM,
     STAGE_PATTERN,
     DECIDE_PATTERN,
     RESTORE_PATTERN,

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_GET
 
 from empathy_web.accounts.tiers import caller_for, tier_required
 from memory.exceptions import EvictionUnknown
+from memory.registry import prune_teams
 from memory.tiers import READ
 
 from .agents_memory import UNAVAILABLE, get_memory
@@ -61,6 +62,9 @@ def live_poll(request: HttpRequest) -> HttpResponse:
 @require_GET
 @tier_required(READ)
 def overview(request: HttpRequest) -> HttpResponse:
+    # Now and then, teams with nothing left leave the index (a few per view, not per
+    # live render); the overview and the tasks page list only teams in it.
+    prune_teams(get_memory(), caller_for(request))
     return render_panel_page(request, "overview-panel")
 
 

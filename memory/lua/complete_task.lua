@@ -1,5 +1,6 @@
 --- @include "check_lease"
 --- @include "finished"
+--- @include "trim_completed"
 -- Complete a claimed task with its result. Fenced (check_lease) and idempotent: sent
 -- again after it took effect, it answers the same.
 if finished_before(finished, result, task_id, token, agent, result_json) then return 1 end
@@ -7,14 +8,7 @@ local refused, attempts, holder, score, task_type = check_lease(state, leases, t
                                                                 token, agent, team)
 if refused then return refused end
 local ttl = tonumber(result_ttl_ms)
--- Completed tasks leave with their results: trim those older than the result TTL.
-for _, old in ipairs(redis.call('ZRANGEBYSCORE', completed, '-inf', now - ttl,
-                                'LIMIT', 0, 100)) do
-  redis.call('HDEL', spec, old)
-  redis.call('HDEL', state, old)
-  redis.call('HDEL', finished, old)
-  redis.call('ZREM', completed, old)
-end
+trim_completed(spec, state, finished, completed, now - ttl)
 redis.call('ZREM', leases, task_id)
 redis.call('ZADD', completed, now, task_id)
 redis.call('HSET', state, task_id,

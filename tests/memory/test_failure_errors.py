@@ -49,6 +49,8 @@ SAMPLES: dict[str, Any] = {
     "order": "confidence",
     "session_id": "s1",
     "signal_type": "ping",
+    "signal_id": f"{0:013d}-{0:012d}-{0:016x}",
+    "limit": 3,
     "after": "0",
     "task": AgentTask("t1", "x"),
     "task_id": "t1",

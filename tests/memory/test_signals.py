@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from memory import AccessDenied, AccessTier, EmpathyOS, TTLStrategy
-from memory.signals import list_signals, signals_after
+from memory import AccessDenied, AccessTier, EmpathyOS, InvalidValue, TTLStrategy
+from memory.signals import get_signal, list_signals, signals_after
 from memory.tiers import Caller
 
 READER = Caller("reader", AccessTier.OBSERVER)  # the reads below read as an observer
@@ -134,3 +134,24 @@ def test_signals_after_an_id_catch_up_in_order_exactly_once(memory, team):
     assert signals_after(memory, READER, rest.next_cursor) == []
     nothing = signals_after(memory, READER, first.next_cursor, sender="nobody")
     assert nothing == [] and nothing.next_cursor == rest.next_cursor
+
+
+def test_one_signal_is_read_by_its_id_until_it_expires(memory):
+    sent = EmpathyOS("alice", memory).send_signal("ping", {"n": 1}, target_agent="bob")
+
+    assert get_signal(memory, READER, sent["id"]) == sent
+    memory.client.delete(memory.keys.signal(sent["id"].rpartition("-")[2]))
+    assert get_signal(memory, READER, sent["id"]) is None
+
+
+@pytest.mark.parametrize("bad", ["", "x", "1-2-3", f"{0:013d}-{0:012d}-{0:016x}/", None])
+def test_a_signal_id_of_the_wrong_form_is_refused(memory, bad):
+    with pytest.raises(InvalidValue):
+        get_signal(memory, READER, bad)
+
+
+def test_an_id_naming_another_signals_record_finds_nothing(memory):
+    sent = EmpathyOS("alice", memory).send_signal("ping", {})
+    forged = f"{0:013d}-{0:012d}-" + sent["id"].rpartition("-")[2]
+
+    assert get_signal(memory, READER, forged) is None

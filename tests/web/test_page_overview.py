@@ -8,10 +8,13 @@ import re
 import pytest
 
 from empathy_web.dashboard.agents_memory import use_memory
-from memory import AgentCoordinator, AgentTask, EmpathyOS, TeamSession
+from memory import AccessTier, AgentCoordinator, AgentTask, Caller, EmpathyOS, TeamSession
+from memory.registry import list_teams
 from tests.web.pages import backdate_heartbeat, many_teams, next_page, page_text, pattern, words
 
 pytestmark = pytest.mark.django_db
+
+READER = Caller("reader", AccessTier.OBSERVER)
 
 
 def test_it_summarises_agents_tasks_patterns_sessions_and_signals(memory, observer):
@@ -121,3 +124,18 @@ def test_the_overviews_cost_does_not_grow_with_the_number_of_teams(memory, obser
     for n in range(300):
         AgentCoordinator(memory, f"big-{n}").add_task(AgentTask("t", "x"))
     assert commands_for(memory, observer, "/") == small
+
+
+def test_teams_with_nothing_left_leave_the_overview_as_it_is_viewed(memory, observer):
+    for n in range(30):
+        team = AgentCoordinator(memory, f"gone-{n}", actor="agent-1")
+        team.register_agent("agent-1")
+        team.unregister_agent("agent-1")
+    AgentCoordinator(memory, "busy").add_task(AgentTask("t", "x"))
+
+    observer.get("/")
+    # A view checks 20 teams at random: those of them with nothing left are gone.
+    left = list_teams(memory, READER)
+    assert len(left) in (11, 12) and "busy" in left  # 12 if "busy" was one of the 20
+    observer.get("/")
+    assert re.findall(r'\?team=([\w-]+)">', observer.get("/").content.decode()) == ["busy"]
