@@ -175,7 +175,7 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-# Open dashboards (websockets) one user may have in one process; more are refused.
+# Open dashboards (websockets) one user may have across every web process; more are refused.
 DASHBOARD_SOCKETS_PER_USER = envint("DASHBOARD_SOCKETS_PER_USER", "20")
 
 # The security wizard: analyses one person may start per minute (cached results are free),

@@ -70,9 +70,14 @@ class KeySchema:
     def working_index(self, agent_id: str) -> str:
         return f"{self.prefix}{{wm:{agent_id}}}:index"
 
+    # an agent's own limits (memory/limits.py)
     def runs(self, agent_id: str) -> str:
         """How many runs an agent (a wizard) has started in the current window."""
         return f"{self.prefix}{{wm:{agent_id}}}:runs"
+
+    def slots(self, agent_id: str, pool: str) -> str:
+        """The slots an agent holds in one capped pool, by deadline."""
+        return f"{self.prefix}{{wm:{agent_id}}}:slots:{pool}"
 
     # patterns
     def pattern(self, pattern_id: str) -> str:

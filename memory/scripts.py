@@ -372,8 +372,9 @@ CREATE_CONFLICT = LuaScript(
 RESOLVE_CONFLICT = LuaScript(
     "resolve_conflict", keys=("conflict",), args=("conflict_id", "resolution_json")
 )
-# Rate limits (memory/working.py): a counter per agent, in its working memory's slot.
+# An agent's own limits (memory/limits.py), in its working memory's hash slot.
 COUNT_RUN = LuaScript("count_run", keys=("runs",), args=("limit", "window_ms"))
+TAKE_SLOT = LuaScript("take_slot", keys=("slots",), args=("slot", "cap", "ttl_ms"))
 PERSIST_COLLABORATION = LuaScript(
     "persist_collaboration", keys=("collaboration",), args=("state_json",), retry=True
 )
@@ -403,5 +404,6 @@ ALL = (
     RESOLVE_CONFLICT,
     PERSIST_COLLABORATION,
     COUNT_RUN,
+    TAKE_SLOT,
 )
 LIBRARY = FunctionLibrary(ALL)

@@ -10,7 +10,6 @@ import redis
 from . import scripts
 from .codec import check_id, check_key, decode, encode, ttl_ms
 from .connection import RedisConnection, redis_errors
-from .exceptions import InvalidValue, RateLimited
 from .page import Page, check_limit, offset_cursor
 from .tiers import ADMIN, READ, WRITE, Caller
 from .ttl import TTLStrategy
@@ -71,27 +70,6 @@ def delete(memory: RedisConnection, caller: Caller, key: str) -> bool:
         {"key": key, "agent": caller.user_id},
     )
     return bool(n)
-
-
-def count_run(memory: RedisConnection, caller: Caller, limit: int, window: float = 60.0) -> None:
-    """Count one run of the caller's against ``limit`` runs per ``window`` seconds (a
-    fixed window that the first run starts). Raises ``RateLimited``, with the seconds
-    until the window ends, for a run over the limit."""
-    caller.require(READ, "count_run")  # a counter of the caller's own, for any tier
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise InvalidValue(f"limit must be a positive integer, not {limit!r}")
-    wait_ms = memory.run_script(
-        scripts.COUNT_RUN,
-        caller,
-        {"runs": memory.keys.runs(caller.user_id)},
-        {"limit": limit, "window_ms": ttl_ms(window)},
-    )
-    if wait_ms:
-        raise RateLimited(
-            f"{caller.user_id} has made {limit} runs in the last {window:g} s, its limit; "
-            f"try again in {wait_ms / 1000:.0f} s",
-            retry_after=wait_ms / 1000,
-        )
 
 
 def clear(memory: RedisConnection, caller: Caller, agent_id: str | None = None) -> int:

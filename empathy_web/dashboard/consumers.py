@@ -15,7 +15,6 @@ shows, so it converges on the new truth without a reload.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import json
 import logging
@@ -32,8 +31,9 @@ from django.template.loader import render_to_string
 from empathy_web.accounts.live import access_group, still_allowed
 from empathy_web.accounts.tiers import caller_for_user, user_tier
 from memory import InvalidValue
+from memory.limits import release_slot, take_slot
 
-from .agents_memory import UNAVAILABLE
+from .agents_memory import UNAVAILABLE, get_memory
 from .fragments import masked_csrf_token, render_new_signals, render_panels
 from .panels import GROUP, PANELS
 
@@ -50,11 +50,14 @@ REJOIN_EVERY = 2.0
 RETRY_JOIN_EVERY = 0.5
 CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_MANY = 4429
-# Open dashboards per user in this process (at most DASHBOARD_SOCKETS_PER_USER each).
-OPEN_BY_USER: collections.Counter[Any] = collections.Counter()
+# Each open dashboard holds a slot among its user's, counted in Redis across every web
+# process (at most DASHBOARD_SOCKETS_PER_USER), renewed at each access check; a process
+# that dies without closing its sockets frees their slots when SLOT_SECONDS pass.
+SOCKET_POOL = "dashboards"
 # How often an open dashboard checks its user's access even without an announcement
 # (one may be lost while the layer's Redis is down).
 ACCESS_CHECK_EVERY = 30.0
+SLOT_SECONDS = 3 * ACCESS_CHECK_EVERY
 # A page resumes its feed when it connects; one resume per this many seconds is served.
 RESUME_EVERY = 5.0
 MAX_RESUME_ID = 100
@@ -68,16 +71,14 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if tier is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        if OPEN_BY_USER[user.pk] >= settings.DASHBOARD_SOCKETS_PER_USER:
+        self.viewer = caller_for_user(user, tier)
+        if await self._hold_slot() is False:
             await self.close(code=CLOSE_TOO_MANY)
             return
-        OPEN_BY_USER[user.pk] += 1
-        self.counted = user.pk
         params = dict(parse_qsl(self.scope.get("query_string", b"").decode()))
         wanted = params.pop("panels", "").split(",")
         self.panels = [name for name in wanted if name in PANELS]
         self.params = params
-        self.viewer = caller_for_user(user, tier)
         # Who opened it, to check again when their access changes (accounts/live.py).
         self.user_pk = user.pk
         self.tier = tier
@@ -96,33 +97,56 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         await self.resync()
         self.rejoin = asyncio.create_task(self._rejoin_forever())
 
+    async def _hold_slot(self) -> bool | None:
+        """Take (or renew) this socket's slot among its user's open dashboards: False
+        when they hold them all, None when Redis did not answer (the socket stays open,
+        and tries again at its next access check)."""
+        try:
+            return await sync_to_async(take_slot, thread_sensitive=False)(
+                get_memory(),
+                self.viewer,
+                SOCKET_POOL,
+                self.channel_name,
+                settings.DASHBOARD_SOCKETS_PER_USER,
+                SLOT_SECONDS,
+            )
+        except UNAVAILABLE:
+            logger.info("dashboard: Redis did not answer; the socket's slot waits")
+            return None
+
     async def disconnect(self, code: int) -> None:
-        if hasattr(self, "counted"):
-            OPEN_BY_USER[self.counted] -= 1
-            if not OPEN_BY_USER[self.counted]:
-                del OPEN_BY_USER[self.counted]
-            del self.counted
+        if hasattr(self, "viewer"):
+            with contextlib.suppress(*UNAVAILABLE):  # else it frees itself in time
+                await sync_to_async(release_slot, thread_sensitive=False)(
+                    get_memory(), self.viewer, SOCKET_POOL, self.channel_name
+                )
         if hasattr(self, "rejoin"):
             self.rejoin.cancel()
             with contextlib.suppress(Exception):  # Redis may be the reason we are leaving
                 await self.channel_layer.group_discard(GROUP, self.channel_name)
                 await self.channel_layer.group_discard(self.access_group, self.channel_name)
 
-    async def access_changed(self, event: dict[str, Any] | None = None) -> None:
+    async def access_changed(self, event: dict[str, Any] | None = None) -> bool:
         """The user logged out, was deactivated or deleted, or changed tier, or it is
-        time to look again: close unless the socket may stay open as it was opened."""
+        time to look again: close unless the socket may stay open as it was opened.
+        Returns whether it stays open."""
         self.access_checked = time.monotonic()
         allowed = await database_sync_to_async(still_allowed)(
             self.user_pk, self.tier, self.session_key
         )
         if not allowed:
             await self.close(code=CLOSE_FORBIDDEN)
+        return allowed
 
     async def _rejoin_forever(self) -> None:
         while True:
             await asyncio.sleep(REJOIN_EVERY if self.joined else RETRY_JOIN_EVERY)
             if time.monotonic() - self.access_checked >= ACCESS_CHECK_EVERY:
-                await self.access_changed()  # in case the announcement was missed
+                if not await self.access_changed():  # in case the announcement was missed
+                    return
+                if await self._hold_slot() is False:
+                    await self.close(code=CLOSE_TOO_MANY)  # others took it while it lapsed
+                    return
             if not self.joined:
                 # While Redis is out, wait on the layer's one ping loop rather than have
                 # every dashboard in the process retry its own connection.

@@ -15,7 +15,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .. import working
+from .. import limits
 from ..codec import check_id
 from ..empathy_os import EmpathyOS
 from ..exceptions import InvalidValue, UnserialisableValue
@@ -162,7 +162,7 @@ class BaseWizard:
 
         self._stats["cache_misses"] += 1
         if self.max_runs_per_minute is not None:
-            working.count_run(
+            limits.count_run(
                 self.agent.short_term_memory,
                 Caller(self.wizard_id, self.access_tier),
                 self.max_runs_per_minute,

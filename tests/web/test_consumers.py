@@ -17,11 +17,19 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from empathy_web.asgi import application
-from empathy_web.dashboard import fragments
+from empathy_web.dashboard import consumers, fragments
 from empathy_web.dashboard.bridge import Bridge
-from empathy_web.dashboard.consumers import CLOSE_FLOOD, REJOIN_EVERY
+from empathy_web.dashboard.consumers import CLOSE_FLOOD, REJOIN_EVERY, SOCKET_POOL
 from empathy_web.dashboard.panels import GROUP
-from memory import AgentCoordinator, AgentTask, EmpathyOS
+from memory import (
+    AccessTier,
+    AgentCoordinator,
+    AgentTask,
+    Caller,
+    EmpathyOS,
+    MemoryConnectionError,
+)
+from memory.limits import release_slot, take_slot
 
 pytestmark = pytest.mark.django_db(transaction=True)
 ORIGIN = (b"origin", b"http://localhost")
@@ -409,6 +417,44 @@ async def test_a_user_has_a_cap_on_open_sockets(memory, client_for, make_user, s
     assert (await fourth.connect())[0]
     await second.disconnect()
     await fourth.disconnect()
+
+
+def user_socket(client: Client, path: str = "/ws/dashboard/?panels=overview-panel"):
+    cookie = f"sessionid={client.cookies['sessionid'].value}; csrftoken={'x' * 32}".encode()
+    return WebsocketCommunicator(application, path, [(b"cookie", cookie), ORIGIN, HOST])
+
+
+async def test_the_socket_cap_counts_every_web_process(memory, client_for, make_user, settings):
+    settings.DASHBOARD_SOCKETS_PER_USER = 2
+    user = await sync_to_async(make_user)("observer", "olga")
+    client = await sync_to_async(client_for)(user)
+    # Another web process holds one of olga's dashboards: its slot is in Redis.
+    other = Caller("olga", AccessTier.OBSERVER)
+    assert await sync_to_async(take_slot)(memory, other, SOCKET_POOL, "elsewhere!1", 2, 90)
+
+    here = user_socket(client)
+    assert (await here.connect())[0]
+    assert await user_socket(client).connect() == (False, 4429)
+    await sync_to_async(release_slot)(memory, other, SOCKET_POOL, "elsewhere!1")
+    again = user_socket(client)
+    assert (await again.connect())[0]
+    await here.disconnect()
+    await again.disconnect()
+    # Closed sockets give their slots back.
+    slots = memory.keys.slots("olga", SOCKET_POOL)
+    assert await sync_to_async(memory.client.zcard)(slots) == 0
+
+
+async def test_a_socket_opens_while_redis_cannot_count_it(memory, client_for, monkeypatch):
+    client = await sync_to_async(client_for)("observer")
+
+    def down(*args, **kwargs):
+        raise MemoryConnectionError("Redis at 127.0.0.1:1 is unreachable")
+
+    monkeypatch.setattr(consumers, "take_slot", down)
+    socket = user_socket(client)
+    assert (await socket.connect())[0]
+    await socket.disconnect()
 
 
 FRAME_LIMIT = 1024 * 1024  # the server's largest websocket frame
