@@ -106,6 +106,11 @@ class FaultProxy:
         await self._cut()
         if self._server is not None:
             self._server.close()
+        # Finish the connections' tasks here, so none is left pending when the loop stops.
+        tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _set_flowing(self, flowing: bool, deliver: bool) -> None:
         assert self._flowing is not None
