@@ -2,21 +2,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 
 from empathy_web.accounts.admin import StewardAdmin
+from memory.tiers import AccessTier
 
-from .audit import record
+from .credentials import check_teams, issue, revoke
 from .export import stream
-from .models import AgentToken, AuditEntry, PromotedPattern
-from .tokens import hash_token, new_token
+from .models import AgentCredential, AuditEntry, PromotedPattern
 
 
 @admin.register(PromotedPattern)
@@ -74,55 +74,103 @@ class AuditEntryAdmin(StewardAdmin):
         return stream(queryset, "jsonl")
 
 
-@admin.register(AgentToken)
-class AgentTokenAdmin(StewardAdmin):
-    """Stewards issue a token per agent (shown once, on creation) and revoke it here."""
+class CredentialForm(forms.ModelForm):
+    """A new credential: who, which tier, which teams, until when."""
 
-    list_display = ("name", "active", "created_by", "created", "revoked_at")
-    list_filter = (("revoked_at", admin.EmptyFieldListFilter),)
-    search_fields = ("name",)
-    fields = ("name", "created_by", "created", "revoked_at")
-    readonly_fields = ("created_by", "created", "revoked_at")
+    team_list = forms.CharField(
+        label="Teams",
+        required=False,
+        help_text="the teams it may act in, separated by commas (or tick all teams)",
+    )
+    confirm_steward = forms.BooleanField(
+        label="Yes, this agent may act as a steward",
+        required=False,
+        help_text="a steward agent may decide patterns, clear any agent's memory and "
+        "requeue or cancel any task",
+    )
+
+    class Meta:
+        model = AgentCredential
+        fields = ("agent_id", "tier", "all_teams", "expires_at")
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if data.get("tier") == AccessTier.STEWARD.name and not data.get("confirm_steward"):
+            self.add_error("confirm_steward", "Confirm that this agent may act as a steward.")
+        raw = data.get("team_list") or ""
+        try:
+            data["teams"] = check_teams(t.strip() for t in raw.split(",") if t.strip())
+        except ValidationError as exc:
+            self.add_error("team_list", exc)
+        return data
+
+
+@admin.register(AgentCredential)
+class AgentCredentialAdmin(StewardAdmin):
+    """Stewards issue credentials (the secret is shown once, on creation), see when
+    each was last used, and revoke them here."""
+
+    form = CredentialForm
+    list_display = ("agent_id", "tier", "team_scope", "status", "expires_at", "last_used_at",
+                    "created_by", "created")  # fmt: skip
+    list_filter = ("tier", ("revoked_at", admin.EmptyFieldListFilter))
+    search_fields = ("agent_id",)
+    readonly_fields = ("team_scope", "status", "created_by", "created", "revoked_at",
+                       "last_used_at")  # fmt: skip
     actions = ("revoke",)
 
-    @admin.display(boolean=True)
-    def active(self, token: AgentToken) -> bool:
-        return token.active
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is None:
+            return ["agent_id", "tier", "team_list", "all_teams", "expires_at", "confirm_steward"]
+        return ["agent_id", "tier", "team_scope", "expires_at", *self.readonly_fields[1:]]
 
-    def save_model(self, request: HttpRequest, obj: AgentToken, form: Any, change: bool) -> None:
-        token = None
-        if not change:
-            token = new_token()
-            obj.token_hash = hash_token(token)
-            obj.created_by = request.user
-        super().save_model(request, obj, form, change)
-        if token is not None:
-            record(request, "token.issue", obj.name, token_id=obj.pk)
-            request._issued_token = token  # type: ignore[attr-defined]  # for response_add
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        if obj is None:
+            return ()
+        return ("agent_id", "tier", "expires_at", *self.readonly_fields)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a credential is issued and revoked, never edited
+
+    @admin.display(description="teams")
+    def team_scope(self, credential: AgentCredential) -> str:
+        return "all" if credential.all_teams else ", ".join(credential.teams) or "none"
+
+    @admin.display(description="status")
+    def status(self, credential: AgentCredential) -> str:
+        return credential.status
+
+    def save_model(
+        self, request: HttpRequest, obj: AgentCredential, form: Any, change: bool
+    ) -> None:
+        data = form.cleaned_data
+        issued, secret = issue(
+            data["agent_id"],
+            AccessTier[data["tier"]],
+            teams=data["teams"],
+            all_teams=data["all_teams"],
+            expires_at=data["expires_at"],
+            created_by=request.user,
+        )
+        obj.pk = issued.pk
+        request._issued_secret = secret  # type: ignore[attr-defined]  # for response_add
 
     def response_add(
-        self, request: HttpRequest, obj: AgentToken, post_url_continue: str | None = None
+        self, request: HttpRequest, obj: AgentCredential, post_url_continue: str | None = None
     ) -> HttpResponse:
-        """The new token, on this response's page only: never in a cookie (the
+        """The new secret, on this response's page only: never in a cookie (the
         messages cookie is signed, not encrypted), never cached, never shown again."""
-        token = getattr(request, "_issued_token", None)
-        if token is None:
-            return super().response_add(request, obj, post_url_continue)
         context = {
             **self.admin_site.each_context(request),
-            "name": obj.name,
-            "token": token,
-            "list_url": reverse("admin:library_agenttoken_changelist"),
+            "credential": AgentCredential.objects.get(pk=obj.pk),
+            "secret": request._issued_secret,  # type: ignore[attr-defined]
+            "list_url": reverse("admin:library_agentcredential_changelist"),
         }
-        response = TemplateResponse(request, "library/token_issued.html", context)
+        response = TemplateResponse(request, "library/credential_issued.html", context)
         add_never_cache_headers(response)
         return response
 
-    @admin.action(description="Revoke the selected tokens")
-    def revoke(self, request: HttpRequest, queryset: QuerySet[AgentToken]) -> None:
-        now = timezone.now()
-        for token in queryset.filter(revoked_at=None):
-            token.revoked_at = now
-            token.save(update_fields=["revoked_at"])
-            record(request, "token.revoke", token.name, token_id=token.pk)
-        messages.success(request, "Revoked. Agents using those tokens now get 401.")
+    @admin.action(description="Revoke the selected credentials")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[AgentCredential]) -> None:
+        count = revoke(queryset, request.user)
+        messages.success(request, f"Revoked {count}. Agents using them now get 401.")

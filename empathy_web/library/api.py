@@ -1,8 +1,8 @@
 """The library's read-only JSON API, for agents to reuse validated patterns.
 
-Access is by a per-agent bearer token (``Authorization: Bearer <token>``) that stewards
-issue and revoke in the admin; sessions do not count. A missing, unknown or revoked
-token gets 401.
+Access is by an agent credential (``Authorization: Bearer <secret>``) that stewards
+issue and revoke; any tier may read. Sessions do not count. A missing, unknown, revoked
+or expired credential gets 401.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
+from .credentials import SecretRefused, authenticate
 from .models import PromotedPattern
-from .tokens import authenticate
 
 PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100
@@ -34,15 +34,15 @@ def _error(status: int, message: str, **headers: str) -> JsonResponse:
 def token_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     @wraps(view)
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        token = authenticate(request)
-        if token is None:
+        try:
+            request.agent_credential = authenticate(request)
+        except SecretRefused as exc:
             return _error(
                 401,
-                "A valid API token is needed: send 'Authorization: Bearer <token>'. "
-                "Stewards issue tokens in the admin.",
+                f"A valid agent credential is needed ({exc.reason}): send "
+                "'Authorization: Bearer <secret>'. Stewards issue credentials in the admin.",
                 **{"WWW-Authenticate": 'Bearer realm="library"'},
             )
-        request.agent_token = token
         return view(request, *args, **kwargs)
 
     return wrapper

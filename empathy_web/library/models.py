@@ -1,11 +1,18 @@
-"""What must outlive Redis's TTLs: promoted patterns and the audit trail."""
+"""What must outlive Redis's TTLs: promoted patterns, the audit trail and the agents'
+credentials."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
+
+from memory.codec import MAX_ID_LENGTH, check_id
+from memory.exceptions import InvalidValue
+from memory.tiers import AccessTier
 
 if TYPE_CHECKING:
     from memory import StagedPattern
@@ -99,12 +106,31 @@ class AuditEntry(models.Model):
         return f"{self.created:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.target}"
 
 
-class AgentToken(models.Model):
-    """A bearer token an agent uses to read the library's API. Only its SHA-256 is
-    kept; stewards see the token once, when they create it, and revoke it here."""
+def _check_agent_id(value: str) -> None:
+    try:
+        check_id(value, "agent id")
+    except InvalidValue as exc:
+        raise ValidationError(str(exc)) from None
 
-    name = models.CharField(max_length=200, help_text="the agent (or team) it is for")
-    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+
+class AgentCredential(models.Model):
+    """What an agent presents to the server: its agent id, tier and teams come from
+    here, never from the request. Only a SHA-256 of the secret is kept; stewards see
+    the secret once, when they issue it, and revoke it here with effect at once."""
+
+    TIERS = [(t.name, t.name.lower()) for t in AccessTier]
+
+    agent_id = models.CharField(
+        max_length=MAX_ID_LENGTH,
+        validators=[_check_agent_id],
+        db_index=True,
+        help_text="the agent it acts as",
+    )
+    tier = models.CharField(max_length=20, choices=TIERS, default=AccessTier.OBSERVER.name)
+    all_teams = models.BooleanField(default=False, help_text="it may act in every team")
+    teams = models.JSONField(default=list, blank=True, help_text="the teams it may act in")
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="none: never")
+    secret_hash = models.CharField(max_length=64, unique=True, editable=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
@@ -114,14 +140,32 @@ class AgentToken(models.Model):
     )
     created = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created"]
-        verbose_name = "agent API token"
+        verbose_name = "agent credential"
 
     def __str__(self) -> str:
-        return f"{self.name} ({'revoked' if self.revoked_at else 'active'})"
+        return f"{self.agent_id} ({self.tier.lower()}, {self.status})"
+
+    @property
+    def access_tier(self) -> AccessTier:
+        return AccessTier[self.tier]
+
+    @property
+    def status(self) -> str:
+        """``active``, ``revoked`` or ``expired``."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= timezone.now():
+            return "expired"
+        return "active"
 
     @property
     def active(self) -> bool:
-        return self.revoked_at is None
+        return self.status == "active"
+
+    def may_act_in(self, team: str) -> bool:
+        """Whether it may act in ``team``."""
+        return self.all_teams or team in self.teams

@@ -1,5 +1,5 @@
-"""The library's read-only JSON API: agents read promoted patterns with a bearer token
-that stewards issue and revoke in the admin."""
+"""The library's read-only JSON API: agents read promoted patterns with a bearer agent
+credential that stewards issue and revoke in the admin."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 
-from empathy_web.library.models import AgentToken, PromotedPattern
-from empathy_web.library.tokens import issue
+from empathy_web.library.credentials import issue
+from empathy_web.library.models import AgentCredential, PromotedPattern
+from memory.tiers import AccessTier
 
 pytestmark = pytest.mark.django_db
 
@@ -47,7 +48,11 @@ def library(steward: User) -> None:
 
 @pytest.fixture
 def token(steward: User) -> str:
-    return issue("security_agent", steward)[1]
+    return issue("security_agent", AccessTier.OBSERVER, all_teams=True, created_by=steward)[1]
+
+
+ADD = "/admin/library/agentcredential/add/"
+NEW = {"agent_id": "review_agent", "tier": "OBSERVER", "all_teams": "on"}
 
 
 def bearer(token: str) -> dict[str, str]:
@@ -79,7 +84,7 @@ def test_a_logged_in_person_without_a_token_gets_401(library, steward, client_fo
 
 def test_a_revoked_token_gets_401(library, client, token):
     assert client.get("/api/library/", **bearer(token)).status_code == 200
-    AgentToken.objects.update(revoked_at="2030-01-01T00:00Z")
+    AgentCredential.objects.update(revoked_at="2030-01-01T00:00Z")
     assert client.get("/api/library/", **bearer(token)).status_code == 401
 
 
@@ -132,17 +137,17 @@ def test_it_is_read_only(library, client, token):
 
 def test_stewards_issue_and_revoke_tokens_in_the_admin(library, steward, client_for):
     admin = client_for(steward)
-    created = admin.post("/admin/library/agenttoken/add/", {"name": "review_agent"})
+    created = admin.post(ADD, NEW)
     assert created.status_code == 200
     [shown] = re.findall(r"(ewt_[A-Za-z0-9_-]+)", created.content.decode())
-    record = AgentToken.objects.get(name="review_agent")
-    assert shown not in record.token_hash  # only its hash is kept
+    record = AgentCredential.objects.get(agent_id="review_agent")
+    assert shown not in record.secret_hash  # only its hash is kept
 
     agent = Client()
     assert agent.get("/api/library/", **bearer(shown)).status_code == 200
 
     admin.post(
-        "/admin/library/agenttoken/",
+        "/admin/library/agentcredential/",
         {"action": "revoke", "_selected_action": [record.pk]},
     )
     assert agent.get("/api/library/", **bearer(shown)).status_code == 401
@@ -150,16 +155,16 @@ def test_stewards_issue_and_revoke_tokens_in_the_admin(library, steward, client_
 
 def test_a_new_token_is_shown_once_on_the_page_and_never_in_a_cookie(library, steward, client_for):
     admin = client_for(steward)
-    created = admin.post("/admin/library/agenttoken/add/", {"name": "review_agent"})
+    created = admin.post(ADD, NEW)
     assert created.status_code == 200
     [shown] = re.findall(r"(ewt_[A-Za-z0-9_-]+)", created.content.decode())
     assert "no-store" in created["Cache-Control"]
     assert all(shown not in morsel.value for morsel in created.cookies.values())
-    assert shown not in admin.get("/admin/library/agenttoken/").content.decode()
+    assert shown not in admin.get("/admin/library/agentcredential/").content.decode()
 
 
 @pytest.mark.parametrize("tier", ["observer", "contributor", "validator"])
 def test_only_stewards_manage_tokens(library, client_for, tier):
     client = client_for(tier)
-    response = client.get("/admin/library/agenttoken/add/")
+    response = client.get(ADD)
     assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
