@@ -80,6 +80,8 @@ INSTALLED_APPS = [
     "empathy_web.dashboard",
     "empathy_web.triage",
     "empathy_web.wizards",
+    "empathy_web.api",
+    "ninja",
 ]
 
 MIDDLEWARE = [
@@ -177,6 +179,9 @@ CONTENT_SECURITY_POLICY = {
 
 # Open dashboards (websockets) one user may have across every web process; more are refused.
 DASHBOARD_SOCKETS_PER_USER = envint("DASHBOARD_SOCKETS_PER_USER", "20")
+
+# Requests one agent credential may make per minute on the agent API.
+API_REQUESTS_PER_MINUTE = envint("API_REQUESTS_PER_MINUTE", "6000")
 
 # The security wizard: analyses one person may start per minute (cached results are free),
 # and the seconds one analysis may take before it stops and says so.

@@ -23,6 +23,7 @@ from .exceptions import (
     ShortTermMemoryError,
     StateConflict,
     UnserialisableValue,
+    ValueTooLarge,
 )
 from .page import Page
 from .patterns import StagedPattern
@@ -65,6 +66,7 @@ __all__ = [
     "TTLStrategy",
     "TeamSession",
     "UnserialisableValue",
+    "ValueTooLarge",
     "check_redis_connection",
     "get_railway_redis",
     "get_redis_memory",

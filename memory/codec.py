@@ -8,7 +8,7 @@ import re
 from datetime import timedelta
 from typing import Any
 
-from .exceptions import InvalidValue, UnserialisableValue
+from .exceptions import InvalidValue, UnserialisableValue, ValueTooLarge
 
 MAX_ID_LENGTH = 200
 MAX_ACTOR_LENGTH = 256  # an actor may be a derived name such as "coordinator:<team id>"
@@ -93,7 +93,7 @@ def encode(value: Any, limit: int = DEFAULT_MAX_VALUE_BYTES, what: str = "value"
         # a ValueError), or a type JSON has no form for.
         raise UnserialisableValue(f"{what} cannot be stored as JSON: {exc}") from None
     if len(data) > limit:
-        raise InvalidValue(f"{what} is {len(data)} bytes as JSON; the limit is {limit} bytes")
+        raise ValueTooLarge(f"{what} is {len(data)} bytes as JSON; the limit is {limit} bytes")
     return data
 
 

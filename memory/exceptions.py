@@ -45,6 +45,10 @@ class InvalidValue(ShortTermMemoryError, ValueError):
     """An id, TTL, priority or value is out of range or malformed."""
 
 
+class ValueTooLarge(InvalidValue):
+    """A value is over the size limit for what it is stored as."""
+
+
 class UnserialisableValue(ShortTermMemoryError, TypeError):
     """A value cannot be stored as strict JSON."""
 

@@ -1,0 +1,201 @@
+"""The API's one ``NinjaAPI``: who is calling (the credential, and nothing the request
+says), the per-credential rate limit, and one JSON error shape with a stable ``code``.
+
+Every request is authenticated by ``Authorization: Bearer <secret>``. The credential
+gives the agent id, the tier and the teams; the library checks the tier on every call,
+and ``team_of`` checks the team before anything is read or written.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from ninja import NinjaAPI, Schema
+from ninja.errors import AuthenticationError, ValidationError
+from ninja.security import HttpBearer
+
+from empathy_web.dashboard.agents_memory import UNAVAILABLE, get_memory
+from empathy_web.library.credentials import (
+    SecretRefused,
+    authenticate,
+    caller_for_credential,
+    refused,
+)
+from empathy_web.library.models import AgentCredential
+from memory import (
+    AccessDenied,
+    AlreadyDecided,
+    IdTaken,
+    InvalidValue,
+    LeaseLost,
+    NotFound,
+    RateLimited,
+    StateConflict,
+    UnserialisableValue,
+    ValueTooLarge,
+)
+from memory.codec import check_id
+from memory.limits import count_run
+from memory.tiers import AccessTier, Caller
+
+RATE_WINDOW = 60.0
+
+
+class Error(Schema):
+    """Every error: a stable ``code``, and a message that says what to do."""
+
+    code: str
+    message: str
+
+
+class Refused(Exception):
+    """A request this credential may not make: 403, naming what it needs."""
+
+
+class CredentialAuth(HttpBearer):
+    """The request's agent credential; the caller is its agent, with its tier."""
+
+    def __call__(self, request: HttpRequest) -> AgentCredential:
+        credential = authenticate(request)
+        allowance = settings.API_REQUESTS_PER_MINUTE
+        limiter = Caller(f"credential-{credential.pk}", credential.access_tier)
+        count_run(get_memory(), limiter, allowance, RATE_WINDOW)
+        return credential
+
+    def authenticate(self, request: HttpRequest, token: str) -> Any:  # pragma: no cover
+        raise NotImplementedError  # __call__ reads the header itself
+
+
+api = NinjaAPI(
+    title="Empathy Web agent API",
+    version="1",
+    description=(
+        "What an agent does through the short-term memory library, over HTTP. Send an "
+        "agent credential as `Authorization: Bearer <secret>`: the agent id, tier and "
+        "teams come from it, never from the request."
+    ),
+    auth=CredentialAuth(),
+    urls_namespace="api_v1",
+    openapi_url="/openapi.json",
+    docs_url="/docs",
+)
+
+
+def caller(request: HttpRequest) -> Caller:
+    """Who acts: the credential's agent, with the credential's tier."""
+    return caller_for_credential(request.auth)
+
+
+def team_of(request: HttpRequest, team: str) -> str:
+    """``team``, checked, if the credential may act in it; else 403."""
+    check_id(team, "team")
+    credential: AgentCredential = request.auth
+    if not credential.may_act_in(team):
+        scope = ", ".join(credential.teams) or "none"
+        raise Refused(f"this credential may act in teams: {scope}; not in {team}")
+    return team
+
+
+def same_agent(request: HttpRequest, agent_id: str | None, what: str = "agent_id") -> None:
+    """Refuse a request that names an agent other than the credential's own."""
+    if agent_id is not None and agent_id != request.auth.agent_id:
+        raise Refused(
+            f"{what} {agent_id!r} is not this credential's agent ({request.auth.agent_id}); "
+            "an agent acts only as itself"
+        )
+
+
+def at_least(request: HttpRequest, tier: AccessTier, action: str) -> None:
+    """Refuse unless the credential's tier is ``tier`` or higher."""
+    if request.auth.access_tier < tier:
+        raise Refused(f"{action} needs the {tier.name.lower()} tier; this credential is "
+                      f"{request.auth.tier.lower()}")  # fmt: skip
+
+
+def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
+    response = api.create_response(request, {"code": code, "message": message}, status=status)
+    if status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="agents"'
+    return response
+
+
+# (exception, status, code), most specific first: a subclass before its base.
+ERRORS: list[tuple[type[Exception], int, str]] = [
+    (ValueTooLarge, 413, "too_large"),
+    (UnserialisableValue, 400, "bad_input"),
+    (InvalidValue, 400, "bad_input"),
+    (AlreadyDecided, 409, "already_decided"),
+    (LeaseLost, 409, "lease_lost"),
+    (IdTaken, 409, "id_taken"),
+    (StateConflict, 409, "state_conflict"),
+    (NotFound, 404, "not_found"),
+    (AccessDenied, 403, "forbidden"),
+    (Refused, 403, "forbidden"),
+]
+
+
+def _register(kind: type[Exception], status: int, code: str) -> None:
+    def handler(request: HttpRequest, exc: Exception) -> HttpResponse:
+        if status == 403:
+            refused(request, "forbidden", request.auth, detail=str(exc))
+        return _error(request, status, code, str(exc))
+
+    api.add_exception_handler(kind, handler)
+
+
+for _kind, _status, _code in ERRORS:
+    _register(_kind, _status, _code)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return _error(
+        request,
+        401,
+        "unauthenticated",
+        "An agent credential is needed: send 'Authorization: Bearer <secret>'.",
+    )
+
+
+@api.exception_handler(SecretRefused)
+def _refused_secret(request: HttpRequest, exc: SecretRefused) -> HttpResponse:
+    message = {
+        "missing": "An agent credential is needed: send 'Authorization: Bearer <secret>'.",
+        "unknown": "This credential is not known here.",
+        "revoked": "This credential was revoked; ask a steward for a new one.",
+        "expired": "This credential has expired; ask a steward for a new one.",
+    }[exc.reason]
+    return _error(request, 401, "unauthenticated", message)
+
+
+@api.exception_handler(RateLimited)
+def _rate_limited(request: HttpRequest, exc: RateLimited) -> HttpResponse:
+    wait = max(1, round(exc.retry_after))
+    response = _error(
+        request,
+        429,
+        "rate_limited",
+        f"This credential has made {settings.API_REQUESTS_PER_MINUTE} requests in the last "
+        f"minute, its limit; try again in {wait} s.",
+    )
+    response["Retry-After"] = str(wait)
+    return response
+
+
+@api.exception_handler(ValidationError)
+def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in error.get('loc', ()))}: {error.get('msg', '')}"
+        for error in exc.errors[:10]
+    )
+    return _error(request, 422, "bad_input", f"The request does not fit the schema: {problems}")
+
+
+def _unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
+    return _error(request, 503, "unavailable", "Redis is unreachable; try again shortly.")
+
+
+for _kind in UNAVAILABLE:
+    api.add_exception_handler(_kind, _unavailable)
