@@ -8,7 +8,9 @@ and ``team_of`` checks the team before anything is read or written.
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import logging
+from typing import Any, NoReturn
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -41,6 +43,7 @@ from memory.limits import count_run
 from memory.tiers import AccessTier, Caller
 
 RATE_WINDOW = 60.0
+logger = logging.getLogger("empathy_web.api")
 
 
 class Error(Schema):
@@ -88,30 +91,39 @@ def caller(request: HttpRequest) -> Caller:
     return caller_for_credential(request.auth)
 
 
+def refuse(request: HttpRequest, message: str) -> NoReturn:
+    """Audit a request past the credential's rights, and answer it 403 (call it from
+    sync code: the audit log is in the database)."""
+    refused(request, "forbidden", request.auth, detail=message)
+    raise Refused(message)
+
+
 def team_of(request: HttpRequest, team: str) -> str:
     """``team``, checked, if the credential may act in it; else 403."""
     check_id(team, "team")
     credential: AgentCredential = request.auth
     if not credential.may_act_in(team):
         scope = ", ".join(credential.teams) or "none"
-        raise Refused(f"this credential may act in teams: {scope}; not in {team}")
+        refuse(request, f"this credential may act in teams: {scope}; not in {team}")
     return team
 
 
 def same_agent(request: HttpRequest, agent_id: str | None, what: str = "agent_id") -> None:
     """Refuse a request that names an agent other than the credential's own."""
     if agent_id is not None and agent_id != request.auth.agent_id:
-        raise Refused(
+        refuse(
+            request,
             f"{what} {agent_id!r} is not this credential's agent ({request.auth.agent_id}); "
-            "an agent acts only as itself"
+            "an agent acts only as itself",
         )
 
 
 def at_least(request: HttpRequest, tier: AccessTier, action: str) -> None:
-    """Refuse unless the credential's tier is ``tier`` or higher."""
+    """Refuse unless the credential's tier is ``tier`` or higher (async views check
+    first, so that the library's own check never has to refuse there)."""
     if request.auth.access_tier < tier:
-        raise Refused(f"{action} needs the {tier.name.lower()} tier; this credential is "
-                      f"{request.auth.tier.lower()}")  # fmt: skip
+        refuse(request, f"{action} needs the {tier.name.lower()} tier; this credential is "
+                        f"{request.auth.tier.lower()}")  # fmt: skip
 
 
 def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
@@ -138,11 +150,20 @@ ERRORS: list[tuple[type[Exception], int, str]] = [
 
 def _register(kind: type[Exception], status: int, code: str) -> None:
     def handler(request: HttpRequest, exc: Exception) -> HttpResponse:
-        if status == 403:
-            refused(request, "forbidden", request.auth, detail=str(exc))
+        if kind is AccessDenied:  # the library's tier check; ``refuse`` audits its own
+            _audit_denied(request, str(exc))
         return _error(request, status, code, str(exc))
 
     api.add_exception_handler(kind, handler)
+
+
+def _audit_denied(request: HttpRequest, message: str) -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:  # sync code: the usual case
+        refused(request, "forbidden", request.auth, detail=message)
+    else:  # async views check tiers first (at_least), so this is a slip: say so
+        logger.error("api: refusal not audited (async): %s %s", request.path, message)
 
 
 for _kind, _status, _code in ERRORS:

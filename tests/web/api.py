@@ -43,3 +43,8 @@ def agent(
         **options,
     )  # fmt: skip
     return Agent(secret, agent_id)
+
+
+def data_keys(memory: Any) -> set[bytes]:
+    """Every key but the credentials' rate counters: what the agents' data holds."""
+    return {k for k in memory.client.keys("*") if b"{wm:credential-" not in k}
