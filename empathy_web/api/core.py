@@ -53,6 +53,10 @@ class Error(Schema):
     message: str
 
 
+# The errors any endpoint may answer, for the schema (one shape: ``Error``).
+ERRORS: dict[int, type[Error]] = dict.fromkeys((400, 401, 403, 404, 409, 413, 422, 429, 503), Error)
+
+
 class Refused(Exception):
     """A request this credential may not make: 403, naming what it needs."""
 
@@ -134,7 +138,7 @@ def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpRe
 
 
 # (exception, status, code), most specific first: a subclass before its base.
-ERRORS: list[tuple[type[Exception], int, str]] = [
+STATUSES: list[tuple[type[Exception], int, str]] = [
     (ValueTooLarge, 413, "too_large"),
     (UnserialisableValue, 400, "bad_input"),
     (InvalidValue, 400, "bad_input"),
@@ -166,7 +170,7 @@ def _audit_denied(request: HttpRequest, message: str) -> None:
         logger.error("api: refusal not audited (async): %s %s", request.path, message)
 
 
-for _kind, _status, _code in ERRORS:
+for _kind, _status, _code in STATUSES:
     _register(_kind, _status, _code)
 
 

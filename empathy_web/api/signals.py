@@ -13,11 +13,10 @@ from memory import signals
 from memory.events import Event
 from memory.page import MAX_PAGE
 
-from .core import Error, caller, team_of
+from .core import ERRORS, caller, team_of
 from .waiting import MAX_WAIT, until
 
 router = Router(tags=["signals"])
-ERRORS = {400: Error, 401: Error, 403: Error, 413: Error, 422: Error, 429: Error, 503: Error}
 
 
 class Send(Schema):

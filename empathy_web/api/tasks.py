@@ -19,14 +19,10 @@ from memory.events import Event
 from memory.page import MAX_PAGE
 from memory.tiers import WRITE
 
-from .core import Error, at_least, team_of
+from .core import ERRORS, at_least, team_of
 from .waiting import MAX_WAIT, until
 
 router = Router(tags=["tasks"])
-ERRORS = {
-    400: Error, 401: Error, 403: Error, 404: Error, 409: Error, 413: Error, 422: Error,
-    429: Error, 503: Error,
-}  # fmt: skip
 
 
 class NewTask(Schema):

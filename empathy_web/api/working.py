@@ -12,10 +12,9 @@ from empathy_web.dashboard.agents_memory import get_memory
 from memory import working
 from memory.page import MAX_PAGE
 
-from .core import Error, Refused, caller
+from .core import ERRORS, Refused, caller
 
 router = Router(tags=["working memory"])
-ERRORS = {400: Error, 401: Error, 403: Error, 413: Error, 422: Error, 429: Error, 503: Error}
 
 
 class Stash(Schema):

@@ -63,6 +63,7 @@ def serialise(pattern: PromotedPattern) -> dict[str, Any]:
         "session_id": pattern.session_id or None,
         "staged_at": pattern.staged_at.isoformat() if pattern.staged_at else None,
         "promoted_by": pattern.promoted_by.get_username() if pattern.promoted_by else None,
+        "promoted_by_agent": pattern.promoted_by_agent or None,
         "promoted_at": pattern.promoted_at.isoformat(),
         "note": pattern.note,
         "url": reverse("api_library_detail", args=[pattern.pattern_id]),

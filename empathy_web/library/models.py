@@ -53,6 +53,9 @@ class PromotedPattern(models.Model):
     promoted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
+    promoted_by_agent = models.CharField(
+        max_length=MAX_ID_LENGTH, blank=True, help_text="the validator agent, if not a person"
+    )
     promoted_at = models.DateTimeField(auto_now_add=True)
     note = models.TextField(blank=True, help_text="the validator's note on approving it")
 
@@ -63,6 +66,13 @@ class PromotedPattern(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.pattern_id})"
+
+    @property
+    def approver(self) -> str:
+        """Who approved it, as pages say it."""
+        if self.promoted_by_agent:
+            return f"agent {self.promoted_by_agent}"
+        return self.promoted_by.get_username() if self.promoted_by else "a deleted user"
 
     @classmethod
     def from_staged(cls, pattern: StagedPattern, **fields: Any) -> PromotedPattern:

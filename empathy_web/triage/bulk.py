@@ -38,7 +38,8 @@ def problem(action: str, ids: list[str], reason: str) -> str | None:
 
 def decide_all(request: HttpRequest, ids: list[str], decision: str, reason: str) -> list[Outcome]:
     batch = uuid.uuid4().hex[:12]
-    return [decisions.decide(request, i, decision, reason, batch=batch) for i in ids]
+    decider = decisions.Decider.of_request(request)
+    return [decisions.decide(decider, i, decision, reason, batch=batch) for i in ids]
 
 
 def report(request: HttpRequest, decision: str, outcomes: list[Outcome]) -> None:

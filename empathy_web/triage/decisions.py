@@ -13,12 +13,13 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, transaction
 from django.http import HttpRequest
 
 from empathy_web.accounts.tiers import caller_for
 from empathy_web.dashboard.agents_memory import UNAVAILABLE, get_memory
-from empathy_web.library.audit import record
+from empathy_web.library.audit import write
 from empathy_web.library.models import PromotedPattern
 from memory import AlreadyDecided, NotFound, ShortTermMemoryError, StagedPattern
 from memory import patterns as staged
@@ -34,6 +35,30 @@ PAST = {PROMOTED: "approved", REJECTED: "rejected"}
 # A pattern the database could not take goes back to staging; that undo may come a
 # while after the decision when the database was slow to fail.
 PUT_BACK_WINDOW_MS = 5 * 60_000
+
+
+@dataclass(frozen=True)
+class Decider:
+    """Who decides: a validator person (``user``) or a validator agent's credential
+    (``user`` None), as the library, the library row and the audit log see them."""
+
+    caller: Caller
+    user: AbstractBaseUser | None
+    name: str
+
+    @classmethod
+    def of_request(cls, request: HttpRequest) -> Decider:
+        return cls(caller_for(request), request.user, request.user.get_username())
+
+    @classmethod
+    def of_agent(cls, caller: Caller) -> Decider:
+        return cls(caller, None, caller.user_id)
+
+    def approver(self) -> dict[str, Any]:
+        """The library row's fields that say who approved it."""
+        if self.user is None:
+            return {"promoted_by": None, "promoted_by_agent": self.name}
+        return {"promoted_by": self.user}
 
 
 @dataclass
@@ -125,9 +150,8 @@ def _in_library(pattern_id: str) -> Outcome | None:
     )
     if existing is None:
         return None
-    who = existing.promoted_by.get_username() if existing.promoted_by else "someone"
     message = (
-        f"Pattern {pattern_id} is in the library already (approved by {who} on "
+        f"Pattern {pattern_id} is in the library already (approved by {existing.approver} on "
         f"{existing.promoted_at:%Y-%m-%d %H:%M}); reject this one as a duplicate."
     )
     return Outcome(pattern_id, False, message, 409)
@@ -145,32 +169,33 @@ def _take(caller: Caller, pattern_id: str, decision: str, reason: str) -> Staged
 
 
 def _write_down(
-    request: HttpRequest, pattern: StagedPattern, decision: str, details: dict[str, Any]
+    decider: Decider, pattern: StagedPattern, decision: str, details: dict[str, Any]
 ) -> None:
     """The library row (for an approval) and the audit entry, in one transaction."""
     batch, reason = details.get("batch"), details["reason"]
     action = f"pattern.{'bulk_' if batch else ''}{VERBS[decision]}"
     with transaction.atomic():
         if decision == PROMOTED:
-            row = PromotedPattern.from_staged(pattern, promoted_by=request.user, note=reason)
+            row = PromotedPattern.from_staged(pattern, note=reason, **decider.approver())
             row.save(force_insert=True)
             details["after"] = {"state": PROMOTED, "library_id": row.pk, "note": reason}
         else:
             details["after"] = {"state": REJECTED, "reason": reason}
-        record(request, action, pattern.pattern_id, **details)
+        tier = decider.caller.tier_name
+        write(decider.user, decider.name, tier, action, pattern.pattern_id, details)
 
 
 def decide(
-    request: HttpRequest,
+    decider: Decider,
     pattern_id: str,
     decision: str,
     reason: str = "",
     *,
     batch: str | None = None,
 ) -> Outcome:
-    """Approve (``promoted``) or reject one staged pattern as the requesting validator."""
+    """Approve (``promoted``) or reject one staged pattern as the deciding validator."""
     assert decision in (PROMOTED, REJECTED)
-    caller = caller_for(request)
+    caller = decider.caller
     refused = _in_library(pattern_id) if decision == PROMOTED else None
     if refused is not None:
         return refused
@@ -182,7 +207,7 @@ def decide(
     if batch:
         details["batch"] = batch
     try:
-        _write_down(request, pattern, decision, details)
+        _write_down(decider, pattern, decision, details)
     except DatabaseError as exc:
         logger.error("pattern %s decided in Redis but not saved: %s", pattern_id, exc)
         message = (

@@ -89,7 +89,9 @@ def pattern_action(request: HttpRequest, pattern_id: str, action: str) -> HttpRe
     if len(reason) > MAX_REASON_LENGTH:
         message = f"A reason or note may be {MAX_REASON_LENGTH} characters at most."
         return queue_with_error(request, message, 400)
-    outcome = decisions.decide(request, pattern_id, ACTIONS[action], reason)
+    outcome = decisions.decide(
+        decisions.Decider.of_request(request), pattern_id, ACTIONS[action], reason
+    )
     if outcome.ok:
         undo.remember(request, outcome)
     return _told(request, outcome)
