@@ -17,6 +17,8 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
+from empathy_web.api.mcp import PATH as MCP_PATH  # noqa: E402
+from empathy_web.api.mcp import mcp_app  # noqa: E402
 from empathy_web.dashboard.bridge import ensure_embedded_bridge  # noqa: E402
 from empathy_web.dashboard.origin import SameOriginValidator  # noqa: E402
 from empathy_web.dashboard.routing import websocket_urlpatterns  # noqa: E402
@@ -36,9 +38,18 @@ class Router(ProtocolTypeRouter):
         await super().__call__(scope, receive, send)
 
 
+async def http(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
+    """``/mcp`` to the MCP server, everything else to Django."""
+    path = scope["path"]
+    if path == MCP_PATH or path.startswith(MCP_PATH + "/"):
+        await mcp_app(scope, receive, send)
+    else:
+        await django_asgi_app(scope, receive, send)
+
+
 application = Router(
     {
-        "http": django_asgi_app,
+        "http": http,
         "websocket": SameOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

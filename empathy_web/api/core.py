@@ -9,6 +9,7 @@ and ``team_of`` checks the team before anything is read or written.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any, NoReturn
 
@@ -21,7 +22,8 @@ from ninja.security import HttpBearer
 from empathy_web.dashboard.agents_memory import UNAVAILABLE, get_memory
 from empathy_web.library.credentials import (
     SecretRefused,
-    authenticate,
+    Where,
+    authenticate_header,
     caller_for_credential,
     refused,
 )
@@ -61,15 +63,20 @@ class Refused(Exception):
     """A request this credential may not make: 403, naming what it needs."""
 
 
+def admit(authorization: str | None, where: Where) -> AgentCredential:
+    """The credential of a request or tool call, counted against its rate limit:
+    ``SecretRefused`` for a bad one, ``RateLimited`` past the limit."""
+    credential = authenticate_header(authorization, where)
+    limiter = Caller(f"credential-{credential.pk}", credential.access_tier)
+    count_run(get_memory(), limiter, settings.API_REQUESTS_PER_MINUTE, RATE_WINDOW)
+    return credential
+
+
 class CredentialAuth(HttpBearer):
     """The request's agent credential; the caller is its agent, with its tier."""
 
     def __call__(self, request: HttpRequest) -> AgentCredential:
-        credential = authenticate(request)
-        allowance = settings.API_REQUESTS_PER_MINUTE
-        limiter = Caller(f"credential-{credential.pk}", credential.access_tier)
-        count_run(get_memory(), limiter, allowance, RATE_WINDOW)
-        return credential
+        return admit(request.headers.get("Authorization"), request)
 
     def authenticate(self, request: HttpRequest, token: str) -> Any:  # pragma: no cover
         raise NotImplementedError  # __call__ reads the header itself
@@ -130,6 +137,19 @@ def at_least(request: HttpRequest, tier: AccessTier, action: str) -> None:
                         f"{request.auth.tier.lower()}")  # fmt: skip
 
 
+UNAUTHENTICATED = {
+    "missing": "An agent credential is needed: send 'Authorization: Bearer <secret>'.",
+    "unknown": "This credential is not known here.",
+    "revoked": "This credential was revoked; ask a steward for a new one.",
+    "expired": "This credential has expired; ask a steward for a new one.",
+}
+
+
+def json_error(code: str, message: str) -> bytes:
+    """An error body, for answers made outside django-ninja (the MCP endpoint)."""
+    return json.dumps({"code": code, "message": message}).encode()
+
+
 def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:
     response = api.create_response(request, {"code": code, "message": message}, status=status)
     if status == 401:
@@ -186,13 +206,7 @@ def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResp
 
 @api.exception_handler(SecretRefused)
 def _refused_secret(request: HttpRequest, exc: SecretRefused) -> HttpResponse:
-    message = {
-        "missing": "An agent credential is needed: send 'Authorization: Bearer <secret>'.",
-        "unknown": "This credential is not known here.",
-        "revoked": "This credential was revoked; ask a steward for a new one.",
-        "expired": "This credential has expired; ask a steward for a new one.",
-    }[exc.reason]
-    return _error(request, 401, "unauthenticated", message)
+    return _error(request, 401, "unauthenticated", UNAUTHENTICATED[exc.reason])
 
 
 @api.exception_handler(RateLimited)

@@ -13,7 +13,7 @@ import hashlib
 import secrets
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -128,9 +128,17 @@ def describe(credential: AgentCredential) -> dict[str, Any]:
     }
 
 
-def bearer_secret(request: HttpRequest) -> str | None:
-    """The secret of an ``Authorization: Bearer <secret>`` header, if there is one."""
-    scheme, _, secret = request.headers.get("Authorization", "").strip().partition(" ")
+class Where(Protocol):
+    """Where a credential is used, for the audit log: an ``HttpRequest``, or an MCP
+    tool call."""
+
+    path: str
+    method: str
+
+
+def bearer_secret(authorization: str | None) -> str | None:
+    """The secret of an ``Authorization: Bearer <secret>`` header value, if any."""
+    scheme, _, secret = (authorization or "").strip().partition(" ")
     secret = secret.strip()
     if scheme.lower() != "bearer" or not secret:
         return None
@@ -138,9 +146,15 @@ def bearer_secret(request: HttpRequest) -> str | None:
 
 
 def authenticate(request: HttpRequest) -> AgentCredential:
-    """The live credential the request carries; raises ``SecretRefused`` (and audits
-    the refusal) when there is none, or it is unknown, revoked or expired."""
-    secret = bearer_secret(request)
+    """The live credential the request carries; see ``authenticate_header``."""
+    return authenticate_header(request.headers.get("Authorization"), request)
+
+
+def authenticate_header(authorization: str | None, where: Where) -> AgentCredential:
+    """The live credential an ``Authorization`` header carries; raises
+    ``SecretRefused`` (and audits the refusal) when there is none, or it is unknown,
+    revoked or expired."""
+    secret = bearer_secret(authorization)
     if secret is None:
         raise SecretRefused("missing")
     credential = None
@@ -148,7 +162,7 @@ def authenticate(request: HttpRequest) -> AgentCredential:
         credential = AgentCredential.objects.filter(secret_hash=hash_secret(secret)).first()
     if credential is None or not credential.active:
         reason = "unknown" if credential is None else credential.status
-        refused(request, reason, credential)
+        refused(where, reason, credential)
         raise SecretRefused(reason, credential)
     now = timezone.now()
     if credential.last_used_at is None or now - credential.last_used_at >= LAST_USED_EVERY:
@@ -157,14 +171,12 @@ def authenticate(request: HttpRequest) -> AgentCredential:
     return credential
 
 
-def refused(
-    request: HttpRequest, reason: str, credential: AgentCredential | None, **details: Any
-) -> None:
+def refused(where: Where, reason: str, credential: AgentCredential | None, **details: Any) -> None:
     """Audit a refused use of the API: a bad credential, or one asking past its rights."""
     agent = credential.agent_id if credential is not None else ""
     tier = credential.tier if credential is not None else ""
-    details = {"reason": reason, "method": request.method, **details}
-    write(None, agent or "(no credential)", tier, "credential.refused", request.path, details)
+    details = {"reason": reason, "method": where.method, **details}
+    write(None, agent or "(no credential)", tier, "credential.refused", where.path, details)
 
 
 def caller_for_credential(credential: AgentCredential) -> Caller:

@@ -61,6 +61,7 @@ from memory import RedisShortTermMemory
 from memory.signals import list_signals, signals_after
 from memory.tiers import AccessTier, Caller
 from tests.benchmarks.report import markdown_table, text_table
+from tests.live_server import server_env
 from tests.redis_server import RedisServer, start_redis_server
 
 READER = Caller("reader", AccessTier.OBSERVER)  # the reads below read as an observer
@@ -289,15 +290,7 @@ def _manage(env: dict[str, str], *args: str) -> str:
 def stack() -> Iterator[Stack]:
     workdir = Path(tempfile.mkdtemp(prefix="live-bench-"))
     server = start_redis_server(["--save", "", "--appendonly", "no"])
-    env = {
-        **os.environ,
-        "REDIS_URL": server.url,
-        "DJANGO_DEBUG": "true",
-        "DJANGO_SETTINGS_MODULE": "empathy_web.settings",
-        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
-        "EMBEDDED_BRIDGE": "false",
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = server_env(workdir, server.url)
     built: Stack | None = None
     try:
         _manage(env, "migrate", "--noinput", "-v", "0")

@@ -1,0 +1,126 @@
+"""A live server as agents meet it: ``daphne`` serving the project on loopback, with its
+own redis-server and SQLite file database, and credentials issued the way a steward
+issues them from a shell (``manage.py agent_credential create``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from memory import RedisShortTermMemory
+from tests.redis_server import RedisServer, start_redis_server
+
+ROOT = Path(__file__).resolve().parents[1]
+HOST = "127.0.0.1"
+DAPHNE = str(Path(sys.executable).with_name("daphne"))
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    redis: RedisServer
+    workdir: Path
+    env: dict[str, str]
+    port: int = 0
+    process: subprocess.Popen[bytes] | None = None
+    memory: RedisShortTermMemory = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.memory = RedisShortTermMemory(url=self.redis.url)
+
+    @property
+    def url(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def log(self) -> str:
+        path = self.workdir / "daphne.log"
+        return path.read_text(errors="replace")[-4000:] if path.exists() else ""
+
+    def manage(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env,
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    def credential(self, agent_id: str, tier: str, *teams: str) -> str:
+        """A new credential's secret, from the last line of the shell command."""
+        scope = [a for t in teams for a in ("--team", t)] or ["--all-teams"]
+        args = ["agent_credential", "create", agent_id, "--tier", tier, *scope]
+        if tier == "steward":
+            args.append("--confirm-steward")
+        return self.manage(*args).strip().splitlines()[-1]
+
+    def start(self) -> None:
+        self.port = free_port()
+        with open(self.workdir / "daphne.log", "wb") as out:
+            self.process = subprocess.Popen(
+                [DAPHNE, "-b", HOST, "-p", str(self.port), "empathy_web.asgi:application"],
+                cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+            )  # fmt: skip
+        deadline = time.monotonic() + 60
+        while True:
+            assert self.process.poll() is None, f"daphne exited:\n{self.log}"
+            try:
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, f"daphne did not answer:\n{self.log}"
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.memory.close()
+        self.redis.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+def server_env(workdir: Path, redis_url: str) -> dict[str, str]:
+    """The environment of a web or bridge process: the project's settings on that Redis,
+    with a SQLite file database in ``workdir``."""
+    return {
+        **os.environ,
+        "REDIS_URL": redis_url,
+        "DJANGO_DEBUG": "true",
+        "DJANGO_SETTINGS_MODULE": "empathy_web.settings",
+        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
+        "EMBEDDED_BRIDGE": "false",
+        "PYTHONUNBUFFERED": "1",
+    }
+
+
+def start_live_server() -> LiveServer:
+    workdir = Path(tempfile.mkdtemp(prefix="live-server-"))
+    server = start_redis_server(["--save", "", "--appendonly", "no"])
+    live = LiveServer(server, workdir, server_env(workdir, server.url))
+    try:
+        live.manage("migrate", "--noinput", "-v", "0")
+        live.start()
+    except BaseException:
+        live.stop()
+        raise
+    return live
