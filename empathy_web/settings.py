@@ -208,6 +208,9 @@ SERVESTATIC_USE_STATIC_ROOT = STATIC_ROOT is not None
 
 # One Redis serves the agents and, when set, the channel layer; otherwise the layer is
 # in-process (the embedded demo).
+# The channel layer may use a Redis user of its own (manage.py redis_acl), so that no
+# memory user can put messages before the dashboards.
+CHANNEL_LAYER_REDIS_URL = os.getenv("CHANNEL_LAYER_REDIS_URL") or REDIS_URL
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -215,7 +218,7 @@ if REDIS_URL:
             "CONFIG": {
                 "hosts": [
                     {
-                        "address": REDIS_URL,
+                        "address": CHANNEL_LAYER_REDIS_URL,
                         # After a Redis restart, pooled connections fail once: retry
                         # them. The timeout outlasts the layer's 5 s blocking pops.
                         "retry": AsyncRetry(ExponentialWithJitterBackoff(base=0.05, cap=2), 5),

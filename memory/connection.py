@@ -20,7 +20,13 @@ from redis.retry import Retry
 
 from .codec import DEFAULT_MAX_VALUE_BYTES, ttl_ms
 from .events import Event, event_fields
-from .exceptions import EvictionUnknown, InvalidValue, MemoryConnectionError
+from .exceptions import (
+    AccessDenied,
+    EvictionUnknown,
+    InvalidValue,
+    MemoryConnectionError,
+    ShortTermMemoryError,
+)
 from .keys import KeySchema
 from .scripts import LIBRARY, SCRIPT_ERRORS, LuaScript
 from .tiers import Caller
@@ -215,7 +221,12 @@ class RedisConnection:
         except redis.RedisError:
             return False
 
-    def connection_error(self, exc: redis.RedisError) -> MemoryConnectionError:
+    def connection_error(self, exc: redis.RedisError) -> ShortTermMemoryError:
+        """The library's error for a Redis failure: ``AccessDenied`` when the Redis
+        user's ACL refused the command (see ``memory.acl``), else
+        ``MemoryConnectionError``."""
+        if isinstance(exc, redis.exceptions.NoPermissionError):
+            return AccessDenied(f"Redis at {self.address} refused it for this Redis user: {exc}")
         return MemoryConnectionError(f"Redis at {self.address} failed: {exc}")
 
     def ttl_ms(self, kind: TTLStrategy) -> int:
@@ -261,6 +272,8 @@ class RedisConnection:
                 if not script.retry:
                     raise
             return self._fcall(call)
+        except redis.exceptions.NoPermissionError as exc:
+            raise self.connection_error(exc) from None
         except redis.ResponseError as exc:
             raise script_error(exc) from None
         except redis.RedisError as exc:

@@ -63,6 +63,28 @@ class KeySchema:
         # Where the dashboard's bridge has read the event stream up to.
         self.bridge_cursor = f"{prefix}bridge:last_id"
 
+    def families(self) -> dict[str, str]:
+        """Every key this schema builds, as Redis glob patterns by family (for ACL
+        rules): the tagged groups with ``*`` for their variable parts."""
+        p = self.prefix
+        return {
+            "events": self.events,
+            "teams index": self.teams,
+            "sessions index": self.sessions,
+            "conflicts index": self.conflicts,
+            "working agents index": self.working_agents,
+            "bridge cursor": self.bridge_cursor,
+            "working memory": f"{p}{{wm:*",
+            "staged patterns": f"{p}{{patterns}}:p:*",
+            "pattern indexes": f"{p}{{patterns}}:[sbe]*",  # staged, by_*, expired:*
+            "pattern decisions": f"{p}{{patterns}}:decided:*",
+            "signals": f"{p}{{signals}}:*",
+            "teams": f"{p}{{team:*",
+            "sessions": f"{p}{{sess:*",
+            "conflicts": f"{p}{{conflict:*",
+            "collaboration": f"{p}{{agent:*",
+        }
+
     # working memory
     def working(self, agent_id: str, key: str) -> str:
         return f"{self.prefix}{{wm:{agent_id}}}:k:{key}"

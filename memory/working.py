@@ -112,12 +112,11 @@ def list_agents(
     caller.require(READ, "listing agents' working memory")
     start = offset_cursor(cursor)
     limit = check_limit(limit)
-    now = memory.server_time_ms()
-    with memory.client.pipeline(transaction=False) as pipe:
-        pipe.zremrangebyscore(memory.keys.working_agents, "-inf", now)
-        pipe.zcard(memory.keys.working_agents)
-        pipe.zrange(memory.keys.working_agents, 0, -1)
-        _, total, members = pipe.execute()
+    # A read only (an observer's Redis user may not write): agents whose memory has
+    # expired are skipped by score here, and trimmed by stashes (lua/stash.lua).
+    live = f"({memory.server_time_ms()}"
+    members = memory.client.zrangebyscore(memory.keys.working_agents, live, "+inf")
+    total = len(members)
     names = sorted(m.decode() for m in members)[start : start + limit]
     more = start + limit < total
     return Page(names, str(start + limit) if more else None, total)

@@ -14,6 +14,10 @@ end
 if redis.call('PTTL', working_index) < ttl then
   local spare = ttl + math.floor(ttl / 10)
   redis.call('PEXPIRE', working_index, spare)
-  redis.call('ZADD', working_agents, 'GT', clock + spare, actor)
+  if redis.call('ZADD', working_agents, 'GT', 'CH', clock + spare, actor) == 1 then
+    -- The agents index changed (which happens once per TTL window per agent): drop
+    -- the agents whose memory has expired since.
+    redis.call('ZREMRANGEBYSCORE', working_agents, '-inf', clock)
+  end
 end
 return 1
