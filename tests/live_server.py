@@ -113,10 +113,11 @@ def server_env(workdir: Path, redis_url: str) -> dict[str, str]:
     }
 
 
-def start_live_server() -> LiveServer:
+def start_live_server(**settings: str) -> LiveServer:
+    """A live server; ``settings`` are more environment variables for it."""
     workdir = Path(tempfile.mkdtemp(prefix="live-server-"))
     server = start_redis_server(["--save", "", "--appendonly", "no"])
-    live = LiveServer(server, workdir, server_env(workdir, server.url))
+    live = LiveServer(server, workdir, {**server_env(workdir, server.url), **settings})
     try:
         live.manage("migrate", "--noinput", "-v", "0")
         live.start()
