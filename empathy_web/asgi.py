@@ -16,7 +16,9 @@ from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope  # noqa:
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
+from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 
+from empathy_web.api.core import PREFIX as API_PREFIX  # noqa: E402
 from empathy_web.api.mcp import PATH as MCP_PATH  # noqa: E402
 from empathy_web.api.mcp import mcp_app  # noqa: E402
 from empathy_web.dashboard.bridge import ensure_embedded_bridge  # noqa: E402
@@ -38,11 +40,28 @@ class Router(ProtocolTypeRouter):
         await super().__call__(scope, receive, send)
 
 
+class AgentAPIHandler(ASGIHandler):
+    """Django's handler for the agent API, without a thread per request. Django gives
+    each request a thread of its own for its synchronous parts (middleware, signals,
+    sync views), kept until the request ends, so a long poll would hold one for its
+    whole wait; here they share one thread instead, and a wait holds none."""
+
+    async def __call__(
+        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
+    ) -> None:
+        await self.handle(scope, receive, send)
+
+
+agent_api_app = AgentAPIHandler()
+
+
 async def http(scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable) -> None:
-    """``/mcp`` to the MCP server, everything else to Django."""
+    """``/mcp`` to the MCP server, the agent API to its handler, the rest to Django."""
     path = scope["path"]
     if path == MCP_PATH or path.startswith(MCP_PATH + "/"):
         await mcp_app(scope, receive, send)
+    elif path.startswith(API_PREFIX):
+        await agent_api_app(scope, receive, send)
     else:
         await django_asgi_app(scope, receive, send)
 

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from empathy_web.api.core import PREFIX as API_PREFIX
 from empathy_web.api.urls import api as agent_api
 from empathy_web.library import api
 from empathy_web.library.views import library, library_pattern
@@ -12,7 +13,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("library/", library, name="library"),
     path("library/<str:pattern_id>/", library_pattern, name="library_pattern"),
-    path("api/v1/", agent_api.urls),
+    path(API_PREFIX.lstrip("/"), agent_api.urls),
     path("api/library/", api.library_list, name="api_library"),
     path("api/library/<str:pattern_id>/", api.library_detail, name="api_library_detail"),
     path("wizards/", include("empathy_web.wizards.urls")),

@@ -44,6 +44,7 @@ from memory.codec import check_id
 from memory.limits import count_run
 from memory.tiers import AccessTier, Caller
 
+PREFIX = "/api/v1/"  # where the API is mounted (empathy_web/urls.py)
 RATE_WINDOW = 60.0
 logger = logging.getLogger("empathy_web.api")
 

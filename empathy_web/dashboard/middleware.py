@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils.deprecation import MiddlewareMixin
 
 from memory import InvalidValue
 
@@ -13,15 +13,9 @@ from .agents_memory import UNAVAILABLE
 logger = logging.getLogger("empathy_web")
 
 
-class MemoryUnavailableMiddleware:
+class MemoryUnavailableMiddleware(MiddlewareMixin):
     """When Redis is down, every page says so in a banner instead of failing with a 500;
     an id or cursor the library refuses is a 400 that says what is wrong with it."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if isinstance(exception, InvalidValue):
