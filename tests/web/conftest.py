@@ -13,6 +13,7 @@ from django.test import Client
 
 from empathy_web.dashboard.agents_memory import use_memory
 from memory import AgentCoordinator, AgentTask, RedisShortTermMemory, TeamSession, TTLStrategy
+from tests.live_server import LiveServer, start_live_server
 from tests.redis_server import RedisServer
 
 # The tier names the tests use besides the four groups: a user who is logged in but in
@@ -119,3 +120,13 @@ def dead_task(memory: RedisShortTermMemory) -> AgentCoordinator:
     reviewers.claim_task("security", "review")
     reviewers.fail_task("flaky", "crashed", retry=False)
     return reviewers
+
+
+@pytest.fixture(scope="module")
+def live() -> Iterator[LiveServer]:
+    """A live daphne with its own redis-server and database (tests/live_server.py)."""
+    server = start_live_server()
+    try:
+        yield server
+    finally:
+        server.stop()

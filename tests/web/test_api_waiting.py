@@ -6,14 +6,12 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import pytest
 
 from memory import EmpathyOS
-from tests.live_server import LiveServer, start_live_server
+from tests.live_server import LiveServer
 
 WAITERS = int(__import__("os").environ.get("WAITERS", "200"))
 ISSUE = """
@@ -22,15 +20,6 @@ from memory.tiers import AccessTier
 for n in range({n}):
     print(issue(f"waiter-{{n}}", AccessTier.OBSERVER, all_teams=True)[1])
 """
-
-
-@pytest.fixture(scope="module")
-def live() -> Iterator[LiveServer]:
-    server = start_live_server()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def threads(pid: int) -> int:

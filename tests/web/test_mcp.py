@@ -5,7 +5,6 @@ tier and teams on every call."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx2
@@ -14,21 +13,12 @@ from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
 from memory import AgentCoordinator, AgentTask
-from tests.live_server import LiveServer, start_live_server
+from tests.live_server import LiveServer
 
 TOOLS = {
     "stash", "retrieve", "send_signal", "receive_signals", "claim_task", "complete_task",
     "fail_task", "stage_pattern", "search_library", "share_in_session",
 }  # fmt: skip
-
-
-@pytest.fixture(scope="module")
-def live() -> Iterator[LiveServer]:
-    server = start_live_server()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 class Agent:
