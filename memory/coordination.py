@@ -3,6 +3,8 @@ queues (``memory.tasks``), as the reference API has them in one object."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from .registry import AgentRegistry
 from .tasks import TaskQueue
 
@@ -16,3 +18,10 @@ class AgentCoordinator(AgentRegistry, TaskQueue):
     is alive while its last heartbeat is younger than ``alive_seconds``, late until
     ``dead_seconds``, and dead after that.
     """
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> AgentCoordinator:
+        # On a server's memory (memory.remote), the same methods go to the server.
+        classes = getattr(kwargs.get("memory", args[0] if args else None), "classes", None)
+        if cls is AgentCoordinator and classes and cls in classes:
+            return super().__new__(classes[cls])
+        return super().__new__(cls)

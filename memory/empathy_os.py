@@ -18,6 +18,15 @@ class EmpathyOS:
     """An agent identified by ``user_id``, acting on ``short_term_memory`` with
     ``access_tier``. Without a memory it uses ``get_redis_memory()`` on first use."""
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> EmpathyOS:
+        # On a server's memory (memory.remote), the same methods go to the server.
+        classes = getattr(
+            kwargs.get("short_term_memory", args[1] if len(args) > 1 else None), "classes", None
+        )
+        if cls is EmpathyOS and classes and cls in classes:
+            return super().__new__(classes[cls])
+        return super().__new__(cls)
+
     def __init__(
         self,
         user_id: str,

@@ -71,3 +71,25 @@ class IdTaken(StateConflict):
 
 class LeaseLost(StateConflict):
     """The caller no longer holds the task's lease: it expired or was fenced off."""
+
+
+# The stable code of each error, as the server's API and MCP tools name it and as
+# ``memory.remote`` turns it back into the exception; most specific first.
+ERROR_CODES: tuple[tuple[type[ShortTermMemoryError], str], ...] = (
+    (ValueTooLarge, "too_large"),
+    (UnserialisableValue, "bad_input"),
+    (InvalidValue, "bad_input"),
+    (AlreadyDecided, "already_decided"),
+    (LeaseLost, "lease_lost"),
+    (IdTaken, "id_taken"),
+    (StateConflict, "state_conflict"),
+    (NotFound, "not_found"),
+    (AccessDenied, "forbidden"),
+    (RateLimited, "rate_limited"),
+    (MemoryConnectionError, "unavailable"),
+)
+
+
+def code_of(exc: BaseException) -> str | None:
+    """The stable code of ``exc``, or None for an error the library does not name."""
+    return next((code for kind, code in ERROR_CODES if isinstance(exc, kind)), None)

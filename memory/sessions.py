@@ -34,6 +34,13 @@ class TeamSession:
     (for callers that may write, unless ``create=False``); an existing session keeps its
     purpose. Writes to a session that does not exist raise ``NotFound``."""
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> TeamSession:
+        # On a server's memory (memory.remote), the same methods go to the server.
+        classes = getattr(kwargs.get("memory", args[0] if args else None), "classes", None)
+        if cls is TeamSession and classes and cls in classes:
+            return super().__new__(classes[cls])
+        return super().__new__(cls)
+
     def __init__(
         self,
         memory: RedisConnection,

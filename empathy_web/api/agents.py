@@ -18,6 +18,21 @@ from .tasks import coordinator
 router = Router(tags=["agents"])
 
 
+class Me(Schema):
+    agent_id: str
+    tier: str
+    teams: list[str]
+    all_teams: bool
+
+
+@router.get("/whoami", response={200: Me, **ERRORS}, summary="This credential")
+def whoami(request: HttpRequest) -> Me:
+    """Who this credential acts as: its agent id, tier and teams."""
+    credential = request.auth
+    return Me(agent_id=credential.agent_id, tier=credential.tier.lower(),
+              teams=credential.teams, all_teams=credential.all_teams)  # fmt: skip
+
+
 class Register(Schema):
     capabilities: list[str] = Field(default_factory=list)
 

@@ -28,19 +28,9 @@ from empathy_web.library.credentials import (
     refused,
 )
 from empathy_web.library.models import AgentCredential
-from memory import (
-    AccessDenied,
-    AlreadyDecided,
-    IdTaken,
-    InvalidValue,
-    LeaseLost,
-    NotFound,
-    RateLimited,
-    StateConflict,
-    UnserialisableValue,
-    ValueTooLarge,
-)
+from memory import AccessDenied, RateLimited
 from memory.codec import check_id
+from memory.exceptions import ERROR_CODES
 from memory.limits import count_run
 from memory.tiers import AccessTier, Caller
 
@@ -158,17 +148,14 @@ def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpRe
     return response
 
 
-# (exception, status, code), most specific first: a subclass before its base.
+# The HTTP status of each of the library's error codes (memory.exceptions.ERROR_CODES);
+# rate limits and Redis being down have handlers of their own, below.
+STATUS_OF_CODE = {
+    "too_large": 413, "bad_input": 400, "already_decided": 409, "lease_lost": 409,
+    "id_taken": 409, "state_conflict": 409, "not_found": 404, "forbidden": 403,
+}  # fmt: skip
 STATUSES: list[tuple[type[Exception], int, str]] = [
-    (ValueTooLarge, 413, "too_large"),
-    (UnserialisableValue, 400, "bad_input"),
-    (InvalidValue, 400, "bad_input"),
-    (AlreadyDecided, 409, "already_decided"),
-    (LeaseLost, 409, "lease_lost"),
-    (IdTaken, 409, "id_taken"),
-    (StateConflict, 409, "state_conflict"),
-    (NotFound, 404, "not_found"),
-    (AccessDenied, 403, "forbidden"),
+    *((kind, STATUS_OF_CODE[code], code) for kind, code in ERROR_CODES if code in STATUS_OF_CODE),
     (Refused, 403, "forbidden"),
 ]
 

@@ -183,6 +183,21 @@ def list_tasks(request: HttpRequest, team: str, query: Query[Listing]) -> Tasks:
     )
 
 
+class Counts(Schema):
+    pending: int
+    claimed: int
+    completed: int
+    dead: int
+    pending_by_type: dict[str, int] = Field(default_factory=dict)
+
+
+@router.get("/{team}/counts", response={200: Counts, **ERRORS}, summary="Count tasks")
+def counts(request: HttpRequest, team: str) -> Counts:
+    """How many of the team's tasks are in each state, and pending per task type."""
+    found = coordinator(request, team).counts()
+    return Counts(**{name: found[name] for name in Counts.model_fields})
+
+
 @router.get("/{team}/tasks/{task_id}", response={200: Task, **ERRORS}, summary="Get a task")
 def get(request: HttpRequest, team: str, task_id: str) -> Task:
     """One task with its state (and its result, until the result expires)."""

@@ -64,7 +64,9 @@ SAMPLES: dict[str, Any] = {
     "kind": None,
 }
 # Calls that do not touch Redis, or are the connection's own plumbing.
-PURE = {"ping", "liveness", "connection_error", "ttl_ms", "append_event", "close", "run_script"}
+PURE = {
+    "ping", "liveness", "connection_error", "ttl_ms", "append_event", "close", "run_script",
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

@@ -61,6 +61,8 @@ MATRIX: dict[str, Rule] = {
     "fail":       Rule("post", "/teams/alpha/tasks/t-1/fail", (403, 409, 409, 409), {"fencing_token": 1}, team=True),
     "extend":     Rule("post", "/teams/alpha/tasks/t-1/extend", (403, 409, 409, 409), {"fencing_token": 1}, team=True),
     "get task":   Rule("get", "/teams/alpha/tasks/t-1", READS, team=True),
+    "counts":     Rule("get", "/teams/alpha/counts", READS, team=True),
+    "whoami":     Rule("get", "/whoami", READS),
     "stage":      Rule("post", "/patterns/stage", WRITES, {"pattern_id": "p-2", "pattern_type": "fix", "name": "n"}),
     "patterns":   Rule("get", "/patterns", READS),
     "promote":    Rule("post", "/patterns/p-1/promote", VALIDATES, {}),
