@@ -16,9 +16,9 @@ from asgiref.typing import ASGIReceiveCallable, ASGISendCallable, Scope  # noqa:
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
-from django.core.handlers.asgi import ASGIHandler  # noqa: E402
 
 from empathy_web.api.core import PREFIX as API_PREFIX  # noqa: E402
+from empathy_web.api.handler import AgentAPIHandler  # noqa: E402
 from empathy_web.api.mcp import PATH as MCP_PATH  # noqa: E402
 from empathy_web.api.mcp import mcp_app  # noqa: E402
 from empathy_web.dashboard.bridge import ensure_embedded_bridge  # noqa: E402
@@ -38,18 +38,6 @@ class Router(ProtocolTypeRouter):
         if settings.EMBEDDED_BRIDGE:
             ensure_embedded_bridge()
         await super().__call__(scope, receive, send)
-
-
-class AgentAPIHandler(ASGIHandler):
-    """Django's handler for the agent API, without a thread per request. Django gives
-    each request a thread of its own for its synchronous parts (middleware, signals,
-    sync views), kept until the request ends, so a long poll would hold one for its
-    whole wait; here they share one thread instead, and a wait holds none."""
-
-    async def __call__(
-        self, scope: Scope, receive: ASGIReceiveCallable, send: ASGISendCallable
-    ) -> None:
-        await self.handle(scope, receive, send)
 
 
 agent_api_app = AgentAPIHandler()

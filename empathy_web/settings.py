@@ -182,6 +182,8 @@ DASHBOARD_SOCKETS_PER_USER = envint("DASHBOARD_SOCKETS_PER_USER", "20")
 
 # Requests one agent credential may make per minute on the agent API.
 API_REQUESTS_PER_MINUTE = envint("API_REQUESTS_PER_MINUTE", "6000")
+# Threads per web process that run the agent API's requests (long polls use none).
+API_THREADS = envint("API_THREADS", "8")
 
 # The security wizard: analyses one person may start per minute (cached results are free),
 # and the seconds one analysis may take before it stops and says so.

@@ -1,0 +1,243 @@
+"""The agent API and the MCP server against the library itself: per-call latency over
+HTTP (keep-alive) and over MCP (the SDK's client) next to the same calls made directly,
+throughput with 1, 16 and 64 agents over HTTP, and how soon a waiting ``receive``
+returns after a signal is sent. Everything is a real process on 127.0.0.1: a private
+redis-server and one daphne. Targets (printed, not asserted): p50 <= 3 ms for one agent;
+at least 1,000 operations/s with 16 agents. Run with ``make bench``; set
+``BENCH_MARKDOWN`` to a path to append the tables there."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import statistics
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import httpx2
+import pytest
+from mcp.client.session import ClientSession
+from mcp.client.streamable_http import streamable_http_client
+
+from memory import AgentCoordinator, AgentTask, EmpathyOS
+from tests.benchmarks.report import markdown_table, text_table
+from tests.live_server import LiveServer, start_live_server
+
+pytestmark = pytest.mark.benchmark
+
+N = int(os.environ.get("BENCH_API_N", "400"))
+SECONDS = float(os.environ.get("BENCH_API_SECONDS", "5"))
+AGENTS = (1, 16, 64)
+TEAM = "bench"
+ISSUE = """
+from empathy_web.library.credentials import issue
+from memory.tiers import AccessTier
+for n in range({n}):
+    print(issue(f"bench-{{n}}", AccessTier.CONTRIBUTOR, all_teams=True)[1])
+"""
+
+
+@pytest.fixture(scope="module")
+def live() -> Iterator[LiveServer]:
+    server = start_live_server(API_REQUESTS_PER_MINUTE="100000000", DB_CONN_MAX_AGE="60")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def percentiles(samples: list[float]) -> tuple[float, float]:
+    ordered = sorted(samples)
+    return statistics.median(ordered), ordered[int(0.95 * (len(ordered) - 1))]
+
+
+def timed(call: Callable[[int], Any], n: int = N) -> list[float]:
+    for i in range(20):  # warm-up
+        call(-i - 1)
+    samples = []
+    for i in range(n):
+        started = time.perf_counter()
+        call(i)
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
+
+
+def direct_ops(live: LiveServer) -> dict[str, Callable[[int], Any]]:
+    agent = EmpathyOS("bench-0", live.memory)
+    team = AgentCoordinator(live.memory, TEAM, actor="bench-0")
+
+    def claim_complete(i: int) -> None:
+        team.add_task(AgentTask(f"d-{i}", "direct"))  # not timed apart: see the note
+        task = team.claim_task("bench-0", "direct")
+        team.complete_task(task.task_id, {"ok": i})
+
+    return {
+        "stash": lambda i: agent.stash(f"k{i % 100}", {"i": i}),
+        "retrieve": lambda i: agent.retrieve(f"k{i % 100}"),
+        "claim+complete": claim_complete,
+        "send_signal": lambda i: agent.send_signal("bench", {"i": i}, "bench-1"),
+    }
+
+
+def http_ops(http: httpx.Client) -> dict[str, Callable[[int], Any]]:
+    def post(path: str, body: Any) -> Any:
+        answer = http.post(f"/api/v1{path}", json=body)
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    def claim_complete(i: int) -> None:
+        post(f"/teams/{TEAM}/tasks", {"task_id": f"h-{i}", "task_type": "http"})
+        task = post(f"/teams/{TEAM}/tasks/claim", {"task_type": "http"})["task"]
+        post(f"/teams/{TEAM}/tasks/{task['task_id']}/complete",
+             {"fencing_token": task["fencing_token"], "result": {"ok": i}})  # fmt: skip
+
+    return {
+        "stash": lambda i: post("/memory/stash", {"key": f"k{i % 100}", "value": {"i": i}}),
+        "retrieve": lambda i: http.get("/api/v1/memory/retrieve", params={"key": f"k{i % 100}"}),
+        "claim+complete": claim_complete,
+        "send_signal": lambda i: post("/signals/send", {"signal_type": "bench", "data": {"i": i},
+                                                        "target_agent": "bench-1"}),
+    }  # fmt: skip
+
+
+async def mcp_samples(live: LiveServer, secret: str) -> dict[str, list[float]]:
+    headers = {"Authorization": f"Bearer {secret}"}
+    results: dict[str, list[float]] = {}
+    async with (
+        httpx2.AsyncClient(headers=headers, timeout=30) as client,
+        streamable_http_client(f"{live.url}/mcp", http_client=client) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+
+        async def call(tool: str, **args: Any) -> Any:
+            result = await session.call_tool(tool, args)
+            assert not result.is_error, result.content
+            if result.structured_content is None:
+                return json.loads("".join(getattr(p, "text", "") for p in result.content))
+            return result.structured_content.get("result", result.structured_content)
+
+        async def claim_complete(i: int) -> None:
+            AgentCoordinator(live.memory, TEAM).add_task(AgentTask(f"m-{i}", "mcp"))
+            task = (await call("claim_task", team=TEAM, task_type="mcp"))["task"]
+            await call("complete_task", team=TEAM, task_id=task["task_id"],
+                       fencing_token=task["fencing_token"], result={"ok": i})  # fmt: skip
+
+        ops = {
+            "stash": lambda i: call("stash", key=f"k{i % 100}", value={"i": i}),
+            "retrieve": lambda i: call("retrieve", key=f"k{i % 100}"),
+            "claim+complete": claim_complete,
+            "send_signal": lambda i: call("send_signal", signal_type="bench", data={"i": i},
+                                          target_agent="bench-1"),
+        }  # fmt: skip
+        for name, op in ops.items():
+            for i in range(10):
+                await op(-i - 1)
+            samples = []
+            for i in range(N // 2):
+                started = time.perf_counter()
+                await op(i)
+                samples.append((time.perf_counter() - started) * 1000)
+            results[name] = samples
+    return results
+
+
+async def throughput(live: LiveServer, secrets: list[str], agents: int) -> float:
+    """Stashes per second over HTTP with ``agents`` agents in parallel, each with its
+    own credential and connection."""
+    done = 0
+    stop = time.monotonic() + SECONDS
+
+    async def agent(secret: str) -> None:
+        nonlocal done
+        async with httpx.AsyncClient(base_url=live.url, timeout=30,
+                                     headers={"Authorization": f"Bearer {secret}"}) as http:  # fmt: skip
+            i = 0
+            while time.monotonic() < stop:
+                answer = await http.post(
+                    "/api/v1/memory/stash", json={"key": f"t{i % 50}", "value": i}
+                )
+                assert answer.status_code == 200, answer.text
+                done += 1
+                i += 1
+
+    started = time.monotonic()
+    await asyncio.gather(*(agent(s) for s in secrets[:agents]))
+    return done / (time.monotonic() - started)
+
+
+def receive_latency(live: LiveServer, secret: str, rounds: int = 20) -> list[float]:
+    """Milliseconds from a send to the waiting receive's answer."""
+    samples = []
+    with httpx.Client(base_url=live.url, timeout=30,
+                      headers={"Authorization": f"Bearer {secret}"}) as http:  # fmt: skip
+        http.post("/api/v1/signals/receive", json={})  # empty the inbox
+        for _ in range(rounds):
+            sent: list[float] = []
+
+            def send(sent: list[float] = sent) -> None:
+                time.sleep(0.3)  # the waiter is waiting by then; the figure is from the send
+                sent.append(time.perf_counter())
+                EmpathyOS("bench-sender", live.memory).send_signal("wake", 1, "bench-1")
+
+            sender = threading.Thread(target=send)
+            sender.start()
+            answer = http.post("/api/v1/signals/receive", json={"wait": 10})
+            arrived = time.perf_counter()
+            sender.join()
+            assert answer.json()["items"], "the waiting receive came back empty"
+            samples.append((arrived - sent[0]) * 1000)
+    return samples
+
+
+def test_api_and_mcp_against_the_library(live: LiveServer) -> None:
+    secrets = live.manage("shell", "-v", "0", "-c", ISSUE.format(n=max(AGENTS))).split()
+    rows = []
+    direct = {name: timed(op) for name, op in direct_ops(live).items()}
+    with httpx.Client(base_url=live.url, timeout=30,
+                      headers={"Authorization": f"Bearer {secrets[0]}"}) as http:  # fmt: skip
+        over_http = {name: timed(op) for name, op in http_ops(http).items()}
+    over_mcp = asyncio.run(mcp_samples(live, secrets[0]))
+    for name in direct:
+        for way, samples in (("library", direct[name]), ("HTTP", over_http[name]),
+                             ("MCP", over_mcp[name])):  # fmt: skip
+            p50, p95 = percentiles(samples)
+            target = "p50 <= 3 ms" if way != "library" else "-"
+            verdict = ("PASS" if p50 <= 3 else "FAIL") if way != "library" else "-"
+            rows.append([name, way, str(len(samples)), f"{p50:.2f}", f"{p95:.2f}", target, verdict])
+    rates = {n: asyncio.run(throughput(live, secrets, n)) for n in AGENTS}
+    waits = receive_latency(live, secrets[1])
+
+    header = ["call", "way", "n", "p50 ms", "p95 ms", "target", "verdict"]
+    second = [
+        [str(n), f"{rates[n]:,.0f}", ">= 1,000/s" if n == 16 else "-",
+         ("PASS" if rates[n] >= 1000 else "FAIL") if n == 16 else "-"]
+        for n in AGENTS
+    ]  # fmt: skip
+    p50, p95 = percentiles(waits)
+    third = [[str(len(waits)), f"{p50:.1f}", f"{p95:.1f}", f"{max(waits):.1f}"]]
+    print()
+    print("One agent, one call at a time (claim+complete over HTTP also adds the task):")
+    print(text_table(header, rows, right={2, 3, 4}))
+    print()
+    print(f"Stashes over HTTP, agents in parallel for {SECONDS:g} s:")
+    print(text_table(["agents", "ops/s", "target", "verdict"], second, right={0, 1}))
+    print()
+    print("A waiting receive, from the send to its answer:")
+    print(text_table(["n", "p50 ms", "p95 ms", "max ms"], third, right={0, 1, 2, 3}))
+    if path := os.environ.get("BENCH_MARKDOWN"):
+        with Path(path).open("a") as out:
+            out.write(markdown_table(header, rows, right={2, 3, 4}) + "\n\n")
+            out.write(
+                markdown_table(["agents", "ops/s", "target", "verdict"], second, right={0, 1})
+                + "\n\n"
+            )
+            out.write(
+                markdown_table(["n", "p50 ms", "p95 ms", "max ms"], third, right={0, 1, 2, 3})
+                + "\n\n"
+            )
