@@ -9,7 +9,6 @@ and ``team_of`` checks the team before anything is read or written.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any, NoReturn
 
@@ -134,11 +133,6 @@ UNAUTHENTICATED = {
     "revoked": "This credential was revoked; ask a steward for a new one.",
     "expired": "This credential has expired; ask a steward for a new one.",
 }
-
-
-def json_error(code: str, message: str) -> bytes:
-    """An error body, for answers made outside django-ninja (the MCP endpoint)."""
-    return json.dumps({"code": code, "message": message}).encode()
 
 
 def _error(request: HttpRequest, status: int, code: str, message: str) -> HttpResponse:

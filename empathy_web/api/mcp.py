@@ -33,7 +33,7 @@ from empathy_web.library.models import AgentCredential
 from memory import RateLimited
 
 from . import library, patterns, sessions, signals, tasks, working
-from .core import STATUSES, UNAUTHENTICATED, admit, json_error
+from .core import STATUSES, UNAUTHENTICATED, admit
 
 PATH = "/mcp"
 
@@ -231,16 +231,17 @@ class MCPApp:
         try:
             await sync_to_async(authenticate_header)(authorization.decode("latin-1"), where)
         except SecretRefused as exc:
-            await _plain_response(
-                send, 401, json_error("unauthenticated", UNAUTHENTICATED[exc.reason]), json=True
-            )
+            # A JSON-RPC error, which MCP clients surface: "unauthenticated: ...".
+            message = f"unauthenticated: {UNAUTHENTICATED[exc.reason]}"
+            error = {"jsonrpc": "2.0", "id": None, "error": {"code": -32001, "message": message}}
+            await _plain_response(send, 401, json.dumps(error).encode(), is_json=True)
             return
         manager = await self._manager()
         await manager.handle_request(scope, receive, send)
 
 
-async def _plain_response(send: Any, status: int, body: bytes, json: bool = False) -> None:
-    kind = b"application/json" if json else b"text/plain; charset=utf-8"
+async def _plain_response(send: Any, status: int, body: bytes, is_json: bool = False) -> None:
+    kind = b"application/json" if is_json else b"text/plain; charset=utf-8"
     headers = [(b"content-type", kind)]
     if status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="agents"'))
