@@ -20,12 +20,14 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
-from django.core.handlers.asgi import ASGIHandler
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import convert_exception_to_response
-from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse
 from django.middleware.security import SecurityMiddleware
-from django.urls import Resolver404, resolve, set_urlconf
+from django.urls import Resolver404, resolve, set_script_prefix, set_urlconf
+from django.utils.log import log_response
 
 
 class _Security:
@@ -72,6 +74,7 @@ class AgentAPIHandler(ASGIHandler):
             SyncAgentMiddleware(convert_exception_to_response(self._get_response))
         )
         self._pool = ThreadPoolExecutor(settings.API_THREADS, thread_name_prefix="agent-api")
+        # (API responses are JSON, never streamed, so they may close before sending.)
 
     def load_middleware(self, is_async: bool = False) -> None:
         self._view_middleware = []
@@ -81,25 +84,43 @@ class AgentAPIHandler(ASGIHandler):
         self._middleware_chain = convert_exception_to_response(AsyncAgentMiddleware(inner))
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.handle(scope, receive, send)
+        if self._waits(scope["path"]):
+            await self.handle(scope, receive, send)  # Django's own path, in the loop
+            return
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+        loop = asyncio.get_running_loop()
+        response = await loop.run_in_executor(self._pool, self._whole, scope, body_file)
+        await self.send_response(response, send)
+
+    @staticmethod
+    def _waits(path: str) -> bool:
+        """Whether ``path`` is a long poll (an async view)."""
+        try:
+            return iscoroutinefunction(resolve(path).func)
+        except Resolver404:
+            return False
 
     async def get_response_async(self, request: HttpRequest) -> HttpResponse:
-        try:
-            waits = iscoroutinefunction(resolve(request.path_info).func)
-        except Resolver404:
-            waits = False
-        if waits:
-            return await super().get_response_async(request)
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, self._whole, request)
+        set_urlconf(settings.ROOT_URLCONF)
+        return await self._middleware_chain(request)
 
-    def _whole(self, request: HttpRequest) -> HttpResponse:
-        """One request, start to end, in this pool thread."""
-        close_old_connections()
-        try:
+    def _whole(self, scope: Any, body_file: Any) -> HttpResponse:
+        """One request, start to end, in this pool thread: the signals Django sends
+        around a request (closing stale database connections), the request, the
+        middleware and view, and the response's close."""
+        set_script_prefix(get_script_prefix(scope))
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, response = self.create_request(scope, body_file)
+        if request is not None:
             set_urlconf(settings.ROOT_URLCONF)
             response = self._sync_chain(request)
             response._resource_closers.append(request.close)
-            return response
-        finally:
-            close_old_connections()
+            if response.status_code >= 400:
+                log_response("%s: %s", response.reason_phrase, request.path,
+                             response=response, request=request)  # fmt: skip
+        response.close()  # sends request_finished; the content stays to be sent
+        body_file.close()
+        return response
