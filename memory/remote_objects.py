@@ -80,25 +80,12 @@ class RemoteEmpathyOS(EmpathyOS):
         return Page([_pattern(p) for p in found["items"]], found["next_cursor"])
 
     def promote_pattern(self, pattern_id: str) -> StagedPattern:
-        staged = self._staged(pattern_id)
-        self._call("POST", f"/patterns/{_q(pattern_id)}/promote", {})
-        return staged
+        found = self._call("POST", f"/patterns/{_q(pattern_id)}/promote", {})
+        return _pattern(found["pattern"])
 
     def reject_pattern(self, pattern_id: str, reason: str) -> StagedPattern:
-        staged = self._staged(pattern_id)
-        self._call("POST", f"/patterns/{_q(pattern_id)}/reject", {"reason": reason})
-        return staged
-
-    def _staged(self, pattern_id: str) -> StagedPattern:
-        cursor = None
-        while True:
-            page = self.get_staged_patterns(500, cursor)
-            for staged in page:
-                if staged.pattern_id == pattern_id:
-                    return staged
-            if page.next_cursor is None:
-                raise NotFound(f"pattern {pattern_id} is not staged")
-            cursor = page.next_cursor
+        found = self._call("POST", f"/patterns/{_q(pattern_id)}/reject", {"reason": reason})
+        return _pattern(found["pattern"])
 
     def send_signal(
         self, signal_type: str, data: Any = None, target_agent: str | None = None

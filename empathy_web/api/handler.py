@@ -103,10 +103,6 @@ class AgentAPIHandler(ASGIHandler):
         except Resolver404:
             return False
 
-    async def get_response_async(self, request: HttpRequest) -> HttpResponse:
-        set_urlconf(settings.ROOT_URLCONF)
-        return await self._middleware_chain(request)
-
     def _whole(self, scope: Any, body_file: Any) -> HttpResponse:
         """One request, start to end, in this pool thread: the signals Django sends
         around a request (closing stale database connections), the request, the

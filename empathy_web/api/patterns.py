@@ -72,6 +72,7 @@ class Decided(Schema):
     pattern_id: str
     decision: str
     message: str
+    pattern: Pattern = Field(description="the pattern as it was staged")
 
 
 def _pattern(found: StagedPattern) -> Pattern:
@@ -102,7 +103,13 @@ def _decide(request: HttpRequest, pattern_id: str, decision: str, reason: str) -
         decisions.Decider.of_agent(caller(request)), pattern_id, decision, reason
     )
     if outcome.ok:
-        return Decided(pattern_id=pattern_id, decision=decision, message=outcome.message)
+        assert outcome.pattern is not None
+        return Decided(
+            pattern_id=pattern_id,
+            decision=decision,
+            message=outcome.message,
+            pattern=_pattern(outcome.pattern),
+        )
     if outcome.status == 404:
         raise NotFound(outcome.message)
     if outcome.status == 409:

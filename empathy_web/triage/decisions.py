@@ -69,6 +69,7 @@ class Outcome:
     status: int = 200  # for a failure: 404 gone, 409 conflict, 500 not saved
     decision: str | None = None
     agent_told: bool = True
+    pattern: StagedPattern | None = None  # the pattern decided, when it was
 
 
 def past(decision: str) -> str:
@@ -217,4 +218,4 @@ def decide(
         return Outcome(pattern_id, False, message, 500)
     told = tell_agent(caller, pattern_id, pattern.agent_id, decision, reason)
     message = f"{PAST[decision].capitalize()} {pattern.name} ({pattern_id})."
-    return Outcome(pattern_id, True, message, decision=decision, agent_told=told)
+    return Outcome(pattern_id, True, message, decision=decision, agent_told=told, pattern=pattern)

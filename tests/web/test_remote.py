@@ -139,3 +139,20 @@ def test_server_errors_come_back_as_the_librarys_exceptions(live, tokens):
         assert team.get_task("nope") is None
     finally:
         memory.close()
+
+
+def test_a_validator_decides_through_the_server(live, tokens):
+    EmpathyOS("style_agent", live.memory).stage_pattern(
+        StagedPattern("pat_decide", "style_agent", "style", "Decide me", "d")
+    )
+    memory = remote.connect(live.url, tokens["lead_reviewer"])
+    try:
+        lead = EmpathyOS("lead_reviewer", memory, AccessTier.VALIDATOR)
+        promoted = lead.promote_pattern("pat_decide")
+    finally:
+        memory.close()
+
+    assert (promoted.pattern_id, promoted.name, promoted.agent_id) == (
+        "pat_decide", "Decide me", "style_agent",
+    )  # fmt: skip
+    assert promoted.staged_at is not None
