@@ -5,3 +5,10 @@ class ApiConfig(AppConfig):
     name = "empathy_web.api"
     label = "agent_api"
     verbose_name = "Agent API"
+
+    def ready(self) -> None:
+        from empathy_web.library.credentials import credentials_revoked
+
+        from .admission import renew_stamp
+
+        credentials_revoked.connect(renew_stamp, dispatch_uid="agent_api.renew_stamp")

@@ -18,23 +18,17 @@ from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, ValidationError
 from ninja.security import HttpBearer
 
-from empathy_web.dashboard.agents_memory import UNAVAILABLE, get_memory
-from empathy_web.library.credentials import (
-    SecretRefused,
-    Where,
-    authenticate_header,
-    caller_for_credential,
-    refused,
-)
+from empathy_web.dashboard.agents_memory import UNAVAILABLE
+from empathy_web.library.credentials import SecretRefused, caller_for_credential, refused
 from empathy_web.library.models import AgentCredential
 from memory import AccessDenied, RateLimited
 from memory.codec import check_id
 from memory.exceptions import ERROR_CODES
-from memory.limits import count_run
 from memory.tiers import AccessTier, Caller
 
+from .admission import admit
+
 PREFIX = "/api/v1/"  # where the API is mounted (empathy_web/urls.py)
-RATE_WINDOW = 60.0
 logger = logging.getLogger("empathy_web.api")
 
 
@@ -51,15 +45,6 @@ ERRORS: dict[int, type[Error]] = dict.fromkeys((400, 401, 403, 404, 409, 413, 42
 
 class Refused(Exception):
     """A request this credential may not make: 403, naming what it needs."""
-
-
-def admit(authorization: str | None, where: Where) -> AgentCredential:
-    """The credential of a request or tool call, counted against its rate limit:
-    ``SecretRefused`` for a bad one, ``RateLimited`` past the limit."""
-    credential = authenticate_header(authorization, where)
-    limiter = Caller(f"credential-{credential.pk}", credential.access_tier)
-    count_run(get_memory(), limiter, settings.API_REQUESTS_PER_MINUTE, RATE_WINDOW)
-    return credential
 
 
 class CredentialAuth(HttpBearer):

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -96,8 +97,10 @@ class AgentAPIHandler(ASGIHandler):
         await self.send_response(response, send)
 
     @staticmethod
+    @functools.lru_cache(maxsize=4096)
     def _waits(path: str) -> bool:
-        """Whether ``path`` is a long poll (an async view)."""
+        """Whether ``path`` is a long poll (an async view); remembered per path, as
+        resolving costs as much as a small call."""
         try:
             return iscoroutinefunction(resolve(path).func)
         except Resolver404:

@@ -28,12 +28,13 @@ from ninja import Schema
 from pydantic import ValidationError
 
 from empathy_web.dashboard.agents_memory import UNAVAILABLE
-from empathy_web.library.credentials import SecretRefused, authenticate_header
+from empathy_web.library.credentials import SecretRefused
 from empathy_web.library.models import AgentCredential
 from memory import RateLimited
 
 from . import library, patterns, sessions, signals, tasks, working
-from .core import STATUSES, UNAUTHENTICATED, admit
+from .admission import admit, credential_for
+from .core import STATUSES, UNAUTHENTICATED
 
 PATH = "/mcp"
 
@@ -229,7 +230,7 @@ class MCPApp:
         authorization = dict(scope.get("headers") or []).get(b"authorization", b"")
         where = ToolCall(auth=None, path=PATH, method=scope.get("method", ""))  # type: ignore[arg-type]
         try:
-            await sync_to_async(authenticate_header)(authorization.decode("latin-1"), where)
+            await sync_to_async(credential_for)(authorization.decode("latin-1"), where)
         except SecretRefused as exc:
             # A JSON-RPC error, which MCP clients surface: "unauthenticated: ...".
             message = f"unauthenticated: {UNAUTHENTICATED[exc.reason]}"

@@ -3,8 +3,9 @@ agent_credential``), presented by agents as ``Authorization: Bearer <secret>``.
 
 A credential names the agent, its tier and the teams it may act in; whatever a request
 says, those are who acts. Only a SHA-256 of each secret is stored (secrets are 256
-random bits, so a slow hash would add nothing), and every lookup reads the database, so
-a revocation takes effect on the next request.
+random bits, so a slow hash would add nothing). A revocation takes effect on the next
+request: this module reads the database each time, and the agent API's cache of
+credentials (``empathy_web/api/admission.py``) is told of each one.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.dispatch import Signal
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -32,6 +34,10 @@ PREFIX = "ewt_"
 MAX_SECRET_LENGTH = 200
 # How stale "last used" may get: one database write per credential per this long.
 LAST_USED_EVERY = timedelta(minutes=1)
+
+
+# Sent once revocations are committed, for whatever keeps credentials it has read.
+credentials_revoked = Signal()
 
 
 class SecretRefused(Exception):
@@ -107,6 +113,8 @@ def revoke(
             credential.save(update_fields=["revoked_at"])
             audit(credential, "credential.revoke", user, by)
             count += 1
+    if count:
+        transaction.on_commit(lambda: credentials_revoked.send(sender=AgentCredential))
     return count
 
 
@@ -154,12 +162,28 @@ def authenticate_header(authorization: str | None, where: Where) -> AgentCredent
     """The live credential an ``Authorization`` header carries; raises
     ``SecretRefused`` (and audits the refusal) when there is none, or it is unknown,
     revoked or expired."""
+    digest = secret_digest(authorization)
+    return live(lookup(digest), where)
+
+
+def secret_digest(authorization: str | None) -> str:
+    """The hash of the secret an ``Authorization`` header carries (``""`` for one too
+    long to be a secret issued here); raises ``SecretRefused`` when it carries none."""
     secret = bearer_secret(authorization)
     if secret is None:
         raise SecretRefused("missing")
-    credential = None
-    if len(secret) <= MAX_SECRET_LENGTH:
-        credential = AgentCredential.objects.filter(secret_hash=hash_secret(secret)).first()
+    return hash_secret(secret) if len(secret) <= MAX_SECRET_LENGTH else ""
+
+
+def lookup(digest: str) -> AgentCredential | None:
+    """The credential with this secret hash, if any, as the database has it now."""
+    if not digest:
+        return None
+    return AgentCredential.objects.filter(secret_hash=digest).first()
+
+
+def live(credential: AgentCredential | None, where: Where) -> AgentCredential:
+    """``credential`` if it is active (noting its use); else ``SecretRefused``, audited."""
     if credential is None or not credential.active:
         reason = "unknown" if credential is None else credential.status
         refused(where, reason, credential)

@@ -1,0 +1,135 @@
+"""``manage.py serve``: daphne workers on one port, connections spread over them, and
+the set stopped together, on a signal or when one worker dies."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.live_server import HOST, ROOT, server_env
+from tests.redis_server import RedisServer, start_redis_server
+
+
+@pytest.fixture(scope="module")
+def redis() -> Iterator[RedisServer]:
+    server = start_redis_server(["--save", "", "--appendonly", "no"])
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+class Served:
+    def __init__(self, redis_url: str, workers: int) -> None:
+        self.workdir = Path(tempfile.mkdtemp(prefix="serve-"))
+        env = server_env(self.workdir, redis_url)
+        subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env,
+                       check=True, timeout=120)  # fmt: skip
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "serve", "--host", HOST, "--port", "0",
+             "--workers", str(workers), "--", "--access-log", os.devnull],
+            cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
+            stderr=(self.workdir / "stderr").open("w"),
+        )  # fmt: skip
+        line = self.process.stdout.readline()  # type: ignore[union-attr]
+        found = re.search(r":(\d+) with \d+ daphne workers?: pids ([\d ]+)$", line.strip())
+        assert found, line
+        self.port = int(found[1])
+        self.pids = [int(p) for p in found[2].split()]
+
+    def finish(self, timeout: float = 30) -> tuple[int, str, str]:
+        out, _ = self.process.communicate(timeout=timeout)
+        err = (self.workdir / "stderr").read_text()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+        return self.process.returncode, out, err
+
+
+def ask(port: int, sock: socket.socket | None = None) -> tuple[socket.socket, bytes]:
+    """A keep-alive GET /healthz, on ``sock`` or a new connection (the sockets listen
+    before the workers start, so a request waits for its worker)."""
+    sock = sock or socket.create_connection((HOST, port), timeout=60)
+    sock.sendall(f"GET /healthz HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+    return sock, sock.recv(65536)
+
+
+def holder(sock: socket.socket, port: int, pids: list[int]) -> int:
+    """Which worker holds the server side of this client connection."""
+    client_port = sock.getsockname()[1]
+    inode = None
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote = (int(a.split(":")[1], 16) for a in fields[1:3])
+        if (local, remote) == (port, client_port):
+            inode = fields[9]
+    assert inode is not None
+    for pid in pids:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                if os.readlink(fd) == f"socket:[{inode}]":
+                    return pid
+            except OSError:
+                continue
+    raise AssertionError(f"no worker holds connection {client_port}")
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
+
+
+def test_connections_spread_over_the_workers_and_sigterm_stops_them(redis):
+    served = Served(redis.url, workers=2)
+    try:
+        connections = []
+        for _ in range(16):
+            sock, answer = ask(served.port)
+            assert answer.startswith(b"HTTP/1.1 200")
+            connections.append(sock)
+        held = {holder(sock, served.port, served.pids) for sock in connections}
+        _, again = ask(served.port, connections[0])  # keep-alive
+        for sock in connections:
+            sock.close()
+    finally:
+        served.process.send_signal(signal.SIGTERM)
+        code, out, _ = served.finish()
+
+    assert held == set(served.pids)  # 16 connections on one worker: a 1 in 32,768 chance
+    assert again.startswith(b"HTTP/1.1 200")
+    assert code == 0 and out.strip().endswith("Stopped.")
+    assert not any(alive(pid) for pid in served.pids)
+
+
+def test_a_worker_that_dies_stops_the_set_with_an_error(redis):
+    served = Served(redis.url, workers=2)
+    ask(served.port)
+    os.kill(served.pids[0], signal.SIGKILL)
+
+    code, _, err = served.finish()
+
+    assert code != 0
+    assert f"worker {served.pids[0]} exited with code -9; stopped the others" in err
+    assert not alive(served.pids[1])
+
+
+def test_several_workers_need_redis():
+    workdir = Path(tempfile.mkdtemp(prefix="serve-"))
+    env = {**server_env(workdir, ""), "REDIS_URL": ""}
+    done = subprocess.run(
+        [sys.executable, "manage.py", "serve", "--port", "0", "--workers", "2"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    shutil.rmtree(workdir, ignore_errors=True)
+    assert done.returncode != 0 and "set REDIS_URL" in done.stderr
