@@ -35,6 +35,7 @@ class LiveServer:
     redis: RedisServer
     workdir: Path
     env: dict[str, str]
+    workers: int = 1
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     memory: RedisShortTermMemory = field(init=False)
@@ -69,11 +70,14 @@ class LiveServer:
 
     def start(self) -> None:
         self.port = free_port()
+        command = [DAPHNE, "-b", HOST, "-p", str(self.port), "empathy_web.asgi:application"]
+        if self.workers > 1:  # several daphne processes on the port (manage.py serve)
+            command = [sys.executable, "manage.py", "serve", "--host", HOST, "--port",
+                       str(self.port), "--workers", str(self.workers)]  # fmt: skip
         with open(self.workdir / "daphne.log", "wb") as out:
             self.process = subprocess.Popen(
-                [DAPHNE, "-b", HOST, "-p", str(self.port), "empathy_web.asgi:application"],
-                cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-            )  # fmt: skip
+                command, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=out
+            )
         deadline = time.monotonic() + 60
         while True:
             assert self.process.poll() is None, f"daphne exited:\n{self.log}"
@@ -113,11 +117,12 @@ def server_env(workdir: Path, redis_url: str) -> dict[str, str]:
     }
 
 
-def start_live_server(**settings: str) -> LiveServer:
-    """A live server; ``settings`` are more environment variables for it."""
+def start_live_server(workers: int = 1, **settings: str) -> LiveServer:
+    """A live server of ``workers`` daphne processes; ``settings`` are more environment
+    variables for it."""
     workdir = Path(tempfile.mkdtemp(prefix="live-server-"))
     server = start_redis_server(["--save", "", "--appendonly", "no"])
-    live = LiveServer(server, workdir, {**server_env(workdir, server.url), **settings})
+    live = LiveServer(server, workdir, {**server_env(workdir, server.url), **settings}, workers)
     try:
         live.manage("migrate", "--noinput", "-v", "0")
         live.start()

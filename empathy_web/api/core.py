@@ -13,6 +13,7 @@ import logging
 from typing import Any, NoReturn
 
 from django.conf import settings
+from django.core.handlers.exception import response_for_exception
 from django.http import HttpRequest, HttpResponse
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, ValidationError
@@ -27,6 +28,7 @@ from memory.exceptions import ERROR_CODES
 from memory.tiers import AccessTier, Caller
 
 from .admission import admit
+from .waiting import Pending, Wait
 
 PREFIX = "/api/v1/"  # where the API is mounted (empathy_web/urls.py)
 logger = logging.getLogger("empathy_web.api")
@@ -105,8 +107,7 @@ def same_agent(request: HttpRequest, agent_id: str | None, what: str = "agent_id
 
 
 def at_least(request: HttpRequest, tier: AccessTier, action: str) -> None:
-    """Refuse unless the credential's tier is ``tier`` or higher (async views check
-    first, so that the library's own check never has to refuse there)."""
+    """Refuse unless the credential's tier is ``tier`` or higher."""
     if request.auth.access_tier < tier:
         refuse(request, f"{action} needs the {tier.name.lower()} tier; this credential is "
                         f"{request.auth.tier.lower()}")  # fmt: skip
@@ -153,7 +154,7 @@ def _audit_denied(request: HttpRequest, message: str) -> None:
         asyncio.get_running_loop()
     except RuntimeError:  # sync code: the usual case
         refused(request, "forbidden", request.auth, detail=message)
-    else:  # async views check tiers first (at_least), so this is a slip: say so
+    else:  # a long poll checks its tier before it waits, so this is a slip: say so
         logger.error("api: refusal not audited (async): %s %s", request.path, message)
 
 
@@ -205,3 +206,23 @@ def _unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 for _kind in UNAVAILABLE:
     api.add_exception_handler(_kind, _unavailable)
+
+
+# Set on a request by the agent API's handler, which finishes a ``Wait`` in its loop.
+WAITS_IN_LOOP = "agent_api.waits_in_loop"
+
+
+@api.exception_handler(Wait)
+def _waiting(request: HttpRequest, exc: Wait) -> HttpResponse:
+    if request.META.get(WAITS_IN_LOOP):
+        return Pending(request, exc)
+    return api.create_response(request, exc.outcome_here(), status=200)
+
+
+def error_response(request: HttpRequest, exc: Exception) -> HttpResponse:
+    """The API's answer to an error raised outside a view (a long poll's later tries):
+    its JSON error, or Django's own 500 for an error the API does not know."""
+    try:
+        return api.on_exception(request, exc)
+    except Exception:
+        return response_for_exception(request, exc)

@@ -2,10 +2,11 @@
 
 - No thread per request. Django gives each request a thread of its own for its
   synchronous parts, kept until the request ends, so a long poll would hold one for its
-  whole wait. Here a long poll (an async view) runs in the event loop and holds no
-  thread, and any other request runs whole in one hop to a small pool of threads, its
+  whole wait. Here every request runs whole in one hop to a small pool of threads, its
   middleware, view, database and Redis calls together, instead of hopping between the
-  loop and a thread for each of them (each hop costs a few hundred microseconds).
+  loop and a thread for each of them (each hop costs a few hundred microseconds). A
+  long poll that finds nothing at once (``waiting.Wait``) then waits in the event loop,
+  holding no thread, and tries again in the pool when an event says it may succeed.
 - One middleware of its own instead of the site's list. The site's middleware serves
   people (sessions, CSRF, messages, htmx, lockouts); an agent's request needs only the
   host check and the security headers.
@@ -14,12 +15,10 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.core import signals
 from django.core.exceptions import RequestAborted
@@ -27,8 +26,11 @@ from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import convert_exception_to_response
 from django.http import HttpRequest, HttpResponse
 from django.middleware.security import SecurityMiddleware
-from django.urls import Resolver404, resolve, set_script_prefix, set_urlconf
+from django.urls import set_script_prefix, set_urlconf
 from django.utils.log import log_response
+
+from .core import WAITS_IN_LOOP, api, error_response
+from .waiting import Pending
 
 
 class _Security:
@@ -47,17 +49,7 @@ class _Security:
         return self.security.process_response(request, response)
 
 
-class AsyncAgentMiddleware(_Security):
-    def __init__(self, get_response: Any) -> None:
-        super().__init__(get_response)
-        self.get_response = get_response
-        markcoroutinefunction(self)
-
-    async def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.before(request) or self.after(request, await self.get_response(request))
-
-
-class SyncAgentMiddleware(_Security):
+class AgentMiddleware(_Security):
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         super().__init__(get_response)
         self.get_response = get_response
@@ -70,10 +62,9 @@ class AgentAPIHandler(ASGIHandler):
     """See the module docstring."""
 
     def __init__(self) -> None:
-        super().__init__()  # the async chain, for long polls
-        self._sync_chain = convert_exception_to_response(
-            SyncAgentMiddleware(convert_exception_to_response(self._get_response))
-        )
+        super().__init__()
+        self._middleware = AgentMiddleware(convert_exception_to_response(self._get_response))
+        self._chain = convert_exception_to_response(self._middleware)
         self._pool = ThreadPoolExecutor(settings.API_THREADS, thread_name_prefix="agent-api")
         # (API responses are JSON, never streamed, so they may close before sending.)
 
@@ -81,30 +72,18 @@ class AgentAPIHandler(ASGIHandler):
         self._view_middleware = []
         self._template_response_middleware = []
         self._exception_middleware = []
-        inner = convert_exception_to_response(self._get_response_async)
-        self._middleware_chain = convert_exception_to_response(AsyncAgentMiddleware(inner))
+        self._middleware_chain = None  # requests go through ``_chain``, in the pool
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if self._waits(scope["path"]):
-            await self.handle(scope, receive, send)  # Django's own path, in the loop
-            return
         try:
             body_file = await self.read_body(receive)
         except RequestAborted:
             return
         loop = asyncio.get_running_loop()
         response = await loop.run_in_executor(self._pool, self._whole, scope, body_file)
+        if isinstance(response, Pending):
+            response = await self._waited(response)
         await self.send_response(response, send)
-
-    @staticmethod
-    @functools.lru_cache(maxsize=4096)
-    def _waits(path: str) -> bool:
-        """Whether ``path`` is a long poll (an async view); remembered per path, as
-        resolving costs as much as a small call."""
-        try:
-            return iscoroutinefunction(resolve(path).func)
-        except Resolver404:
-            return False
 
     def _whole(self, scope: Any, body_file: Any) -> HttpResponse:
         """One request, start to end, in this pool thread: the signals Django sends
@@ -114,12 +93,31 @@ class AgentAPIHandler(ASGIHandler):
         signals.request_started.send(sender=self.__class__, scope=scope)
         request, response = self.create_request(scope, body_file)
         if request is not None:
+            request.META[WAITS_IN_LOOP] = True
             set_urlconf(settings.ROOT_URLCONF)
-            response = self._sync_chain(request)
+            response = self._chain(request)
             response._resource_closers.append(request.close)
-            if response.status_code >= 400:
-                log_response("%s: %s", response.reason_phrase, request.path,
-                             response=response, request=request)  # fmt: skip
+            _log(request, response)
         response.close()  # sends request_finished; the content stays to be sent
         body_file.close()
         return response
+
+    async def _waited(self, pending: Pending) -> HttpResponse:
+        """A long poll's answer, once it has waited in this loop (holding no thread);
+        each later try runs in the pool."""
+        request = pending.request
+        loop = asyncio.get_running_loop()
+        try:
+            answer = await pending.wait.outcome(lambda f: loop.run_in_executor(self._pool, f))
+            response = api.create_response(request, answer, status=200)
+        except Exception as exc:
+            response = error_response(request, exc)
+        response = self._middleware.after(request, response)
+        _log(request, response)
+        return response
+
+
+def _log(request: HttpRequest, response: HttpResponse) -> None:
+    if response.status_code >= 400:
+        log_response("%s: %s", response.reason_phrase, request.path,
+                     response=response, request=request)  # fmt: skip

@@ -10,7 +10,6 @@ call, and nothing is kept between calls.
 from __future__ import annotations
 
 import asyncio
-import inspect
 import json
 import weakref
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from memory import RateLimited
 from . import library, patterns, sessions, signals, tasks, working
 from .admission import admit, credential_for
 from .core import STATUSES, UNAUTHENTICATED
+from .waiting import Wait, off_loop
 
 PATH = "/mcp"
 
@@ -81,14 +81,14 @@ def _plain(value: Any) -> Any:
 
 
 async def _run(ctx: Context, tool: str, endpoint: Callable[..., Any], *args: Any) -> Any:
-    """``endpoint(call, *args)``, as the API runs it, with its errors as tool errors
-    that name the API's error code."""
+    """``endpoint(call, *args)``, as the API runs it (a long poll waits in this loop),
+    with its errors as tool errors that name the API's error code."""
     call = await _call(ctx, tool)
     try:
-        if inspect.iscoroutinefunction(endpoint):
-            result = await endpoint(call, *args)
-        else:
-            result = await sync_to_async(endpoint)(call, *args)
+        try:
+            result = await sync_to_async(endpoint, thread_sensitive=False)(call, *args)
+        except Wait as wait:
+            result = await wait.outcome(off_loop)
     except ValidationError as exc:
         raise ToolError(f"bad_input: {exc.errors()[0].get('msg', exc)}") from None
     except UNAVAILABLE:

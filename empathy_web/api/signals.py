@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 
@@ -14,7 +13,7 @@ from memory.events import Event
 from memory.page import MAX_PAGE
 
 from .core import ERRORS, caller, team_of
-from .waiting import MAX_WAIT, until
+from .waiting import MAX_WAIT, at_once_or_wait
 
 router = Router(tags=["signals"])
 
@@ -66,15 +65,14 @@ def send(request: HttpRequest, body: Send) -> dict[str, Any]:
 
 
 @router.post("/receive", response={200: Signals, **ERRORS}, summary="Receive signals")
-async def receive(request: HttpRequest, body: Receive) -> Signals:
+def receive(request: HttpRequest, body: Receive) -> Signals:
     """Consume the signals waiting for this agent, oldest first (each is returned once).
     With ``wait``, an empty inbox waits up to that many seconds for one to arrive."""
     who = caller(request)
     memory = get_memory()
-    read = sync_to_async(signals.receive, thread_sensitive=False)
 
-    async def attempt() -> list[dict[str, Any]] | None:
-        return await read(memory, who, body.signal_type) or None
+    def attempt() -> list[dict[str, Any]] | None:
+        return signals.receive(memory, who, body.signal_type) or None
 
     def for_me(event: Event) -> bool:
         target = event.ids.get("target", "")
@@ -82,8 +80,10 @@ async def receive(request: HttpRequest, body: Receive) -> Signals:
             target in (who.user_id, "*") or target.startswith("session:")
         )
 
-    found = await until(attempt, for_me, body.wait)
-    return Signals(items=found or [])
+    def answer(found: list[dict[str, Any]] | None) -> Signals:
+        return Signals(items=found or [])
+
+    return at_once_or_wait(attempt, for_me, body.wait, answer)
 
 
 @router.get("", response={200: Signals, **ERRORS}, summary="List recent signals")

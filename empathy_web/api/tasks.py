@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any, Literal
 
-from asgiref.sync import sync_to_async
 from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 
@@ -20,7 +19,7 @@ from memory.page import MAX_PAGE
 from memory.tiers import WRITE
 
 from .core import ERRORS, at_least, team_of
-from .waiting import MAX_WAIT, until
+from .waiting import MAX_WAIT, at_once_or_wait
 
 router = Router(tags=["tasks"])
 
@@ -122,26 +121,26 @@ def add(request: HttpRequest, team: str, body: NewTask) -> Added:
 
 
 @router.post("/{team}/tasks/claim", response={200: Claimed, **ERRORS}, summary="Claim a task")
-async def claim(request: HttpRequest, team: str, body: Claim) -> Claimed:
+def claim(request: HttpRequest, team: str, body: Claim) -> Claimed:
     """Claim the highest-priority, oldest pending task of ``task_type`` for this agent,
     with a lease and a fencing token. With ``wait``, waits up to that many seconds for
     one. A retried claim with the same ``request_id`` gets the same task back."""
-    team_id = await sync_to_async(team_of)(request, team)
-    await sync_to_async(at_least)(request, WRITE, "claim_task")
-    tasks = coordinator(request, team_id)
-    take = sync_to_async(tasks.claim_task, thread_sensitive=False)
+    tasks = coordinator(request, team)
+    at_least(request, WRITE, "claim_task")
     agent = request.auth.agent_id
 
-    async def attempt() -> AgentTask | None:
-        return await take(
+    def attempt() -> AgentTask | None:
+        return tasks.claim_task(
             agent, body.task_type, lease_seconds=body.lease_seconds, request_id=body.request_id
         )
 
     def in_team(event: Event) -> bool:
-        return event.type.startswith("task.") and event.ids.get("team") == team_id
+        return event.type.startswith("task.") and event.ids.get("team") == team
 
-    task = await until(attempt, in_team, body.wait)
-    return Claimed(task=Task(**asdict(task)) if task else None)
+    def answer(task: AgentTask | None) -> Claimed:
+        return Claimed(task=Task(**asdict(task)) if task else None)
+
+    return at_once_or_wait(attempt, in_team, body.wait, answer)
 
 
 @router.post("/{team}/tasks/{task_id}/complete", response={200: Done, **ERRORS}, summary="Complete")

@@ -1,6 +1,11 @@
 """Long polls that hold no thread: ``receive`` and ``claim`` wait for work on one shared
 reader of the event stream per event loop, not on a thread each.
 
+Their views are plain sync views, so a call that finds work at once costs what any
+other call costs. One that finds nothing and may wait raises ``Wait``; whoever runs
+the view then waits in its event loop (``Wait.outcome``): the agent API's handler, the
+MCP server, or, with no loop of its own (a test client), the request's thread.
+
 A waiter registers what it waits for (a predicate on events), then tries its operation,
 then sleeps until a matching event arrives or ``RETRY_EVERY`` passes (a lease that runs
 out emits nothing until a claim reaps it), and tries again until its ``wait`` is over.
@@ -15,9 +20,10 @@ import logging
 import time
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
+from django.http import HttpRequest, HttpResponse
 
 from empathy_web.dashboard.agents_memory import UNAVAILABLE, get_memory
 from memory.events import Event
@@ -90,7 +96,8 @@ async def until(
     wait: float,
 ) -> T | None:
     """``attempt()``'s first result that is not None, trying again when an event
-    ``wanted`` picks arrives (or every ``RETRY_EVERY``), for up to ``wait`` seconds."""
+    ``wanted`` picks arrives (or every ``RETRY_EVERY``), for up to ``wait`` seconds
+    (then one last time)."""
     if wait <= 0:
         return await attempt()
     deadline = time.monotonic() + min(wait, MAX_WAIT)
@@ -107,3 +114,60 @@ async def until(
                 await asyncio.wait_for(flag.wait(), min(left, RETRY_EVERY))
     finally:
         waiting.forget(flag)
+
+
+class Wait(Exception):
+    """Raised by a view whose first attempt found nothing, for a caller who may wait:
+    ``outcome`` waits, then gives ``answer`` of what a later attempt found (or None)."""
+
+    def __init__(
+        self,
+        attempt: Callable[[], Any],
+        wanted: Callable[[Event], bool],
+        seconds: float,
+        answer: Callable[[Any], Any],
+    ) -> None:
+        super().__init__("waiting for work")
+        self.attempt = attempt
+        self.wanted = wanted
+        self.deadline = time.monotonic() + min(seconds, MAX_WAIT)
+        self.answer = answer
+
+    async def outcome(self, run: Callable[[Callable[[], Any]], Awaitable[Any]]) -> Any:
+        """Wait in the running loop; ``run(attempt)`` runs the sync attempt off it."""
+        found = await until(
+            lambda: run(self.attempt), self.wanted, self.deadline - time.monotonic()
+        )
+        return self.answer(found)
+
+    def outcome_here(self) -> Any:
+        """Wait in this thread (for callers with no event loop of their own)."""
+        return async_to_sync(self.outcome)(off_loop)
+
+
+def off_loop(function: Callable[[], T]) -> Awaitable[T]:
+    return sync_to_async(function, thread_sensitive=False)()
+
+
+def at_once_or_wait(
+    attempt: Callable[[], T | None],
+    wanted: Callable[[Event], bool],
+    seconds: float,
+    answer: Callable[[T | None], Any],
+) -> Any:
+    """For a view: ``answer`` of the first attempt if it found something or the caller
+    will not wait; else ``Wait`` (see the module docstring)."""
+    found = attempt()
+    if found is not None or seconds <= 0:
+        return answer(found)
+    raise Wait(attempt, wanted, seconds, answer)
+
+
+class Pending(HttpResponse):
+    """The agent API handler's placeholder for a request still waiting (``Wait``); it
+    never reaches the client."""
+
+    def __init__(self, request: HttpRequest, wait: Wait) -> None:
+        super().__init__(status=202)
+        self.request = request
+        self.wait = wait
