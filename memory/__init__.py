@@ -22,6 +22,7 @@ from .exceptions import (
     RateLimited,
     ShortTermMemoryError,
     StateConflict,
+    Suspended,
     UnserialisableValue,
     ValueTooLarge,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "NotFound",
     "Page",
     "RateLimited",
+    "Suspended",
     "RedisShortTermMemory",
     "SessionInfo",
     "ShortTermMemoryError",

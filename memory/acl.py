@@ -30,7 +30,7 @@ CHANNEL_PREFIX = "asgi"
 _BASE = ["on", "resetkeys", "resetchannels", "-@all"]
 _READ = ["+@read", "+@connection", "+time", "+multi", "+exec", "+discard", "+watch", "+unwatch"]
 _WRITE = [*_READ, "+@write", "+fcall", "-@dangerous"]
-_AGENT_KEYS_EXCEPT = ("pattern decisions", "bridge cursor", "credentials stamp")
+_AGENT_KEYS_EXCEPT = ("pattern decisions", "bridge cursor")
 # The functions a contributor calls that declare a decision key (only to read it).
 _STAGING = (scripts.STAGE_PATTERN,)
 

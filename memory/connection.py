@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import secrets
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
@@ -332,23 +331,6 @@ class RedisConnection:
         """Remember that the bridge has announced the events up to ``event_id``."""
         try:
             self.client.set(self.keys.bridge_cursor, event_id)
-        except redis.RedisError as exc:
-            raise self.connection_error(exc) from exc
-
-    def credentials_stamp(self) -> str:
-        """The server's credentials stamp (``""`` until one is set); see
-        ``renew_credentials_stamp``."""
-        try:
-            stamp = self.client.get(self.keys.credentials_stamp)
-        except redis.RedisError as exc:
-            raise self.connection_error(exc) from exc
-        return stamp.decode() if stamp else ""
-
-    def renew_credentials_stamp(self) -> None:
-        """Give the credentials stamp a new value, never used before: whoever keeps
-        credentials it read under the old one reads them again."""
-        try:
-            self.client.set(self.keys.credentials_stamp, secrets.token_hex(8))
         except redis.RedisError as exc:
             raise self.connection_error(exc) from exc
 

@@ -16,6 +16,10 @@ class AccessDenied(ShortTermMemoryError, PermissionError):
     """The caller's access tier does not allow the operation."""
 
 
+class Suspended(AccessDenied):
+    """The caller's runs are suspended for now (``memory.limits.suspend``)."""
+
+
 class MemoryConnectionError(ShortTermMemoryError, ConnectionError):
     """Redis could not be reached, or answered in a way the library cannot use.
 

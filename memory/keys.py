@@ -62,9 +62,6 @@ class KeySchema:
         self.patterns_expired_log = f"{prefix}{{patterns}}:expired:log"
         # Where the dashboard's bridge has read the event stream up to.
         self.bridge_cursor = f"{prefix}bridge:last_id"
-        # Renewed whenever the server revokes an agent credential: processes that keep
-        # credentials they have read drop them when it changes.
-        self.credentials_stamp = f"{prefix}credentials:stamp"
 
     def families(self) -> dict[str, str]:
         """Every key this schema builds, as Redis glob patterns by family (for ACL
@@ -77,7 +74,6 @@ class KeySchema:
             "conflicts index": self.conflicts,
             "working agents index": self.working_agents,
             "bridge cursor": self.bridge_cursor,
-            "credentials stamp": self.credentials_stamp,
             "working memory": f"{p}{{wm:*",
             "staged patterns": f"{p}{{patterns}}:p:*",
             "pattern indexes": f"{p}{{patterns}}:[sbe]*",  # staged, by_*, expired:*
@@ -100,6 +96,10 @@ class KeySchema:
     def runs(self, agent_id: str) -> str:
         """How many runs an agent (a wizard) has started in the current window."""
         return f"{self.prefix}{{wm:{agent_id}}}:runs"
+
+    def suspended(self, agent_id: str) -> str:
+        """Present while an agent's runs are suspended (``memory.limits.suspend``)."""
+        return f"{self.prefix}{{wm:{agent_id}}}:suspended"
 
     def slots(self, agent_id: str, pool: str) -> str:
         """The slots an agent holds in one capped pool, by deadline."""

@@ -1,7 +1,8 @@
 """An agent's own limits, shared by every process that acts for it: how many runs it may
 start per window (``count_run``), and how many of something it may hold at once
 (``take_slot``). Both live in Redis, in the agent's working-memory hash slot, and any
-tier may use its own.
+tier may use its own. A steward may also suspend an agent's runs for a while
+(``suspend``).
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 from . import scripts
 from .codec import check_id, ttl_ms
 from .connection import RedisConnection, redis_errors
-from .exceptions import InvalidValue, RateLimited
-from .tiers import READ, Caller
+from .exceptions import InvalidValue, RateLimited, Suspended
+from .tiers import ADMIN, READ, Caller
 
 
 def _positive(value: object, name: str) -> int:
@@ -22,20 +23,33 @@ def _positive(value: object, name: str) -> int:
 def count_run(memory: RedisConnection, caller: Caller, limit: int, window: float = 60.0) -> None:
     """Count one run of the caller's against ``limit`` runs per ``window`` seconds (a
     fixed window that the first run starts). Raises ``RateLimited``, with the seconds
-    until the window ends, for a run over the limit."""
+    until the window ends, for a run over the limit, and ``Suspended`` (counting
+    nothing) while the caller is suspended."""
     caller.require(READ, "count_run")
+    keys = memory.keys
     wait_ms = memory.run_script(
         scripts.COUNT_RUN,
         caller,
-        {"runs": memory.keys.runs(caller.user_id)},
+        {"runs": keys.runs(caller.user_id), "suspended": keys.suspended(caller.user_id)},
         {"limit": _positive(limit, "limit"), "window_ms": ttl_ms(window)},
     )
+    if wait_ms == -1:
+        raise Suspended(f"{caller.user_id} is suspended")
     if wait_ms:
         raise RateLimited(
             f"{caller.user_id} has made {limit} runs in the last {window:g} s, its limit; "
             f"try again in {wait_ms / 1000:.0f} s",
             retry_after=wait_ms / 1000,
         )
+
+
+@redis_errors
+def suspend(memory: RedisConnection, caller: Caller, user_id: str, seconds: float) -> None:
+    """Refuse ``user_id``'s runs (``count_run`` raises ``Suspended``) for ``seconds``:
+    for whoever grants runs to ``user_id`` and must stop at once everywhere, such as a
+    server revoking an agent's credential while its processes still hold it."""
+    caller.require(ADMIN, "suspend")
+    memory.client.set(memory.keys.suspended(check_id(user_id, "user_id")), 1, px=ttl_ms(seconds))
 
 
 def take_slot(

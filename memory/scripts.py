@@ -373,7 +373,7 @@ RESOLVE_CONFLICT = LuaScript(
     "resolve_conflict", keys=("conflict",), args=("conflict_id", "resolution_json")
 )
 # An agent's own limits (memory/limits.py), in its working memory's hash slot.
-COUNT_RUN = LuaScript("count_run", keys=("runs",), args=("limit", "window_ms"))
+COUNT_RUN = LuaScript("count_run", keys=("runs", "suspended"), args=("limit", "window_ms"))
 TAKE_SLOT = LuaScript("take_slot", keys=("slots",), args=("slot", "cap", "ttl_ms"))
 PERSIST_COLLABORATION = LuaScript(
     "persist_collaboration", keys=("collaboration",), args=("state_json",), retry=True

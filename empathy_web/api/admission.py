@@ -1,14 +1,13 @@
 """Who a request is, fast: the credential a bearer secret names, read from the database
-once and then kept while nothing says it changed, and its rate limit.
+once and then kept, and its rate limit, which also says when it was revoked.
 
 Every agent request needs its credential, and reading it through the ORM costs more
 than most calls it authorizes. So each process keeps the credentials it has read, by
-secret hash, and uses a kept one only while both hold:
-- the credentials stamp in Redis is the one it was read under (revoking renews the
-  stamp, so every process reads again on its next request);
-- it was read less than ``KEEP_SECONDS`` ago: the bound for changes made to the database
-  by other means, or a revocation made while Redis was unreachable.
-When the stamp cannot be read, nothing kept is used.
+secret hash, for up to ``KEEP_SECONDS``, and every request counts against its
+credential's rate limit in Redis (``memory.limits.count_run``). Revoking a credential
+suspends that count for longer than anything is kept (``memory.limits.suspend``), so
+the next request anywhere finds it suspended, reads the database again, and is refused:
+a revocation takes effect at once in every process, at no cost to other requests.
 """
 
 from __future__ import annotations
@@ -17,6 +16,7 @@ import logging
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
@@ -24,89 +24,102 @@ from django.conf import settings
 from empathy_web.dashboard.agents_memory import UNAVAILABLE, get_memory
 from empathy_web.library.credentials import Where, live, lookup, secret_digest
 from empathy_web.library.models import AgentCredential
-from memory.limits import count_run
-from memory.tiers import Caller
+from memory import Suspended
+from memory.limits import count_run, suspend
+from memory.tiers import AccessTier, Caller
 
 KEEP_SECONDS = 10.0
 KEEP_AT_MOST = 4096  # credentials per process; the least recently used go first
+SUSPEND_SECONDS = 6 * KEEP_SECONDS
 RATE_WINDOW = 60.0
+SERVER = Caller("agent-api", AccessTier.STEWARD)
 logger = logging.getLogger("empathy_web.api")
 
 
 class Kept:
-    """Credentials read from the database, by secret hash, with the stamp and the
-    time of their reading."""
+    """Credentials read from the database, by secret hash, with when they were read."""
 
     def __init__(self, size: int = KEEP_AT_MOST, seconds: float = KEEP_SECONDS) -> None:
         self.size = size
         self.seconds = seconds
         self._lock = threading.Lock()
-        self._entries: OrderedDict[str, tuple[str, float, AgentCredential]] = OrderedDict()
+        self._entries: OrderedDict[str, tuple[float, AgentCredential]] = OrderedDict()
 
-    def get(self, digest: str, stamp: str) -> AgentCredential | None:
+    def get(self, digest: str) -> AgentCredential | None:
         with self._lock:
             entry = self._entries.get(digest)
             if entry is None:
                 return None
-            kept_stamp, read_at, credential = entry
-            if kept_stamp != stamp or time.monotonic() - read_at >= self.seconds:
+            read_at, credential = entry
+            if time.monotonic() - read_at >= self.seconds:
                 del self._entries[digest]
                 return None
             self._entries.move_to_end(digest)
             return credential
 
-    def put(self, digest: str, stamp: str, credential: AgentCredential) -> None:
+    def put(self, digest: str, credential: AgentCredential) -> None:
         with self._lock:
-            self._entries[digest] = (stamp, time.monotonic(), credential)
+            self._entries[digest] = (time.monotonic(), credential)
             self._entries.move_to_end(digest)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
 
-    def clear(self) -> None:
+    def drop(self, digest: str) -> None:
         with self._lock:
-            self._entries.clear()
+            self._entries.pop(digest, None)
 
 
 kept = Kept()
 
 
 def credential_for(authorization: str | None, where: Where) -> AgentCredential:
-    """The live credential of an ``Authorization`` header: kept, or read from the
+    """The live credential of an ``Authorization`` header, kept or read from the
     database; ``SecretRefused`` (audited) for none, or an unknown, revoked or expired
-    one."""
+    one. Only ``admit`` sees a revocation another process has just made."""
     digest = secret_digest(authorization)
-    try:
-        stamp: str | None = get_memory().credentials_stamp()
-    except UNAVAILABLE:
-        stamp = None  # the call itself will say Redis is down; read the database
-        kept.clear()
-    credential = kept.get(digest, stamp) if stamp is not None else None
+    credential = kept.get(digest)
     if credential is None:
-        credential = lookup(digest)  # read after the stamp: a revocation between renews it
-        if credential is not None and credential.active and stamp is not None:
-            kept.put(digest, stamp, credential)
+        credential = lookup(digest)
+        if credential is not None and credential.active:
+            kept.put(digest, credential)
     return live(credential, where)
 
 
 def admit(authorization: str | None, where: Where) -> AgentCredential:
     """The credential of a request or tool call, counted against its rate limit:
-    ``SecretRefused`` for a bad one, ``RateLimited`` past the limit."""
+    ``SecretRefused`` for a bad one (a revoked one at once), ``RateLimited`` past the
+    limit."""
     credential = credential_for(authorization, where)
-    limiter = Caller(f"credential-{credential.pk}", credential.access_tier)
-    count_run(get_memory(), limiter, settings.API_REQUESTS_PER_MINUTE, RATE_WINDOW)
+    try:
+        _count(credential)
+    except Suspended:  # revoked, maybe after this process read it: read it again
+        kept.drop(secret_digest(authorization))
+        credential = credential_for(authorization, where)
     return credential
 
 
-def renew_stamp(**_: Any) -> None:
-    """After revocations: every process drops the credentials it keeps. If Redis is
-    unreachable, they are dropped within ``KEEP_SECONDS`` instead (and meanwhile the
-    API answers nothing but 503 anyway)."""
-    kept.clear()
-    try:
-        get_memory().renew_credentials_stamp()
-    except UNAVAILABLE:
-        logger.warning(
-            "credentials: Redis is unreachable, so other processes drop their kept "
-            "credentials within %g s rather than at once",
-            KEEP_SECONDS,
-        )
+def _count(credential: AgentCredential) -> None:
+    limiter = Caller(limiter_id(credential.pk), credential.access_tier)
+    count_run(get_memory(), limiter, settings.API_REQUESTS_PER_MINUTE, RATE_WINDOW)
+
+
+def limiter_id(pk: int) -> str:
+    """Whose runs a credential's requests count as (its rate limit's owner)."""
+    return f"credential-{pk}"
+
+
+def suspend_revoked(credentials: Iterable[AgentCredential], **_: Any) -> None:
+    """After revocations: refuse their next request in every process. If Redis is
+    unreachable, processes that keep one refuse it within ``KEEP_SECONDS`` instead
+    (meanwhile the API answers nothing but 503 anyway)."""
+    for credential in credentials:
+        kept.drop(credential.secret_hash)
+        try:
+            suspend(get_memory(), SERVER, limiter_id(credential.pk), SUSPEND_SECONDS)
+        except UNAVAILABLE:
+            logger.warning(
+                "credentials: Redis is unreachable, so processes that keep credential %s "
+                "refuse it within %g s rather than at once",
+                credential.pk,
+                KEEP_SECONDS,
+            )

@@ -9,6 +9,6 @@ class ApiConfig(AppConfig):
     def ready(self) -> None:
         from empathy_web.library.credentials import credentials_revoked
 
-        from .admission import renew_stamp
+        from .admission import suspend_revoked
 
-        credentials_revoked.connect(renew_stamp, dispatch_uid="agent_api.renew_stamp")
+        credentials_revoked.connect(suspend_revoked, dispatch_uid="agent_api.suspend")

@@ -13,6 +13,7 @@ import asyncio
 import json
 import weakref
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, is_dataclass
 from typing import Any
 
@@ -32,7 +33,7 @@ from empathy_web.library.models import AgentCredential
 from memory import RateLimited
 
 from . import library, patterns, sessions, signals, tasks, working
-from .admission import admit, credential_for
+from .admission import admit
 from .core import STATUSES, UNAUTHENTICATED
 from .waiting import Wait, off_loop
 
@@ -58,16 +59,15 @@ class ToolCall:
     method: str = "TOOL"
 
 
+# The credential that ``MCPApp`` admitted for the HTTP request a tool call came in.
+_admitted: ContextVar[AgentCredential | None] = ContextVar("mcp_admitted", default=None)
+
+
 async def _call(ctx: Context, tool: str) -> ToolCall:
-    headers = ctx.headers or {}
-    where = ToolCall(auth=None, path=f"{PATH}/{tool}")  # type: ignore[arg-type]
-    try:
-        where.auth = await sync_to_async(admit)(headers.get("authorization"), where)
-    except SecretRefused as exc:
-        raise ToolError(f"unauthenticated: the credential is {exc.reason}") from None
-    except RateLimited as exc:
-        raise ToolError(f"rate_limited: try again in {max(1, round(exc.retry_after))} s") from None
-    return where
+    credential = _admitted.get()
+    if credential is None:  # every request passes MCPApp, which admits it first
+        raise ToolError("unauthenticated: no credential was admitted for this call")
+    return ToolCall(auth=credential, path=f"{PATH}/{tool}")
 
 
 def _plain(value: Any) -> Any:
@@ -230,20 +230,37 @@ class MCPApp:
         authorization = dict(scope.get("headers") or []).get(b"authorization", b"")
         where = ToolCall(auth=None, path=PATH, method=scope.get("method", ""))  # type: ignore[arg-type]
         try:
-            await sync_to_async(credential_for)(authorization.decode("latin-1"), where)
+            credential = await sync_to_async(admit)(authorization.decode("latin-1"), where)
         except SecretRefused as exc:
-            # A JSON-RPC error, which MCP clients surface: "unauthenticated: ...".
-            message = f"unauthenticated: {UNAUTHENTICATED[exc.reason]}"
-            error = {"jsonrpc": "2.0", "id": None, "error": {"code": -32001, "message": message}}
-            await _plain_response(send, 401, json.dumps(error).encode(), is_json=True)
+            await _rpc_error(send, 401, f"unauthenticated: {UNAUTHENTICATED[exc.reason]}")
+            return
+        except RateLimited as exc:
+            wait = max(1, round(exc.retry_after))
+            message = f"rate_limited: this credential is over its limit; try again in {wait} s"
+            await _rpc_error(send, 429, message, (b"retry-after", str(wait).encode()))
+            return
+        except UNAVAILABLE:
+            await _rpc_error(send, 503, "unavailable: Redis is unreachable; try again shortly")
             return
         manager = await self._manager()
-        await manager.handle_request(scope, receive, send)
+        token = _admitted.set(credential)  # the tool calls of this request run as it
+        try:
+            await manager.handle_request(scope, receive, send)
+        finally:
+            _admitted.reset(token)
 
 
-async def _plain_response(send: Any, status: int, body: bytes, is_json: bool = False) -> None:
+async def _rpc_error(send: Any, status: int, message: str, *headers: tuple[bytes, bytes]) -> None:
+    """A JSON-RPC error, which MCP clients surface, e.g. "unauthenticated: ..."."""
+    error = {"jsonrpc": "2.0", "id": None, "error": {"code": -32001, "message": message}}
+    await _plain_response(send, status, json.dumps(error).encode(), True, *headers)
+
+
+async def _plain_response(
+    send: Any, status: int, body: bytes, is_json: bool = False, *more: tuple[bytes, bytes]
+) -> None:
     kind = b"application/json" if is_json else b"text/plain; charset=utf-8"
-    headers = [(b"content-type", kind)]
+    headers = [(b"content-type", kind), *more]
     if status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="agents"'))
     await send({"type": "http.response.start", "status": status, "headers": headers})

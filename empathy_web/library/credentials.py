@@ -36,7 +36,8 @@ MAX_SECRET_LENGTH = 200
 LAST_USED_EVERY = timedelta(minutes=1)
 
 
-# Sent once revocations are committed, for whatever keeps credentials it has read.
+# Sent once revocations are committed (with ``credentials``, those revoked), for
+# whatever keeps credentials it has read.
 credentials_revoked = Signal()
 
 
@@ -106,16 +107,18 @@ def revoke(
 ) -> int:
     """Revoke the active ones of ``credentials``; returns how many."""
     now = timezone.now()
-    count = 0
+    revoked = []
     for credential in credentials:
         if credential.revoked_at is None:
             credential.revoked_at = now
             credential.save(update_fields=["revoked_at"])
             audit(credential, "credential.revoke", user, by)
-            count += 1
-    if count:
-        transaction.on_commit(lambda: credentials_revoked.send(sender=AgentCredential))
-    return count
+            revoked.append(credential)
+    if revoked:
+        transaction.on_commit(
+            lambda: credentials_revoked.send(sender=AgentCredential, credentials=revoked)
+        )
+    return len(revoked)
 
 
 def audit(

@@ -55,6 +55,8 @@ SAMPLES: dict[str, Any] = {
     "slot": "s",
     "cap": 1,
     "ttl": 1,
+    "seconds": 1,
+    "user_id": "u",
     "after": "0",
     "task": AgentTask("t1", "x"),
     "task_id": "t1",

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from memory import AccessTier, Caller, InvalidValue
-from memory.limits import release_slot, take_slot
+from memory import AccessDenied, AccessTier, Caller, InvalidValue, Suspended
+from memory.limits import count_run, release_slot, suspend, take_slot
 
 ALICE = Caller("alice", AccessTier.OBSERVER)
 BOB = Caller("bob", AccessTier.OBSERVER)
@@ -61,3 +61,28 @@ def test_bad_arguments_are_refused_before_anything_is_written(memory, args, mess
     with pytest.raises(InvalidValue, match=message):
         take_slot(memory, ALICE, *args)
     assert memory.client.keys("*slots*") == []
+
+
+def test_a_suspended_caller_counts_nothing_until_its_suspension_ends(memory):
+    steward = Caller("server", AccessTier.STEWARD)
+    count_run(memory, ALICE, 5)
+    suspend(memory, steward, "alice", 30)
+
+    with pytest.raises(Suspended, match="alice is suspended"):
+        count_run(memory, ALICE, 5)
+    count_run(memory, BOB, 5)  # others count as before
+
+    assert memory.client.get(memory.keys.runs("alice")) == b"1"  # not the refused run
+    assert 0 < memory.client.pttl(memory.keys.suspended("alice")) <= 30_000
+    memory.client.delete(memory.keys.suspended("alice"))  # as when it expires
+    count_run(memory, ALICE, 5)
+    assert memory.client.get(memory.keys.runs("alice")) == b"2"
+
+
+def test_only_a_steward_suspends(memory):
+    with pytest.raises(AccessDenied):
+        suspend(memory, Caller("eve", AccessTier.VALIDATOR), "alice", 30)
+    with pytest.raises(InvalidValue):
+        suspend(memory, Caller("server", AccessTier.STEWARD), "a/b", 30)
+
+    assert not memory.client.exists(memory.keys.suspended("alice"))

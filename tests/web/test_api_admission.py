@@ -1,5 +1,5 @@
-"""Credentials the API keeps: read from the database once, then reused until a
-revocation anywhere renews the credentials stamp in Redis, or they grow old."""
+"""Credentials the API keeps: read from the database once, then reused until they grow
+old, or until a revocation anywhere suspends their rate count in Redis."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from empathy_web.api import admission
-from empathy_web.api.admission import Kept
+from empathy_web.api.admission import SERVER, Kept, limiter_id
 from empathy_web.library.credentials import revoke
 from empathy_web.library.models import AgentCredential
+from memory.limits import suspend
 from tests.web.api import agent
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -35,23 +36,24 @@ def test_a_credential_is_read_from_the_database_once_while_nothing_changes(memor
 def test_a_revocation_is_seen_on_the_next_request(memory):
     bot = agent("revoked-bot")
     assert bot.get("/whoami").status_code == 200
-    stamp = memory.credentials_stamp()
+    credential = AgentCredential.objects.get(agent_id="revoked-bot")
 
-    revoke(AgentCredential.objects.filter(agent_id="revoked-bot"))
+    revoke([credential])
 
-    assert memory.credentials_stamp() != stamp
+    assert memory.client.exists(memory.keys.suspended(limiter_id(credential.pk)))
     answer = bot.get("/whoami")
     assert answer.status_code == 401 and "revoked" in answer.json()["message"]
 
 
-def test_another_process_renewing_the_stamp_makes_this_one_read_again(memory):
-    bot = agent("stamped-bot")
+def test_a_suspension_from_another_process_makes_this_one_read_again(memory):
+    bot = agent("suspended-bot")
     bot.get("/whoami")
-    # Revoked in the database by other means; another process renews the stamp.
-    AgentCredential.objects.filter(agent_id="stamped-bot").update(revoked_at="2026-01-01T00:00Z")
+    # Revoked in the database by another process, which suspends the rate count.
+    credentials = AgentCredential.objects.filter(agent_id="suspended-bot")
+    credentials.update(revoked_at="2026-01-01T00:00Z")
     assert bot.get("/whoami").status_code == 200  # still kept: nothing said it changed
 
-    memory.renew_credentials_stamp()
+    suspend(memory, SERVER, limiter_id(credentials.get().pk), 60)
 
     assert bot.get("/whoami").status_code == 401
 
@@ -61,24 +63,30 @@ def test_kept_credentials_grow_old_and_the_least_recent_go_first(monkeypatch):
     clock = [1000.0]
     monkeypatch.setattr(admission.time, "monotonic", lambda: clock[0])
     one, two, three = (AgentCredential(agent_id=f"a{n}") for n in range(3))
-    kept.put("1", "s", one)
-    kept.put("2", "s", two)
-    assert kept.get("1", "s") is one  # now the most recent
-    kept.put("3", "s", three)
+    kept.put("1", one)
+    kept.put("2", two)
+    assert kept.get("1") is one  # now the most recent
+    kept.put("3", three)
 
-    assert (kept.get("2", "s"), kept.get("1", "s"), kept.get("3", "s")) == (None, one, three)
-    assert kept.get("1", "other stamp") is None and kept.get("3", "s") is three
-    clock[0] += 10
-    assert kept.get("3", "s") is None
+    assert (kept.get("2"), kept.get("1"), kept.get("3")) == (None, one, three)
+    clock[0] += 9.9
+    assert kept.get("3") is three
+    clock[0] += 0.1
+    assert kept.get("3") is None
 
 
 def test_a_revocation_from_the_shell_stops_a_live_server_at_once(live):
     secret = live.credential("shell-revoked", "contributor")
-    with httpx.Client(base_url=f"{live.url}/api/v1", timeout=30,
+    listing = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    mcp_headers = {"Accept": "application/json, text/event-stream"}
+    with httpx.Client(base_url=live.url, timeout=30,
                       headers={"Authorization": f"Bearer {secret}"}) as http:  # fmt: skip
-        assert http.get("/whoami").status_code == 200  # the server keeps it now
+        assert http.get("/api/v1/whoami").status_code == 200  # the server keeps it now
+        assert http.post("/mcp", json=listing, headers=mcp_headers).status_code == 200
 
         live.manage("agent_credential", "revoke", "shell-revoked")
 
-        answer = http.get("/whoami")
+        answer = http.get("/api/v1/whoami")
+        over_mcp = http.post("/mcp", json=listing, headers=mcp_headers)
     assert answer.status_code == 401 and answer.json()["code"] == "unauthenticated"
+    assert over_mcp.status_code == 401
