@@ -1,6 +1,6 @@
 """The agent API and the MCP server against the library itself: per-call latency over
 HTTP (httpx, keep-alive) and over MCP (the SDK's client) next to the same calls made
-directly, throughput with 1, 16 and 64 agents over HTTP with one daphne and with one
+directly and next to daphne's floor (a bare ASGI app), throughput with 1, 16 and 64 agents over HTTP with one daphne and with one
 per core (``manage.py serve``), and how soon a waiting ``receive`` returns after a
 signal is sent. Everything is a real process on 127.0.0.1: a private redis-server and
 daphne, with production settings (no DEBUG). Targets (printed, not asserted): p50 <= 3
@@ -15,6 +15,7 @@ import json
 import os
 import re
 import statistics
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,7 +30,7 @@ from mcp.client.streamable_http import streamable_http_client
 
 from memory import AgentCoordinator, AgentTask, EmpathyOS
 from tests.benchmarks.report import markdown_table, text_table
-from tests.live_server import HOST, LiveServer, start_live_server
+from tests.live_server import DAPHNE, HOST, ROOT, LiveServer, free_port, start_live_server
 
 pytestmark = pytest.mark.benchmark
 
@@ -79,13 +80,25 @@ def timed(call: Callable[[int], Any], n: int = N) -> list[float]:
     return samples
 
 
+# The claim and the complete of each claim+complete, by way, in milliseconds.
+HALVES: dict[str, list[tuple[float, float]]] = {}
+
+
+def halves(way: str, started: float, claimed: float) -> None:
+    now = time.perf_counter()
+    HALVES.setdefault(way, []).append(((claimed - started) * 1000, (now - claimed) * 1000))
+
+
 def direct_ops(live: LiveServer) -> dict[str, Callable[[int], Any]]:
     agent = EmpathyOS("bench-0", live.memory)
     team = AgentCoordinator(live.memory, TEAM, actor="bench-0")
 
     def claim_complete(i: int) -> None:
+        started = time.perf_counter()
         task = team.claim_task("bench-0", "direct")
+        claimed = time.perf_counter()
         team.complete_task(task.task_id, {"ok": i})
+        halves("library", started, claimed)
 
     return {
         "stash": lambda i: agent.stash(f"k{i % 100}", {"i": i}),
@@ -102,9 +115,12 @@ def http_ops(http: httpx.Client) -> dict[str, Callable[[int], Any]]:
         return answer.json()
 
     def claim_complete(i: int) -> None:
+        started = time.perf_counter()
         task = post(f"/teams/{TEAM}/tasks/claim", {"task_type": "http"})["task"]
+        claimed = time.perf_counter()
         post(f"/teams/{TEAM}/tasks/{task['task_id']}/complete",
              {"fencing_token": task["fencing_token"], "result": {"ok": i}})  # fmt: skip
+        halves("HTTP", started, claimed)
 
     return {
         "stash": lambda i: post("/memory/stash", {"key": f"k{i % 100}", "value": {"i": i}}),
@@ -133,9 +149,12 @@ async def mcp_samples(live: LiveServer, secret: str) -> dict[str, list[float]]:
             return result.structured_content.get("result", result.structured_content)
 
         async def claim_complete(i: int) -> None:
+            started = time.perf_counter()
             task = (await call("claim_task", team=TEAM, task_type="mcp"))["task"]
+            claimed = time.perf_counter()
             await call("complete_task", team=TEAM, task_id=task["task_id"],
                        fencing_token=task["fencing_token"], result={"ok": i})  # fmt: skip
+            halves("MCP", started, claimed)
 
         ops = {
             "stash": lambda i: call("stash", key=f"k{i % 100}", value={"i": i}),
@@ -193,6 +212,36 @@ async def throughput(live: LiveServer, secrets: list[str], agents: int) -> float
     return sum(done) / (time.monotonic() - started)
 
 
+@contextlib.contextmanager
+def bare_daphne() -> Iterator[str]:
+    """daphne serving ``bare_asgi`` (no project): its URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [DAPHNE, "-b", HOST, "-p", str(port), "tests.benchmarks.bare_asgi:application"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        url = f"http://{HOST}:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(url, timeout=1)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "daphne did not answer"
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def floor_samples() -> list[float]:
+    """Per-call milliseconds of a stash-sized POST to ``bare_asgi`` under daphne."""
+    with bare_daphne() as url, httpx.Client(base_url=url, timeout=30) as http:
+        return timed(lambda i: http.post("/api/v1/memory/stash", json={"key": "k", "value": i}))
+
+
 def add_tasks(live: LiveServer, task_type: str, count: int) -> None:
     """Pending tasks of ``task_type`` for the claims to come (added untimed)."""
     team = AgentCoordinator(live.memory, TEAM)
@@ -246,9 +295,16 @@ def test_api_and_mcp_against_the_library() -> None:
         with serving(workers) as live:
             secrets = issue_secrets(live)
             rates.update({(workers, n): asyncio.run(throughput(live, secrets, n)) for n in AGENTS})
-    for name in direct:
-        for way, samples in (("library", direct[name]), ("HTTP", over_http[name]),
-                             ("MCP", over_mcp[name])):  # fmt: skip
+    timings = {"library": direct, "HTTP": over_http, "MCP": over_mcp}
+    for way, timed_way in timings.items():  # the halves of the timed pairs, not the warm-up
+        pairs = HALVES[way][-len(timed_way["claim+complete"]) :]
+        timed_way["(claim)"] = [claim for claim, _ in pairs]
+        timed_way["(complete)"] = [complete for _, complete in pairs]
+    p50, p95 = percentiles(floor_samples())
+    rows.append(["(a bare ASGI app)", "HTTP", str(N), f"{p50:.2f}", f"{p95:.2f}", "-", "-"])
+    for name in ("stash", "retrieve", "claim+complete", "(claim)", "(complete)", "send_signal"):
+        for way, timed_way in timings.items():
+            samples = timed_way[name]
             p50, p95 = percentiles(samples)
             target = "p50 <= 3 ms" if way != "library" else "-"
             verdict = ("PASS" if p50 <= 3 else "FAIL") if way != "library" else "-"
