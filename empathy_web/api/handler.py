@@ -19,7 +19,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from csp.middleware import CSPMiddleware
 from django.conf import settings
+from django.contrib.auth.models import AnonymousUser
 from django.core import signals
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
@@ -33,29 +35,30 @@ from .core import WAITS_IN_LOOP, api, error_response
 from .waiting import Pending
 
 
-class _Security:
-    """The host check (``ALLOWED_HOSTS``: a bad host is a 400) and the headers and
-    HTTPS redirect of Django's ``SecurityMiddleware``."""
+class AgentMiddleware:
+    """The host check (``ALLOWED_HOSTS``: a bad host is a 400), the headers and HTTPS
+    redirect of Django's ``SecurityMiddleware``, no user (sessions are for people), and
+    for the one HTML page (the docs) the site's Content-Security-Policy."""
 
-    def __init__(self, get_response: Any) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
         self.security = SecurityMiddleware(get_response)
+        self.csp = CSPMiddleware(get_response)
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.before(request) or self.after(request, self.get_response(request))
 
     def before(self, request: HttpRequest) -> HttpResponse | None:
         request.get_host()  # raises DisallowedHost for a host not in ALLOWED_HOSTS
+        request.user = AnonymousUser()  # agents hold no session; pages render as nobody's
         return self.security.process_request(request)
 
     def after(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
         response.headers.setdefault("Cache-Control", "no-store")
+        if response.headers.get("Content-Type", "").startswith("text/html"):
+            self.csp.process_request(request)
+            response = self.csp.process_response(request, response)
         return self.security.process_response(request, response)
-
-
-class AgentMiddleware(_Security):
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        super().__init__(get_response)
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.before(request) or self.after(request, self.get_response(request))
 
 
 class AgentAPIHandler(ASGIHandler):
