@@ -13,25 +13,28 @@ venv: $(STAMP)
 # install maps only the packages that existed when it ran).
 $(STAMP): pyproject.toml $(wildcard memory/__init__.py empathy_web/__init__.py)
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/pip install -e '.[dev]'
+	$(VENV)/bin/pip install -e '.[dev,postgres]'
 	touch $(STAMP)
 
-# Installs redis-server and Chromium (for browser tests) when missing. Starts no system
-# service: the tests start their own servers.
+# Installs redis-server, PostgreSQL and Chromium (for browser tests) when missing. Starts
+# no system service: the tests start their own servers.
 system-deps:
 	@missing=""; \
 	command -v redis-server >/dev/null 2>&1 || missing="$$missing redis-server"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	if [ -n "$$missing" ]; then \
 		$(SUDO) apt-get update && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y $$missing; \
 	fi
 
-# Browser tests run as their own pytest process (see tests/e2e/conftest.py).
+# Browser tests run as their own pytest process (see tests/e2e/conftest.py); the web
+# suite runs again on a throwaway PostgreSQL (tests/postgres_server.py).
 test: venv system-deps
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/pytest -q
+	$(VENV)/bin/python -m tests.postgres_server $(VENV)/bin/pytest -q tests/web
 	DJANGO_TEST_DB_FILE=.test-e2e.sqlite3 DJANGO_ALLOW_ASYNC_UNSAFE=true \
 		$(VENV)/bin/pytest -q -m e2e tests/e2e
 

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from memory.codec import MAX_ID_LENGTH, check_id
+from memory.codec import MAX_ACTOR_LENGTH, MAX_ID_LENGTH, check_id
 from memory.exceptions import InvalidValue
 from memory.tiers import AccessTier
 
@@ -38,17 +38,17 @@ class PromotedPatternQuerySet(models.QuerySet):
 class PromotedPattern(models.Model):
     """A staged pattern a validator approved into the library."""
 
-    pattern_id = models.CharField(max_length=200, unique=True)
-    name = models.CharField(max_length=500)
-    pattern_type = models.CharField(max_length=200, db_index=True)
+    pattern_id = models.CharField(max_length=MAX_ID_LENGTH, unique=True)
+    name = models.TextField()
+    pattern_type = models.CharField(max_length=MAX_ID_LENGTH, db_index=True)
     description = models.TextField(blank=True)
     code = models.TextField(blank=True)
     confidence = models.FloatField()
-    agent_id = models.CharField(max_length=200, help_text="the agent that discovered it")
+    agent_id = models.CharField(max_length=MAX_ID_LENGTH, help_text="the agent that discovered it")
     context = models.JSONField(default=dict, blank=True)
     interests = models.JSONField(default=list, blank=True)
-    team = models.CharField(max_length=200, blank=True, help_text="where it was found")
-    session_id = models.CharField(max_length=200, blank=True)
+    team = models.CharField(max_length=MAX_ID_LENGTH, blank=True, help_text="where it was found")
+    session_id = models.CharField(max_length=MAX_ID_LENGTH, blank=True)
     staged_at = models.DateTimeField(null=True, blank=True)
     promoted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
@@ -101,10 +101,12 @@ class AuditEntry(models.Model):
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
-    actor_name = models.CharField(max_length=150, help_text="kept if the user is deleted")
+    actor_name = models.CharField(
+        max_length=MAX_ACTOR_LENGTH, help_text="kept if the user is deleted"
+    )
     tier = models.CharField(max_length=20)
     action = models.CharField(max_length=64, db_index=True)
-    target = models.CharField(max_length=500)
+    target = models.TextField()
     details = models.JSONField(default=dict, blank=True)
     created = models.DateTimeField(auto_now_add=True, db_index=True)
 
