@@ -30,7 +30,7 @@ CHANNEL_PREFIX = "asgi"
 _BASE = ["on", "resetkeys", "resetchannels", "-@all"]
 _READ = ["+@read", "+@connection", "+time", "+multi", "+exec", "+discard", "+watch", "+unwatch"]
 _WRITE = [*_READ, "+@write", "+fcall", "-@dangerous"]
-_AGENT_KEYS_EXCEPT = ("pattern decisions", "bridge cursor")
+_AGENT_KEYS_EXCEPT = ("pattern decisions", "bridges")
 # The functions a contributor calls that declare a decision key (only to read it).
 _STAGING = (scripts.STAGE_PATTERN,)
 
@@ -44,7 +44,7 @@ def rules(keys: KeySchema, channel_prefix: str = CHANNEL_PREFIX) -> dict[str, li
         f"%RW~{pattern}" for name, pattern in families.items() if name not in _AGENT_KEYS_EXCEPT
     ]
     decisions = families["pattern decisions"]
-    deciding = [*agent_writes, f"%RW~{decisions}", f"%R~{families['bridge cursor']}"]
+    deciding = [*agent_writes, f"%RW~{decisions}", f"%R~{families['bridges']}"]
     # Redis checks a function's declared keys as written; staging declares the pattern's
     # decision key (to refuse an id already decided), so a selector lets that one
     # function declare it. Inside, every command is still checked against the rules

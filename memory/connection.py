@@ -327,13 +327,6 @@ class RedisConnection:
             raise self.connection_error(exc) from exc
         return saved.decode() if saved else None
 
-    def save_bridge_cursor(self, event_id: str) -> None:
-        """Remember that the bridge has announced the events up to ``event_id``."""
-        try:
-            self.client.set(self.keys.bridge_cursor, event_id)
-        except redis.RedisError as exc:
-            raise self.connection_error(exc) from exc
-
     def read_events(
         self, after: str = "0-0", *, block_ms: int | None = None, count: int = 100
     ) -> list[Event]:

@@ -60,8 +60,11 @@ class KeySchema:
         # of the latest (beside the index, in the patterns' hash slot).
         self.patterns_expired_per_minute = f"{prefix}{{patterns}}:expired:per_minute"
         self.patterns_expired_log = f"{prefix}{{patterns}}:expired:log"
-        # Where the dashboard's bridge has read the event stream up to.
-        self.bridge_cursor = f"{prefix}bridge:last_id"
+        # The dashboards' bridges, in one hash slot: where the stream has been announced
+        # up to, which bridge leads (holder and token), and its fencing tokens.
+        self.bridge_cursor = f"{prefix}{{bridge}}:last_id"
+        self.bridge_lead = f"{prefix}{{bridge}}:lead"
+        self.bridge_fence = f"{prefix}{{bridge}}:fence"
 
     def families(self) -> dict[str, str]:
         """Every key this schema builds, as Redis glob patterns by family (for ACL
@@ -73,7 +76,7 @@ class KeySchema:
             "sessions index": self.sessions,
             "conflicts index": self.conflicts,
             "working agents index": self.working_agents,
-            "bridge cursor": self.bridge_cursor,
+            "bridges": f"{p}{{bridge}}:*",
             "working memory": f"{p}{{wm:*",
             "staged patterns": f"{p}{{patterns}}:p:*",
             "pattern indexes": f"{p}{{patterns}}:[sbe]*",  # staged, by_*, expired:*

@@ -375,6 +375,15 @@ RESOLVE_CONFLICT = LuaScript(
 # An agent's own limits (memory/limits.py), in its working memory's hash slot.
 COUNT_RUN = LuaScript("count_run", keys=("runs", "suspended"), args=("limit", "window_ms"))
 TAKE_SLOT = LuaScript("take_slot", keys=("slots",), args=("slot", "cap", "ttl_ms"))
+# Which of the running dashboard bridges leads (memory/leadership.py).
+LEAD_BRIDGE = LuaScript(
+    "lead_bridge", keys=("bridge_lead", "bridge_fence"), args=("holder", "ttl_ms")
+)
+SAVE_BRIDGE_CURSOR = LuaScript(
+    "save_bridge_cursor", keys=("bridge_lead", "bridge_cursor"), args=("token", "event_id"),
+    retry=True,
+)  # fmt: skip
+RELEASE_BRIDGE = LuaScript("release_bridge", keys=("bridge_lead",), args=("token",), retry=True)
 PERSIST_COLLABORATION = LuaScript(
     "persist_collaboration", keys=("collaboration",), args=("state_json",), retry=True
 )
@@ -405,5 +414,8 @@ ALL = (
     PERSIST_COLLABORATION,
     COUNT_RUN,
     TAKE_SLOT,
+    LEAD_BRIDGE,
+    SAVE_BRIDGE_CURSOR,
+    RELEASE_BRIDGE,
 )
 LIBRARY = FunctionLibrary(ALL)

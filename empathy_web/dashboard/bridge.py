@@ -17,6 +17,12 @@ Delivery guarantees, in order of the loop below:
 - Hints carry no data. Consumers re-read Redis, so a hint that the channel layer drops
   (it drops messages to consumers over capacity) delays an update until the next hint or
   the periodic refresh, and never corrupts one.
+- Several bridges may run; one leads (``memory.leadership``), under a lease it renews
+  every ``lead_ttl / 3``. The others stand by and try for the lead every
+  ``STANDBY_POLL``, so when a leader dies another takes over within ``lead_ttl`` plus
+  that, and reads on from the cursor the last leader saved. The cursor is saved under
+  the leader's fencing token, so a leader that stalled past its lease stops at its next
+  save instead of moving the cursor back.
 - Redis or channel-layer failures are retried with exponential backoff, forever. After
   an outage every panel is refreshed twice, a little apart, because a Redis restart also
   loses the consumers' group memberships until they re-join: at once, with a fresh copy
@@ -28,6 +34,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,12 +43,18 @@ from typing import Any
 from channels.layers import get_channel_layer
 from redis.backoff import AbstractBackoff, FullJitterBackoff
 
-from memory import RedisShortTermMemory
+from memory import RedisShortTermMemory, leadership
 
 from .agents_memory import UNAVAILABLE, get_memory
 from .panels import GROUP, PANELS, panels_for
 
 logger = logging.getLogger("empathy_web.bridge")
+STANDBY_POLL = 0.5  # seconds between a standing-by bridge's tries for the lead
+
+
+def holder_name() -> str:
+    """This process, as the holder of the lead."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def _default_backoff() -> AbstractBackoff:
@@ -57,8 +71,13 @@ class Bridge:
     refresh_every: float = 10.0
     block_ms: int = 1000
     backoff: AbstractBackoff = field(default_factory=_default_backoff)
+    lead_ttl: float = 3.0
+    holder: str = field(default_factory=holder_name)
     failures: int = 0  # failed reads or announcements in a row
     last_id: str | None = None
+    token: str | None = None  # the fencing token while it leads
+    standing_by: bool = False
+    renew_at: float = 0.0
 
     def _retry_delay(self) -> float:
         self.failures += 1
@@ -79,6 +98,8 @@ class Bridge:
         resyncs: list[float] = []  # when to refresh every panel after an outage
         while not stop.is_set():
             try:
+                if not await self._lead(stop):
+                    continue
                 if self.last_id is None:
                     self.last_id = await asyncio.to_thread(self._start_id)
                     logger.info("bridge reading events after %s", self.last_id)
@@ -113,6 +134,34 @@ class Bridge:
             ):
                 last_refresh = now
                 resyncs = [when for when in resyncs if when > now]
+        await self.release()
+
+    async def _lead(self, stop: asyncio.Event) -> bool:
+        """Whether this bridge leads, taking or renewing the lead when due; a bridge
+        that does not lead waits ``STANDBY_POLL`` first."""
+        now = time.monotonic()
+        if self.token is not None and now < self.renew_at:
+            return True
+        token = await asyncio.to_thread(leadership.lead, self.memory, self.holder, self.lead_ttl)
+        if token is None:
+            if self.token is not None or not self.standing_by:
+                logger.info("bridge %s stands by: another bridge leads", self.holder)
+            self.token, self.standing_by = None, True
+            await _sleep_or_stop(stop, STANDBY_POLL)
+            return False
+        self.standing_by = False
+        if token != self.token:
+            logger.info("bridge %s leads (token %s)", self.holder, token)
+            self.last_id = None  # read on from the cursor the last leader saved
+        self.token, self.renew_at = token, now + self.lead_ttl / 3
+        return True
+
+    async def release(self) -> None:
+        """Hand the lead on at once (a clean stop)."""
+        if self.token is not None:
+            with contextlib.suppress(*UNAVAILABLE):
+                await asyncio.to_thread(leadership.release, self.memory, self.token)
+            self.token = None
 
     def _refresh_due(self, now: float, last_refresh: float, resyncs: list[float]) -> bool:
         # Liveness and countdowns change with time alone, hints may be lost, and an
@@ -124,12 +173,17 @@ class Bridge:
             await self.channel_layer.group_send(
                 GROUP, {"type": "memory.changed", "panels": sorted(panels), "hint": self.last_id}
             )
-            await asyncio.to_thread(self.memory.save_bridge_cursor, self.last_id)
+            saved = await asyncio.to_thread(
+                leadership.save_cursor, self.memory, self.token, self.last_id
+            )
         except Exception as exc:  # channel layer or Redis down: keep the events, retry
             delay = self._retry_delay()
             logger.warning("bridge: could not announce (%s); retrying in %.2fs", exc, delay)
             await _sleep_or_stop(stop, delay)
             return False
+        if not saved:
+            logger.warning("bridge: lost the lead while announcing; standing by")
+            self.token = None
         return True
 
 

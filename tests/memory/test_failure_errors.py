@@ -57,6 +57,8 @@ SAMPLES: dict[str, Any] = {
     "ttl": 1,
     "seconds": 1,
     "user_id": "u",
+    "holder": "host:1",
+    "token": "1",
     "after": "0",
     "task": AgentTask("t1", "x"),
     "task_id": "t1",

@@ -20,7 +20,7 @@ import redis
 from channels_redis.core import RedisChannelLayer
 
 from empathy_web.dashboard.panels import GROUP, panels_for
-from memory import AgentCoordinator, AgentTask, EmpathyOS, RedisShortTermMemory
+from memory import AgentCoordinator, AgentTask, EmpathyOS, RedisShortTermMemory, leadership
 from tests.faultproxy import FaultProxy
 from tests.redis_server import RedisServer, start_redis_server
 
@@ -61,7 +61,8 @@ class BridgeProcesses:
         self.workdir = workdir
         self.started: list[subprocess.Popen] = []
 
-    async def start(self) -> subprocess.Popen:
+    async def start(self, until: str = "bridge reading events after") -> subprocess.Popen:
+        """A new bridge, once its log says ``until`` (by default: it leads and reads)."""
         log = self.workdir / f"bridge-{len(self.started)}.log"
         with open(log, "wb") as out:
             process = subprocess.Popen(
@@ -74,7 +75,7 @@ class BridgeProcesses:
             )
         self.started.append(process)
         deadline = time.monotonic() + WAIT
-        while "bridge reading events after" not in log.read_text():
+        while until not in log.read_text():
             assert process.poll() is None, log.read_text()
             assert time.monotonic() < deadline, f"the bridge did not start:\n{log.read_text()}"
             await asyncio.sleep(0.05)
@@ -180,6 +181,65 @@ async def test_a_bridge_started_after_a_kill_reads_on_from_the_saved_cursor(
         assert await saved_cursor(memory.client, cursor_key, missed[-1].id) > saved
     finally:
         await layer.close_pools()
+
+
+def leader_pid(memory: RedisShortTermMemory) -> int | None:
+    lead = leadership.leader(memory)
+    return int(lead.holder.rsplit(":", 1)[1]) if lead else None
+
+
+def check(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "manage.py", "run_bridge", "--check"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+
+
+async def test_of_two_bridges_one_leads_and_the_other_takes_over_within_5_s_of_a_kill(
+    server: RedisServer, memory: RedisShortTermMemory, bridges: BridgeProcesses
+) -> None:
+    layer = RedisChannelLayer(hosts=[server.url])
+    agent = EmpathyOS("scanner", short_term_memory=memory)
+    try:
+        channel = await listen(layer)
+        first = await bridges.start()
+        second = await bridges.start(until="stands by")
+        assert leader_pid(memory) == first.pid
+        checked = check(bridges.env)
+        assert checked.returncode == 0 and f":{first.pid} leads" in checked.stdout
+        agent.send_signal("progress", {"text": "before the kill"})
+        assert "signal-feed" in await next_hint(layer, channel)
+        saved = await saved_cursor(
+            memory.client, memory.keys.bridge_cursor, memory.latest_event_id()
+        )
+        old_token = leadership.leader(memory).token
+
+        os.kill(first.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        while leader_pid(memory) != second.pid:
+            assert time.monotonic() - killed < 5, "no bridge took over within 5 s"
+            await asyncio.sleep(0.02)
+        took_over = time.monotonic() - killed
+        agent.send_signal("progress", {"text": "after the kill"})
+        while "signal-feed" not in await next_hint(layer, channel):
+            pass  # a refresh of every panel may come first
+
+        assert int(leadership.leader(memory).token) > int(old_token)
+        assert (
+            await saved_cursor(memory.client, memory.keys.bridge_cursor, memory.latest_event_id())
+            > saved
+        )
+        print(f"\ntook over in {took_over:.2f} s")
+    finally:
+        await layer.close_pools()
+
+
+async def test_with_no_bridge_running_the_check_says_none_leads(
+    server: RedisServer, bridges: BridgeProcesses
+) -> None:
+    checked = check(bridges.env)
+
+    assert checked.returncode == 1 and "No bridge leads" in checked.stderr
 
 
 async def test_a_bridge_notices_a_silent_partition_in_seconds_and_reads_on_after_it(

@@ -8,14 +8,18 @@ import signal
 from typing import Any
 
 from channels.layers import get_channel_layer
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from empathy_web.dashboard.agents_memory import get_memory
 from empathy_web.dashboard.bridge import Bridge
+from memory import leadership
 
 
 class Command(BaseCommand):
-    help = "Tail the short-term memory's event stream and notify dashboards (stops on SIGTERM)."
+    help = (
+        "Tail the short-term memory's event stream and notify dashboards (stops on "
+        "SIGTERM). Several may run: one leads, the others stand by to take over."
+    )
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument(
@@ -24,10 +28,26 @@ class Command(BaseCommand):
         parser.add_argument(
             "--feed-coalesce", type=float, default=0.1, help="the same for the signal feed"
         )
+        parser.add_argument(
+            "--check", action="store_true",
+            help="say which bridge leads, and exit 1 if none does (start nothing)",
+        )  # fmt: skip
 
     def handle(self, *args: Any, **options: Any) -> None:
+        if options["check"]:
+            self._check()
+            return
         asyncio.run(self._run(options["coalesce"], options["feed_coalesce"]))
         self.stdout.write("Bridge stopped.")
+
+    def _check(self) -> None:
+        leader = leadership.leader(get_memory())
+        if leader is None:
+            raise CommandError("No bridge leads: dashboards get no live updates.")
+        self.stdout.write(
+            f"Bridge {leader.holder} leads (token {leader.token}; its lease has "
+            f"{leader.ttl_ms} ms left)."
+        )
 
     async def _run(self, coalesce: float, feed_coalesce: float) -> None:
         stop = asyncio.Event()
