@@ -17,6 +17,8 @@ from django.core.exceptions import ImproperlyConfigured
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
 
+from memory.redis_memory import sentinel_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -61,6 +63,11 @@ CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", "")
 # Where the agents' short-term memory lives. Unset: localhost, else the in-process mock;
 # "" forces the mock; a URL that does not answer is an error (see memory.get_redis_memory).
 REDIS_URL = os.getenv("REDIS_URL")
+# Or the master that Redis Sentinel names (REDIS_SENTINELS=host:port,..., and
+# REDIS_SENTINEL_MASTER), with REDIS_USERNAME and REDIS_PASSWORD.
+REDIS_SENTINELS = sentinel_settings()
+# Whether the memory is a Redis that every process shares (else each has its own mock).
+SHARED_REDIS = bool(REDIS_URL or REDIS_SENTINELS)
 
 INSTALLED_APPS = [
     "daphne",
@@ -213,14 +220,27 @@ SERVESTATIC_USE_STATIC_ROOT = STATIC_ROOT is not None
 # The channel layer may use a Redis user of its own (manage.py redis_acl), so that no
 # memory user can put messages before the dashboards.
 CHANNEL_LAYER_REDIS_URL = os.getenv("CHANNEL_LAYER_REDIS_URL") or REDIS_URL
-if REDIS_URL:
+if SHARED_REDIS:
+    # Under Sentinel the layer follows the same master; its own user, if any, comes from
+    # CHANNEL_LAYER_REDIS_USERNAME and CHANNEL_LAYER_REDIS_PASSWORD.
+    _layer_redis = (
+        {"address": CHANNEL_LAYER_REDIS_URL}
+        if not REDIS_SENTINELS
+        else {
+            "master_name": REDIS_SENTINELS.master,
+            "sentinels": REDIS_SENTINELS.sentinels,
+            "sentinel_kwargs": {"socket_timeout": 5, "socket_connect_timeout": 5},
+            "username": os.getenv("CHANNEL_LAYER_REDIS_USERNAME") or os.getenv("REDIS_USERNAME"),
+            "password": os.getenv("CHANNEL_LAYER_REDIS_PASSWORD") or os.getenv("REDIS_PASSWORD"),
+        }
+    )
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "empathy_web.dashboard.layers.ResilientRedisChannelLayer",
             "CONFIG": {
                 "hosts": [
                     {
-                        "address": CHANNEL_LAYER_REDIS_URL,
+                        **_layer_redis,
                         # After a Redis restart, pooled connections fail once: retry
                         # them. The timeout outlasts the layer's 5 s blocking pops.
                         "retry": AsyncRetry(ExponentialWithJitterBackoff(base=0.05, cap=2), 5),

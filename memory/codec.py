@@ -111,3 +111,15 @@ def decode(raw: bytes | str | None) -> Any:
     except json.JSONDecodeError:
         pass
     return json.loads(text)  # surrounding whitespace, or the error to raise
+
+
+def holds_nul(value: Any) -> bool:
+    """Whether a NUL character is anywhere in ``value``'s strings (keys included), which
+    a PostgreSQL text or JSON column cannot store."""
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(holds_nul(k) or holds_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(holds_nul(item) for item in value)
+    return False

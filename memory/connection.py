@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from .codec import DEFAULT_MAX_VALUE_BYTES, ttl_ms
 from .events import Event, event_fields
@@ -72,6 +73,34 @@ def default_retry() -> Retry:
     return Retry(NoBackoff(), 0)
 
 
+def _real_client(
+    where: dict[str, Any],
+    sentinel: dict[str, Any],
+    username: str | None,
+    password: str | None,
+    options: dict[str, Any],
+) -> redis.Redis:
+    """A client of the server that ``where`` (a URL, or host and port) or ``sentinel``
+    (sentinels and the master's name) gives; the master the sentinels name is found
+    again on each new connection."""
+    if sentinel["sentinels"]:
+        if not sentinel["master"]:
+            raise InvalidValue("sentinels need sentinel_master, the monitored master's name")
+        timeouts = {k: options[k] for k in ("socket_timeout", "socket_connect_timeout")}
+        manager = Sentinel(list(sentinel["sentinels"]), sentinel_kwargs=timeouts, **timeouts)
+        return manager.master_for(
+            sentinel["master"], username=username, password=password, db=where["db"], **options
+        )
+    if where["url"] is not None:
+        return redis.Redis.from_url(where["url"], **options)
+    if where["host"] is not None:
+        return redis.Redis(
+            host=where["host"], port=where["port"] or 6379, username=username,
+            password=password, db=where["db"], ssl=where["ssl"], **options,
+        )  # fmt: skip
+    return redis.Redis.from_url(DEFAULT_URL, **options)
+
+
 def time_ms(reply: Sequence[Any]) -> int:
     """Milliseconds from the server's answer to ``TIME`` (seconds, microseconds), as a
     pipeline returns it."""
@@ -83,9 +112,14 @@ class RedisConnection:
     """One Redis server, or the in-process mock, with the library's keys and scripts.
 
     Pick the backend with exactly one of ``url``, ``host``/``port``/``password``,
-    ``client`` or ``use_mock=True``; with none, ``redis://localhost:6379/0``. A real
-    server that does not answer raises ``MemoryConnectionError`` at once: the library
-    never falls back to the mock on its own (``get_redis_memory`` decides that).
+    ``sentinels`` with ``sentinel_master`` (and ``username``/``password`` for the
+    master), ``client`` or ``use_mock=True``; with none, ``redis://localhost:6379/0``.
+    A real server that does not answer raises ``MemoryConnectionError`` at once: the
+    library never falls back to the mock on its own (``get_redis_memory`` decides that).
+
+    Through Sentinel, every connection asks the sentinels for the current master, so
+    after a failover the next call reaches the new one (a call in flight when the
+    master died fails with ``MemoryConnectionError``, as any lost connection does).
     """
 
     def __init__(
@@ -106,12 +140,21 @@ class RedisConnection:
         socket_timeout: float = DEFAULT_SOCKET_TIMEOUT,
         connect_timeout: float = 1.0,
         retry: Retry | None = None,
+        sentinels: Sequence[tuple[str, int]] | None = None,
+        sentinel_master: str | None = None,
+        username: str | None = None,
+        wait_replicas: int = 0,
+        wait_timeout: float = 1.0,
     ) -> None:
         if max_value_bytes <= 0:
             raise InvalidValue("max_value_bytes must be positive")
         if events_maxlen <= 0:
             raise InvalidValue("events_maxlen must be positive")
         self.keys = KeySchema(prefix)
+        # Writes (scripts) wait for this many replicas to have them (WAIT), so that a
+        # write acknowledged here survives a failover to one of them.
+        self.wait_replicas = wait_replicas
+        self.wait_timeout_ms = ttl_ms(wait_timeout, "wait_timeout")
         self.max_value_bytes = max_value_bytes
         self.events_maxlen = events_maxlen
         self._ttl_ms = {kind: kind.value * 1000 for kind in TTLStrategy}
@@ -132,14 +175,9 @@ class RedisConnection:
                 "retry": retry or default_retry(),
                 "health_check_interval": 30,
             }
-            if url is not None:
-                self.client = redis.Redis.from_url(url, **options)
-            elif host is not None:
-                self.client = redis.Redis(
-                    host=host, port=port or 6379, password=password, db=db, ssl=ssl, **options
-                )
-            else:
-                self.client = redis.Redis.from_url(DEFAULT_URL, **options)
+            where = {"url": url, "host": host, "port": port, "db": db, "ssl": ssl}
+            sentinel = {"sentinels": sentinels, "master": sentinel_master}
+            self.client = _real_client(where, sentinel, username, password, options)
         self.mode = "mock" if type(self.client).__module__.startswith("fakeredis") else "redis"
         if self.mode == "redis":
             self._check_server(connect_timeout)
@@ -151,7 +189,10 @@ class RedisConnection:
         """Where this memory lives, without credentials (for messages and the dashboard)."""
         if self.mode == "mock":
             return "in-process mock"
-        kwargs = self.client.connection_pool.connection_kwargs
+        pool = self.client.connection_pool
+        if isinstance(pool, SentinelConnectionPool):
+            return f"sentinel master {pool.service_name}"
+        kwargs = pool.connection_kwargs
         if "path" in kwargs:
             return f"unix:{kwargs['path']}"
         return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
@@ -281,7 +322,7 @@ class RedisConnection:
 
     def _fcall(self, call: tuple[Any, ...]) -> Any:
         try:
-            return self.client.execute_command(*call)
+            return self._send(call)
         except redis.ResponseError as exc:
             if not _needs_library(exc):
                 raise
@@ -289,7 +330,25 @@ class RedisConnection:
         # FUNCTION FLUSH): load the library, then call again. A Redis without functions
         # fails here, with an error that says so.
         self.load_library()
-        return self.client.execute_command(*call)
+        return self._send(call)
+
+    def _send(self, call: tuple[Any, ...]) -> Any:
+        if not self.wait_replicas:
+            return self.client.execute_command(*call)
+        # WAIT counts the writes of its own connection: one pipeline, one connection.
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.execute_command(*call)
+            pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
+            result, replicas = pipe.execute(raise_on_error=False)
+        if isinstance(result, Exception):
+            raise result  # as the call alone would have raised it
+        if replicas < self.wait_replicas:
+            raise MemoryConnectionError(
+                f"the write reached {replicas} of {self.wait_replicas} replicas within "
+                f"{self.wait_timeout_ms} ms: it is on the master, but a failover may lose it",
+                unreachable=False,
+            )
+        return result
 
     def load_library(self) -> None:
         """Load the library's functions into Redis (``FUNCTION LOAD REPLACE``)."""

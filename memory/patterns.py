@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from . import scripts
-from .codec import check_confidence, check_id, decode, encode
+from .codec import check_confidence, check_id, decode, encode, holds_nul
 from .connection import RedisConnection, redis_errors, time_ms
 from .exceptions import AccessDenied, InvalidValue
 from .formats import (
@@ -69,6 +69,8 @@ class StagedPattern:
             check_id(self.team, "team")
         if self.session_id is not None:
             check_id(self.session_id, "session_id")
+        if holds_nul([self.name, self.description, self.code, self.context, self.interests]):
+            raise InvalidValue("a pattern's text may not hold NUL characters (\\x00)")
 
     def to_json(self, limit: int) -> bytes:
         fields = asdict(self)

@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, NamedTuple
 
 from .connection import DEFAULT_URL, RedisConnection
-from .exceptions import MemoryConnectionError
+from .exceptions import InvalidValue, MemoryConnectionError
 from .stats import collect_stats
 
 logger = logging.getLogger("memory")
 
 
+class Sentinels(NamedTuple):
+    sentinels: list[tuple[str, int]]
+    master: str
+
+
 class RedisShortTermMemory(RedisConnection):
     """Short-term memory on one Redis server, or on the in-process mock.
 
-    Pick the backend with exactly one of ``url``, ``host``/``port``/``password``,
-    ``client`` or ``use_mock=True``; with none, ``redis://localhost:6379/0``. A real
-    server that does not answer raises ``MemoryConnectionError`` at once: the library
-    never falls back to the mock on its own (``get_redis_memory`` decides that).
+    The backends are ``RedisConnection``'s (a URL, a host, Sentinel, a client or the
+    mock).
     """
 
     def get_stats(self, *, teams: bool = True) -> dict[str, Any]:
@@ -29,9 +33,32 @@ class RedisShortTermMemory(RedisConnection):
         return collect_stats(self, teams=teams)
 
 
+def sentinel_settings(environ: Mapping[str, str] = os.environ) -> Sentinels | None:
+    """The sentinels and master name that ``REDIS_SENTINELS`` (``host:port,...``) and
+    ``REDIS_SENTINEL_MASTER`` give, or None when ``REDIS_SENTINELS`` is unset or empty;
+    ``InvalidValue`` when they are malformed."""
+    listed = environ.get("REDIS_SENTINELS", "").strip()
+    if not listed:
+        return None
+    master = environ.get("REDIS_SENTINEL_MASTER", "").strip()
+    if not master:
+        raise InvalidValue("REDIS_SENTINELS needs REDIS_SENTINEL_MASTER, the master's name")
+    sentinels = []
+    for item in listed.split(","):
+        host, _, port = item.strip().rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise InvalidValue(f"REDIS_SENTINELS: {item.strip()!r} is not host:port")
+        sentinels.append((host.strip("[]"), int(port)))
+    return Sentinels(sentinels, master)
+
+
 def get_redis_memory(**options: Any) -> RedisShortTermMemory:
     """Short-term memory from the environment.
 
+    - ``REDIS_WAIT_REPLICAS``: writes wait for that many replicas (``wait_replicas``).
+    - ``REDIS_SENTINELS`` and ``REDIS_SENTINEL_MASTER`` (see ``sentinel_settings``): the
+      master the sentinels name, with ``REDIS_USERNAME`` and ``REDIS_PASSWORD``; not
+      together with ``REDIS_URL``.
     - ``REDIS_URL`` set and not empty: that server (``rediss://`` for TLS). If it does
       not answer, ``MemoryConnectionError``: never a silent switch to the mock.
     - ``REDIS_URL=""``: the in-process mock.
@@ -39,6 +66,21 @@ def get_redis_memory(**options: Any) -> RedisShortTermMemory:
       logged warning.
     """
     url = os.environ.get("REDIS_URL")
+    waits = os.environ.get("REDIS_WAIT_REPLICAS", "").strip() or "0"
+    if not waits.isdigit():
+        raise InvalidValue(f"REDIS_WAIT_REPLICAS must be a whole number, not {waits!r}")
+    options.setdefault("wait_replicas", int(waits))
+    sentinel = sentinel_settings()
+    if sentinel is not None:
+        if url and url.strip():
+            raise InvalidValue("set REDIS_SENTINELS or REDIS_URL, not both")
+        return RedisShortTermMemory(
+            sentinels=sentinel.sentinels,
+            sentinel_master=sentinel.master,
+            username=os.environ.get("REDIS_USERNAME") or None,
+            password=os.environ.get("REDIS_PASSWORD") or None,
+            **options,
+        )
     if url is not None and url.strip():
         return RedisShortTermMemory(url=url.strip(), **options)
     if url is not None:

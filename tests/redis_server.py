@@ -209,3 +209,30 @@ def start_redis_server(extra_args: list[str] | None = None, port: int | None = N
         if "Address already in use" not in last_log:
             break
     raise RedisServerStartError(f"redis-server failed to start: {' '.join(cmd)}\n{last_log}")
+
+
+def start_sentinel(master_port: int, master: str = "mymaster", quorum: int = 2) -> RedisServer:
+    """Start a Redis Sentinel on a free loopback port that monitors the master on
+    ``master_port`` as ``master``, and declares it down after 1 s of silence."""
+    port = _free_port()
+    workdir = Path(tempfile.mkdtemp(prefix=f"redis-sentinel-{port}-"))
+    config = workdir / "sentinel.conf"  # Sentinel rewrites its own config file
+    config.write_text(
+        f"port {port}\nbind {HOST}\ndir {workdir}\n"
+        f"sentinel monitor {master} {HOST} {master_port} {quorum}\n"
+        f"sentinel down-after-milliseconds {master} 1000\n"
+        f"sentinel failover-timeout {master} 5000\n"
+    )
+    with open(workdir / "redis.log", "wb") as log:
+        process = subprocess.Popen(
+            [redis_server_binary(), str(config), "--sentinel"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    server = RedisServer(port=port, pid=process.pid, password=None, process=process,
+                         workdir=workdir)  # fmt: skip
+    _live_servers.add(server)
+    if not _wait_until_ready(server, time.monotonic() + START_TIMEOUT):
+        log_text = server.log()
+        server.kill()
+        raise RedisServerStartError(f"redis-sentinel failed to start:\n{log_text}")
+    return server

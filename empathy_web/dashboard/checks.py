@@ -16,7 +16,7 @@ from .agents_memory import UNAVAILABLE, get_memory
 def redis_eviction_policy(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     """An ``allkeys-*`` policy is an error in production settings: Redis would evict
     queued tasks and staged patterns, or half of a task's keys, without a word."""
-    if settings.DEBUG or not settings.REDIS_URL:
+    if settings.DEBUG or not settings.SHARED_REDIS:
         return []
     try:
         problem = get_memory().eviction_problem()

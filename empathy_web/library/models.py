@@ -21,7 +21,10 @@ if TYPE_CHECKING:
 class PromotedPatternQuerySet(models.QuerySet):
     def search(self, text: str = "", pattern_type: str = "") -> PromotedPatternQuerySet:
         """Patterns with ``text`` in their name, description, code or id, of
-        ``pattern_type``; a blank one matches every pattern."""
+        ``pattern_type``; a blank one matches every pattern. No stored text holds a NUL
+        (staging refuses one), and PostgreSQL refuses one in a query: none matches."""
+        if "\x00" in text or "\x00" in pattern_type:
+            return self.none()
         found = self
         if text:
             found = found.filter(

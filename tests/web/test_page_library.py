@@ -72,6 +72,8 @@ def library_names(response: HttpResponse) -> list[str]:
         ("type=performance", ["Batch related rows"]),
         ("q=rows&type=performance", ["Batch related rows"]),
         ("q=rows&type=security", []),
+        ("q=%00", []),  # no stored text holds NUL (PostgreSQL refuses it in a query)
+        ("type=a%00b", []),
     ],
 )
 def test_it_searches_the_pattern_library(library, observer, query, expected):

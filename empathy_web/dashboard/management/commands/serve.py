@@ -80,10 +80,11 @@ class Command(BaseCommand):
         count = options["workers"]
         if count < 1:
             raise CommandError("--workers must be at least 1")
-        if count > 1 and not settings.REDIS_URL:
+        if count > 1 and not settings.SHARED_REDIS:
             raise CommandError(
                 "several workers share the memory and the dashboards' channel layer "
-                "through Redis: set REDIS_URL (without it each worker has its own)"
+                "through Redis: set REDIS_URL or REDIS_SENTINELS (without, each worker has "
+                "its own)"
             )
         sockets = listening_sockets(options["host"], options["port"], count)
         port = sockets[0].getsockname()[1]
