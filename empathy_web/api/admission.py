@@ -76,7 +76,10 @@ def credential_for(authorization: str | None, where: Where) -> AgentCredential:
     """The live credential of an ``Authorization`` header, kept or read from the
     database; ``SecretRefused`` (audited) for none, or an unknown, revoked or expired
     one. Only ``admit`` sees a revocation another process has just made."""
-    digest = secret_digest(authorization)
+    return _credential(secret_digest(authorization), where)
+
+
+def _credential(digest: str, where: Where) -> AgentCredential:
     credential = kept.get(digest)
     if credential is None:
         credential = lookup(digest)
@@ -89,12 +92,13 @@ def admit(authorization: str | None, where: Where) -> AgentCredential:
     """The credential of a request or tool call, counted against its rate limit:
     ``SecretRefused`` for a bad one (a revoked one at once), ``RateLimited`` past the
     limit."""
-    credential = credential_for(authorization, where)
+    digest = secret_digest(authorization)
+    credential = _credential(digest, where)
     try:
         _count(credential)
     except Suspended:  # revoked, maybe after this process read it: read it again
-        kept.drop(secret_digest(authorization))
-        credential = credential_for(authorization, where)
+        kept.drop(digest)
+        credential = _credential(digest, where)
     return credential
 
 

@@ -5,7 +5,7 @@ this opens one listening socket per worker on the same address with ``SO_REUSEPO
 and starts a ``daphne --fd`` on each, so the kernel spreads new connections over the
 workers evenly (a single shared socket would let the first worker to wake take most of
 them). Everything a worker holds that others must see (rate limits, socket slots, the
-credentials stamp, the channel layer) is in Redis, so workers need nothing else in
+suspended credentials, the channel layer) is in Redis, so workers need nothing else in
 common.
 
 It stops every worker on SIGTERM or SIGINT. If one worker exits on its own, it stops
