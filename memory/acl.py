@@ -22,7 +22,7 @@ import secrets
 
 from . import scripts
 from .keys import KeySchema
-from .scripts import LIBRARY
+from .scripts import CLUSTER_LIBRARY, LIBRARY
 
 USER_PREFIX = "empathy-"
 TIERS = ("observer", "contributor", "validator", "steward")
@@ -49,7 +49,9 @@ def rules(keys: KeySchema, channel_prefix: str = CHANNEL_PREFIX) -> dict[str, li
     # decision key (to refuse an id already decided), so a selector lets that one
     # function declare it. Inside, every command is still checked against the rules
     # above: staging only reads the decision key, and no other rule writes it.
-    functions = [f"+fcall|{LIBRARY.function(s)}" for s in _STAGING]
+    functions = [
+        f"+fcall|{library.function(s)}" for library in (LIBRARY, CLUSTER_LIBRARY) for s in _STAGING
+    ]
     staging = f"({' '.join([*functions, *agent_writes, f'%RW~{decisions}'])})"
     return {
         "observer": [*_BASE, *_READ, *read_all],

@@ -7,20 +7,23 @@ import it, never the other way round.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 import redis
 from redis.backoff import NoBackoff
+from redis.cluster import RedisCluster
 from redis.retry import Retry
 from redis.sentinel import Sentinel, SentinelConnectionPool
 
 from .codec import DEFAULT_MAX_VALUE_BYTES, ttl_ms
-from .events import Event, event_fields
+from .events import Event, event_fields, join_cursor, split_cursor
 from .exceptions import (
     AccessDenied,
     EvictionUnknown,
@@ -29,7 +32,7 @@ from .exceptions import (
     ShortTermMemoryError,
 )
 from .keys import KeySchema
-from .scripts import LIBRARY, SCRIPT_ERRORS, LuaScript
+from .scripts import CLUSTER_LIBRARY, LIBRARY, SCRIPT_ERRORS, FunctionLibrary, LuaScript
 from .tiers import Caller
 from .ttl import TTLStrategy
 
@@ -42,6 +45,9 @@ _eviction_unknown_logged = False
 DEFAULT_URL = "redis://localhost:6379/0"
 MAX_BLOCK_MS = 60_000
 DEFAULT_SOCKET_TIMEOUT = 5.0
+# Under Cluster, the event stream's shards are on several masters, which no one
+# blocking read can wait on: a blocked reader looks at them this often instead.
+SHARD_POLL_S = 0.025
 
 _mock_lock = threading.Lock()
 _mock_server: fakeredis.FakeServer | None = None
@@ -99,6 +105,25 @@ def _real_client(
             password=password, db=where["db"], ssl=where["ssl"], **options,
         )  # fmt: skip
     return redis.Redis.from_url(DEFAULT_URL, **options)
+
+
+def _cluster_client(node: redis.Redis, db: int) -> RedisCluster:
+    """A Redis Cluster client that starts from the node ``node`` reaches, with its
+    credentials and timeouts (the library's own retry rules, as for one server)."""
+    if db != 0:
+        raise InvalidValue(f"Redis Cluster has database 0 only, not {db}")
+    kwargs = node.connection_pool.connection_kwargs
+    node.close()
+    options = {
+        name: kwargs[name]
+        for name in ("username", "password", "socket_timeout", "socket_connect_timeout")
+        if kwargs.get(name) is not None
+    }
+    ssl = issubclass(node.connection_pool.connection_class, redis.SSLConnection)
+    return RedisCluster(
+        host=kwargs.get("host", "localhost"), port=kwargs.get("port", 6379), ssl=ssl,
+        retry=default_retry(), health_check_interval=30, **options,
+    )  # fmt: skip
 
 
 def time_ms(reply: Sequence[Any]) -> int:
@@ -179,8 +204,15 @@ class RedisConnection:
             sentinel = {"sentinels": sentinels, "master": sentinel_master}
             self.client = _real_client(where, sentinel, username, password, options)
         self.mode = "mock" if type(self.client).__module__.startswith("fakeredis") else "redis"
-        if self.mode == "redis":
-            self._check_server(connect_timeout)
+        single = self.mode == "redis" and not isinstance(self.client, RedisCluster)
+        if single and self._check_server(connect_timeout) and sentinels is None:
+            self.client = _cluster_client(self.client, db)
+        # Redis Cluster: found at the address given, or passed in as the client.
+        self.cluster = isinstance(self.client, RedisCluster)
+        self.library: FunctionLibrary = CLUSTER_LIBRARY if self.cluster else LIBRARY
+        self.event_streams = self.keys.event_shards if self.cluster else (self.keys.events,)
+        if self.cluster and wait_replicas:
+            raise InvalidValue("wait_replicas is for one master and its replicas, not Cluster")
 
     # connection -------------------------------------------------------------------
 
@@ -189,6 +221,9 @@ class RedisConnection:
         """Where this memory lives, without credentials (for messages and the dashboard)."""
         if self.mode == "mock":
             return "in-process mock"
+        if isinstance(self.client, RedisCluster):
+            node = self.client.get_default_node()
+            return f"cluster {node.host}:{node.port}" if node else "cluster"
         pool = self.client.connection_pool
         if isinstance(pool, SentinelConnectionPool):
             return f"sentinel master {pool.service_name}"
@@ -197,7 +232,9 @@ class RedisConnection:
             return f"unix:{kwargs['path']}"
         return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
 
-    def _check_server(self, timeout: float) -> None:
+    def _check_server(self, timeout: float) -> bool:
+        """Check that the server answers and that its eviction policy is safe; True when
+        it is a node of a Redis Cluster."""
         # The client's own timeouts and retries suit steady work, not a first contact: a
         # server that accepts but never answers would hold the caller for many seconds.
         # So the first PING goes through a one-off connection with one short timeout.
@@ -209,6 +246,10 @@ class RedisConnection:
             probe.connect()
             probe.send_command("PING")
             probe.read_response()
+            # HELLO (which every user may send) says the server's mode.
+            probe.send_command("HELLO", 2)
+            hello = probe.read_response()
+            cluster = _hello_field(hello, b"mode") == b"cluster"
         except (redis.RedisError, OSError) as exc:
             unreachable = not isinstance(exc, redis.AuthenticationError | redis.ResponseError)
             raise MemoryConnectionError(
@@ -226,9 +267,10 @@ class RedisConnection:
             if not _eviction_unknown_logged:  # once per process: it stays true
                 _eviction_unknown_logged = True
                 logger.warning("%s", exc)
-            return
+            return cluster
         if problem:
             logger.warning("%s", problem)
+        return cluster
 
     def eviction_problem(self) -> str | None:
         """What is wrong with the server's ``maxmemory-policy``, or None. An
@@ -293,32 +335,82 @@ class RedisConnection:
         """Run ``script`` in one atomic round trip as ``caller``, with its keys and
         arguments by the names it declares (see ``memory.scripts``)."""
         key_values = script.key_values(keys)
-        call = (
-            "FCALL",
-            LIBRARY.function(script),
-            len(key_values) + 1,
-            self.keys.events,
-            *key_values,
-            self.events_maxlen,
-            caller.user_id,
-            caller.tier_name,
-            *script.arg_values(args),
-        )
+        elsewhere = script.elsewhere_values(keys)
+        function = self.library.function(script)
+        common = (self.events_maxlen, caller.user_id, caller.tier_name)
+        if self.cluster:
+            # Only the script's own keys: the rest come after, in the outbox's call.
+            call = ("FCALL", function, len(key_values), *key_values, *common, *elsewhere)
+        else:
+            keys_sent = (self.keys.events, *elsewhere, *key_values)
+            call = ("FCALL", function, len(keys_sent), *keys_sent, *common)
+        call = (*call, *script.arg_values(args))
         try:
             try:
-                return self._fcall(call)
+                reply = self._fcall(call)
             except redis.ConnectionError:
                 # The connection failed (not a timeout): the script ran or it did not.
                 # Only a script that answers the same when run twice is sent again.
                 if not script.retry:
                     raise
-            return self._fcall(call)
+                reply = self._fcall(call)
         except redis.exceptions.NoPermissionError as exc:
             raise self.connection_error(exc) from None
         except redis.ResponseError as exc:
             raise script_error(exc) from None
         except redis.RedisError as exc:
             raise self.connection_error(exc) from exc
+        if not self.cluster:
+            return reply
+        reply, outbox = reply
+        if outbox:
+            self._deliver(outbox, key_values[0])
+        return reply
+
+    def _deliver(self, outbox: Sequence[Sequence[Any]], near_key: str) -> None:
+        """Under Cluster, send the writes a change made outside its hash slot (its events
+        and index entries), which ``near_key``'s slot ran. The change is made: if they
+        are lost, the event (a hint to readers, who refresh anyway) or the index entry
+        (which the group's next change writes again) is missing, and that is logged."""
+        stream = self.keys.event_shards[self.client.keyslot(near_key) % len(self.event_streams)]
+        try:
+            with self.client.pipeline(transaction=False) as pipe:
+                for command in outbox:
+                    pipe.execute_command(*self._complete(command, stream))
+                failed = [r for r in pipe.execute(raise_on_error=False) if isinstance(r, Exception)]
+        except redis.RedisError as exc:
+            failed = [exc]
+        if failed:
+            logger.warning(
+                "Redis at %s: a change was made, but not %d of its %d writes elsewhere "
+                "(events and index entries): %s", self.address, len(failed), len(outbox),
+                failed[0],
+            )  # fmt: skip
+
+    def _complete(self, command: Sequence[Any], stream: str) -> Sequence[Any]:
+        """An outbox's command as sent: an event (``XADD`` and its fields) gets its
+        stream and the stream's bound."""
+        if command[0] in (b"XADD", "XADD"):
+            return ("XADD", stream, "MAXLEN", "~", self.events_maxlen, "*", *command[1:])
+        return command
+
+    def follow(
+        self, pipe: Any, near_key: str, commands: Sequence[Sequence[Any]]
+    ) -> Callable[[], None]:
+        """Queue ``commands`` on the MULTI/EXEC pipeline ``pipe``, beside the change in
+        ``near_key``'s slot they go with: writes elsewhere, and events (``event``). Call
+        what this returns after the pipeline ran: under Cluster, it sends them then."""
+        if self.cluster:
+            return lambda: self._deliver(commands, near_key)
+        for command in commands:
+            pipe.execute_command(*self._complete(command, self.keys.events))
+        return lambda: None
+
+    @staticmethod
+    def event(kind: str, caller: Caller, **ids: object) -> tuple[str, ...]:
+        """The command that records event ``kind``, for ``follow``."""
+        fields = event_fields(kind, caller.user_id, caller.tier_name, **ids)
+        return ("XADD", *(part for item in fields.items() for part in item))
 
     def _fcall(self, call: tuple[Any, ...]) -> Any:
         try:
@@ -353,7 +445,7 @@ class RedisConnection:
     def load_library(self) -> None:
         """Load the library's functions into Redis (``FUNCTION LOAD REPLACE``)."""
         try:
-            self.client.execute_command("FUNCTION", "LOAD", "REPLACE", LIBRARY.source)
+            self.client.execute_command("FUNCTION", "LOAD", "REPLACE", self.library.source)
         except redis.ResponseError as exc:
             why = "the library needs Redis 7.0 or later" if _needs_library(exc) else "a bug"
             raise MemoryConnectionError(
@@ -365,18 +457,18 @@ class RedisConnection:
 
     # events -----------------------------------------------------------------------
 
-    def append_event(self, pipe: Any, kind: str, caller: Caller, **ids: object) -> None:
-        """Queue an event on a MULTI/EXEC pipeline, beside the change it records."""
-        fields = event_fields(kind, caller.user_id, caller.tier_name, **ids)
-        pipe.xadd(self.keys.events, fields, maxlen=self.events_maxlen, approximate=True)
-
     def latest_event_id(self) -> str:
-        """The id of the newest event, or ``"0-0"``; tail the stream from here."""
+        """The cursor of the newest event (``"0-0"`` for none); tail the stream from
+        here."""
         try:
-            entries = self.client.xrevrange(self.keys.events, count=1)
+            with self.client.pipeline(transaction=False) as pipe:
+                for stream in self.event_streams:
+                    pipe.xrevrange(stream, count=1)
+                newest = pipe.execute()
         except redis.RedisError as exc:
             raise self.connection_error(exc) from exc
-        return entries[0][0].decode() if entries else "0-0"
+        ids = [entries[0][0].decode() if entries else "0-0" for entries in newest]
+        return join_cursor(ids)
 
     def bridge_cursor(self) -> str | None:
         """The id of the last event the dashboard's bridge announced, if it saved one."""
@@ -391,11 +483,14 @@ class RedisConnection:
     ) -> list[Event]:
         """Events newer than ``after``, oldest first, waiting up to ``block_ms`` for one.
 
-        Pass the id of the last event seen; never ``$``, which would skip whatever
-        arrived while the caller was away (use ``latest_event_id`` once to start).
+        Pass the cursor of the last event seen (``Event.cursor``); never ``$``, which
+        would skip whatever arrived while the caller was away (use ``latest_event_id``
+        once to start).
         """
         if block_ms is not None and not 0 <= block_ms <= MAX_BLOCK_MS:
             raise InvalidValue(f"block_ms must be from 0 to {MAX_BLOCK_MS}")
+        if self.cluster:
+            return self._read_shards(after, count, block_ms or 0)
         try:
             if block_ms is None or self.mode == "mock":
                 answer = self.client.xread({self.keys.events: after}, count=count, block=block_ms)
@@ -403,11 +498,42 @@ class RedisConnection:
                 answer = self._read_blocking(after, count, block_ms)
         except redis.RedisError as exc:
             raise self.connection_error(exc) from exc
-        if not answer:
-            return []
-        # redis-py answers a list for RESP2 and a dict for RESP3.
-        streams = answer.values() if isinstance(answer, dict) else [s[1] for s in answer]
-        return [Event.from_entry(eid, fields) for entries in streams for eid, fields in entries]
+        return [
+            Event.from_entry(eid, fields)
+            for _, entries in _streams(answer)
+            for eid, fields in entries
+        ]
+
+    def _read_shards(self, after: str, count: int, block_ms: int) -> list[Event]:
+        """``read_events`` of a sharded stream: the oldest ``count`` of the shards' new
+        entries, each with the cursor after it, looking again every ``SHARD_POLL_S``
+        for up to ``block_ms``."""
+        positions = split_cursor(after, len(self.event_streams))
+        deadline = time.monotonic() + block_ms / 1000
+        while True:
+            try:
+                with self.client.pipeline(transaction=False) as pipe:
+                    for stream, position in zip(self.event_streams, positions, strict=True):
+                        pipe.xread({stream: position}, count=count)
+                    answers = pipe.execute()
+            except redis.RedisError as exc:
+                raise self.connection_error(exc) from exc
+            entries = [
+                (_entry_order(eid), shard, eid.decode(), fields)
+                for shard, answer in enumerate(answers)
+                for _, stream_entries in _streams(answer)
+                for eid, fields in stream_entries
+            ]
+            left = deadline - time.monotonic()
+            if entries or left <= 0:
+                break
+            time.sleep(min(SHARD_POLL_S, left))
+        events = []
+        for _, shard, eid, fields in sorted(entries)[:count]:
+            positions[shard] = eid
+            event = Event.from_entry(eid, fields)
+            events.append(dataclasses.replace(event, cursor=join_cursor(positions)))
+        return events
 
     def _read_blocking(self, after: str, count: int, block_ms: int) -> Any:
         # XREAD BLOCK n needs a read timeout longer than n, and no longer than n plus the
@@ -436,6 +562,27 @@ class RedisConnection:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.mode} {self.address} prefix={self.keys.prefix!r}>"
+
+
+def _streams(answer: Any) -> list[tuple[Any, list[Any]]]:
+    """An XREAD answer's (stream, entries) pairs: redis-py answers a list for RESP2
+    and a dict for RESP3."""
+    if not answer:
+        return []
+    return list(answer.items()) if isinstance(answer, dict) else list(answer)
+
+
+def _hello_field(reply: Any, name: bytes) -> Any:
+    """A field of HELLO's reply (a flat list for RESP2, a dict for RESP3)."""
+    if isinstance(reply, dict):
+        return reply.get(name, reply.get(name.decode()))
+    fields = dict(zip(reply[::2], reply[1::2], strict=True))
+    return fields.get(name)
+
+
+def _entry_order(entry_id: bytes) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition(b"-")
+    return int(ms), int(seq)
 
 
 def _needs_library(exc: redis.ResponseError) -> bool:

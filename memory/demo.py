@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         while deadline is None or time.monotonic() < deadline:
             for event in memory.read_events(last, block_ms=500):
-                last = event.id
+                last = event.cursor
                 ids = " ".join(f"{k}={v}" for k, v in event.ids.items())
                 print(f"{event.timestamp:%H:%M:%S} {event.type:<22} {event.actor:<20} {ids}")
     except KeyboardInterrupt:

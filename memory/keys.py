@@ -13,8 +13,10 @@ script share a Redis Cluster hash tag (the part in braces), so they land in one 
 
 The event stream and the small cross-group indexes (``teams``, ``sessions``,
 ``conflicts``, ``wm:agents``) have no tag. On a single server each script is atomic as a
-whole; under Cluster the scripts would have to write those few keys in a second call, but
-no key would need renaming.
+whole. Under Cluster a script writes only its own slot, and its event and index writes
+follow in a second call (``memory.scripts``); the event stream is then split into
+``EVENT_SHARDS`` streams (``{events:<n>}``) spread over the masters, and a change's event
+goes to the shard its slot picks, so one group's events keep their order.
 """
 
 from __future__ import annotations
@@ -37,6 +39,9 @@ TEAM_PARTS = frozenset(
 )
 SESSION_PARTS = frozenset({"meta", "agents", "context"})
 
+# Under Redis Cluster: how many streams the event stream is split into.
+EVENT_SHARDS = 8
+
 
 class KeySchema:
     """Builds key names under one prefix."""
@@ -44,6 +49,7 @@ class KeySchema:
     def __init__(self, prefix: str = "empathy:") -> None:
         self.prefix = prefix
         self.events = f"{prefix}events"
+        self.event_shards = tuple(f"{prefix}{{events:{n}}}" for n in range(EVENT_SHARDS))
         self.teams = f"{prefix}teams"
         self.sessions = f"{prefix}sessions"
         self.conflicts = f"{prefix}conflicts"
@@ -72,6 +78,7 @@ class KeySchema:
         p = self.prefix
         return {
             "events": self.events,
+            "event shards": f"{p}{{events:*",
             "teams index": self.teams,
             "sessions index": self.sessions,
             "conflicts index": self.conflicts,

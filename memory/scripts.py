@@ -16,6 +16,13 @@ Every function also gets the event stream and who acts, for ``emit``: ``events``
 (Redis runs one function at a time); and ``now``, the server's clock in milliseconds,
 when it or its includes read it (leases and timestamps never depend on a client's clock).
 
+Under Redis Cluster a function may touch the keys of one hash slot only, so the library
+is built a second way (``FunctionLibrary(..., cluster=True)``). A script's keys in other
+slots, the cross-group indexes it declares ``elsewhere``, come as arguments; ``emit``
+and ``elsewhere`` (``lua/includes/emit.lua``) then queue their writes in ``outbox``
+instead of making them, and the function answers ``{reply, outbox}``. The connection
+sends the outbox in a second call (``RedisConnection.run_script``).
+
 A key declared with a leading ``*`` takes the rest of ``KEYS`` as a Lua table: a
 script that writes to a varying number of indexes (a signal's recipients) still names
 every key it touches, so it stays atomic and Cluster-safe.
@@ -97,16 +104,29 @@ _RESERVED = frozenset(
         "actor",
         "tier",
         "now",
+        "outbox",
         "KEYS",
         "ARGV",
     ]
 )
-# What every function gets before its own keys and arguments (see run_script).
-FIRST_KEY = 2  # KEYS[1] is the event stream
-FIRST_ARG = 4  # ARGV[1..3] are the stream's length, the actor and the tier
-_SHARED = "local events, maxlen, actor, tier, now\n"
+# What every function gets before its own keys and arguments (see run_script): on one
+# server, the event stream is KEYS[1]; everywhere, ARGV[1..3] are the stream's length,
+# the actor and the tier.
+FIRST_ARG = 4
+_SHARED = "local events, maxlen, actor, tier, now, outbox\n"
 _PRELUDE = "  events, maxlen, actor, tier = KEYS[1], ARGV[1], ARGV[2], ARGV[3]\n"
+_CLUSTER_PRELUDE = "  outbox, maxlen, actor, tier = {}, ARGV[1], ARGV[2], ARGV[3]\n"
 _CLOCK = "  now = clock()\n"
+# Under Cluster, a function's own reply and its outbox (an error reply as it is).
+_CLUSTER_FUNCTION = """local function {name}_body(KEYS, ARGV)
+{body}end
+redis.register_function('{name}_@', function(KEYS, ARGV)
+  local reply = {name}_body(KEYS, ARGV)
+  if type(reply) == 'table' and reply.err then return reply end
+  if reply == nil then reply = false end
+  return {{reply, outbox}}
+end)
+"""
 
 
 @dataclass(frozen=True)
@@ -118,18 +138,28 @@ class LuaScript:
     came, because a second run answers as the first did (it is idempotent, or fenced
     and idempotent). Scripts without it are sent once: a caller that sees
     ``MemoryConnectionError`` does not know whether they ran.
+
+    ``elsewhere``: the declared keys that are not in the script's hash slot (the small
+    cross-group indexes). The Lua writes them only through ``elsewhere(...)``, so under
+    Cluster those writes follow in a second call.
     """
 
     name: str
     keys: tuple[str, ...]
     args: tuple[str, ...]
     retry: bool = False
+    elsewhere: tuple[str, ...] = ()
     # True when the last key takes the rest of ``KEYS`` as a list.
     variadic: bool = field(init=False, repr=False, compare=False)
     includes: tuple[str, ...] = field(init=False, repr=False, compare=False)
-    body: str = field(init=False, repr=False, compare=False)
-    # Called on every run: the values of the fixed keys, and of the arguments, in order.
+    uses_now: bool = field(init=False, repr=False, compare=False)
+    lua: str = field(init=False, repr=False, compare=False)
+    # Called on every run: the values of the fixed keys in the script's slot, of the
+    # keys elsewhere, and of the arguments, in order.
     _fixed_keys: Callable[[Mapping[str, Any]], tuple[Any, ...]] = field(
+        init=False, repr=False, compare=False
+    )
+    _elsewhere: Callable[[Mapping[str, Any]], tuple[Any, ...]] = field(
         init=False, repr=False, compare=False
     )
     _args: Callable[[Mapping[str, Any]], tuple[Any, ...]] = field(
@@ -145,20 +175,25 @@ class LuaScript:
             raise ValueError(f"script {self.name}: a key or argument is named twice")
         if any(name.startswith("*") for name in self.keys[:-1]):
             raise ValueError(f"script {self.name}: only the last key may take the rest")
+        if not set(self.elsewhere) <= set(self.keys) or set(self.elsewhere) == set(self.keys):
+            raise ValueError(f"script {self.name}: elsewhere must name some of its keys, not all")
         own = (LUA_DIR / f"{self.name}.lua").read_text()
         # Every script may emit its event, so every script includes emit.
         includes = _includes(["emit", *_INCLUDE.findall(own)])
         uses_now = any(_USES_NOW.search(text) for text in [own, *includes.values()])
-        fixed = [name for name in self.keys if not name.startswith("*")]
-        object.__setattr__(self, "variadic", len(fixed) < len(self.keys))
+        fixed = [n for n in self.keys if not n.startswith("*") and n not in self.elsewhere]
+        object.__setattr__(self, "variadic", self.keys[-1].startswith("*"))
         object.__setattr__(self, "_fixed_keys", _getter(fixed))
+        object.__setattr__(self, "_elsewhere", _getter(list(self.elsewhere)))
         object.__setattr__(self, "_args", _getter(list(self.args)))
         object.__setattr__(self, "includes", tuple(includes))
-        object.__setattr__(self, "body", self._bindings(uses_now) + _INCLUDE.sub("", own))
+        object.__setattr__(self, "uses_now", uses_now)
+        object.__setattr__(self, "lua", _INCLUDE.sub("", own))
 
     def key_values(self, keys: Mapping[str, str | Sequence[str]]) -> Sequence[str]:
-        """The keys in the declared order, from a mapping of name to key (to a list of
-        keys for the last one, when it takes the rest)."""
+        """The keys in the script's hash slot in the declared order, from a mapping of
+        name to key (to a list of keys for the last one, when it takes the rest) that
+        also names the keys ``elsewhere``."""
         if len(keys) == len(self.keys):
             try:
                 fixed = self._fixed_keys(keys)
@@ -166,6 +201,10 @@ class LuaScript:
             except KeyError:
                 pass
         raise self._mismatch("keys", keys, [name.removeprefix("*") for name in self.keys])
+
+    def elsewhere_values(self, keys: Mapping[str, Any]) -> tuple[Any, ...]:
+        """The keys ``elsewhere``, in the declared order (``key_values`` checked them)."""
+        return self._elsewhere(keys)
 
     def arg_values(self, args: Mapping[str, Any]) -> Sequence[Any]:
         """The arguments in the declared order, from a mapping of name to value."""
@@ -182,30 +221,52 @@ class LuaScript:
             f"got {', '.join(given) or 'none'}"
         )
 
-    def _bindings(self, uses_now: bool) -> str:
-        lines = [_PRELUDE, _CLOCK if uses_now else ""]
-        fixed = [name for name in self.keys if not name.startswith("*")]
+    def body(self, cluster: bool) -> str:
+        """The function's Lua: its keys and arguments bound to locals, then the script.
+
+        On one server, KEYS holds the event stream, the keys elsewhere and then the
+        script's own; under Cluster, KEYS holds only its own, and the keys elsewhere
+        come first in ARGV, after what every function gets."""
+        lines = [_CLUSTER_PRELUDE if cluster else _PRELUDE, _CLOCK if self.uses_now else ""]
+        first_key, first_arg = (1, FIRST_ARG) if cluster else (2, FIRST_ARG)
+        if self.elsewhere:
+            table = "ARGV" if cluster else "KEYS"
+            lines.append(_bind(list(self.elsewhere), table, first_arg if cluster else first_key))
+            if cluster:
+                first_arg += len(self.elsewhere)
+            else:
+                first_key += len(self.elsewhere)
+        fixed = [n for n in self.keys if not n.startswith("*") and n not in self.elsewhere]
         if fixed:
-            lines.append(_bind(fixed, "KEYS", FIRST_KEY))
+            lines.append(_bind(fixed, "KEYS", first_key))
         if self.variadic:
-            first = FIRST_KEY + len(fixed)
+            first = first_key + len(fixed)
             lines.append(f"  local {self.keys[-1][1:]} = {{unpack(KEYS, {first})}}\n")
         if self.args:
-            lines.append(_bind(list(self.args), "ARGV", FIRST_ARG))
-        return "".join(lines)
+            lines.append(_bind(list(self.args), "ARGV", first_arg))
+        return "".join(lines) + self.lua
 
 
 class FunctionLibrary:
     """The scripts as one Redis function library: its ``source`` for ``FUNCTION LOAD``,
-    and the name each script's function has in it."""
+    and the name each script's function has in it. ``cluster``: built for Redis
+    Cluster, where each function answers ``{reply, outbox}`` (see the module)."""
 
-    def __init__(self, scripts: Iterable[LuaScript]) -> None:
+    def __init__(self, scripts: Iterable[LuaScript], *, cluster: bool = False) -> None:
         self.scripts = tuple(scripts)
+        self.cluster = cluster
         includes = _includes(["clock", *(name for s in self.scripts for name in s.includes)])
-        functions = [
-            f"redis.register_function('{s.name}_@', function(KEYS, ARGV)\n{s.body}end)\n"
-            for s in self.scripts
-        ]
+        if cluster:
+            functions = [
+                _CLUSTER_FUNCTION.format(name=s.name, body=s.body(cluster=True))
+                for s in self.scripts
+            ]
+        else:
+            functions = [
+                f"redis.register_function('{s.name}_@', function(KEYS, ARGV)\n"
+                f"{s.body(cluster=False)}end)\n"
+                for s in self.scripts
+            ]
         template = "".join(
             ["#!lua name=empathy_memory_@\n", _SHARED, *includes.values(), *functions]
         )
@@ -255,6 +316,7 @@ ADD_TASK = LuaScript(
     "add_task",
     keys=("spec", "state", "queue", "types", "seq", "teams", "queue_changes"),
     args=("task_id", "task_type", "spec_json", "priority", "team"),
+    elsewhere=("teams",),
 )
 _REAP_ARGS = ("task_type", "max_attempts", "team", "batch")
 CLAIM_TASK = LuaScript(
@@ -294,11 +356,13 @@ PRUNE_TEAM = LuaScript(
         "queue_changes", "agents", "heartbeats", "teams",
     ),
     args=("team", "result_ttl_ms"),
+    elsewhere=("teams",),
 )  # fmt: skip
 REGISTER_AGENT = LuaScript(
     "register_agent",
     keys=("agents", "heartbeats", "teams"),
     args=("agent", "info_json", "team"),
+    elsewhere=("teams",),
 )
 HEARTBEAT = LuaScript(
     "heartbeat", keys=("agents", "heartbeats"), args=("agent", "team"), retry=True
@@ -353,6 +417,7 @@ STASH = LuaScript(
     keys=("working", "working_index", "working_agents"),
     args=("value_json", "ttl_ms", "key"),
     retry=True,
+    elsewhere=("working_agents",),
 )
 DELETE_WORKING = LuaScript(
     "delete_working", keys=("working", "working_index"), args=("key", "agent")
@@ -363,11 +428,13 @@ TOUCH_SESSION = LuaScript(
     "touch_session",
     keys=("meta", "agents", "context", "sessions"),
     args=("session_id", "ttl_ms", "op", "name", "value"),
+    elsewhere=("sessions",),
 )
 CREATE_CONFLICT = LuaScript(
     "create_conflict",
     keys=("conflict", "conflicts"),
     args=("conflict_id", "topic", "positions_json", "ttl_ms"),
+    elsewhere=("conflicts",),
 )
 RESOLVE_CONFLICT = LuaScript(
     "resolve_conflict", keys=("conflict",), args=("conflict_id", "resolution_json")
@@ -419,3 +486,4 @@ ALL = (
     RELEASE_BRIDGE,
 )
 LIBRARY = FunctionLibrary(ALL)
+CLUSTER_LIBRARY = FunctionLibrary(ALL, cluster=True)

@@ -34,10 +34,12 @@ def collect_stats(memory: RedisConnection, *, teams: bool = True) -> dict[str, A
         pipe.zlexcount(keys.patterns_staged, patterns_cutoff, "+")
         pipe.zlexcount(keys.signals_recent, signals_cutoff, "+")
         pipe.zcount(keys.sessions, f"({now}", "+inf")
-        pipe.xlen(keys.events)
+        for stream in memory.event_streams:
+            pipe.xlen(stream)
         answers = pipe.execute()
     working_keys = sum(answers[: len(agents)])
-    staged, signals, sessions, events = answers[len(agents) :]
+    staged, signals, sessions, *lengths = answers[len(agents) :]
+    events = sum(lengths)
     tasks = {"pending": 0, "claimed": 0, "completed": 0, "dead": 0}
     liveness = {"alive": 0, "late": 0, "dead": 0}
     team_ids = list_teams(memory, _STATS) if teams else []

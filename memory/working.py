@@ -92,11 +92,10 @@ def clear(memory: RedisConnection, caller: Caller, agent_id: str | None = None) 
                 for name in members:
                     pipe.delete(keys.working(owner, name))
                 pipe.delete(index)
-                pipe.zrem(keys.working_agents, owner)
-                memory.append_event(
-                    pipe, "working.cleared", caller, agent=owner, count=len(members)
-                )
+                cleared = memory.event("working.cleared", caller, agent=owner, count=len(members))
+                then = memory.follow(pipe, index, [("ZREM", keys.working_agents, owner), cleared])
                 pipe.execute()
+                then()
                 return len(members)
             except redis.WatchError:
                 continue

@@ -74,7 +74,7 @@ class Hub:
                 await asyncio.sleep(RETRY_EVERY)
                 continue
             for event in events:
-                after = event.id
+                after = event.cursor
                 for flag, wanted in list(self.waiters.items()):
                     if wanted(event):
                         flag.set()

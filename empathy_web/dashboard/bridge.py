@@ -121,7 +121,7 @@ class Bridge:
                 continue
             if events:
                 pending |= panels_for({event.type for event in events})
-                self.last_id = events[-1].id
+                self.last_id = events[-1].cursor
             now = time.monotonic()
             due = {p for p in pending if now - last_hint.get(p, 0.0) >= self.window(p)}
             if due:

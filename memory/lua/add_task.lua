@@ -11,7 +11,7 @@ redis.call('HSET', state, task_id,
 redis.call('ZADD', queue, score, task_id)
 count_per_minute(queue_changes, math.floor(now / 60000), 1, RECENT_MINUTES)
 redis.call('SADD', types, task_type)
-redis.call('ZADD', teams, now, team)
+elsewhere('ZADD', teams, now, team)
 emit('task.added', 'team', team, 'task_id', task_id, 'task_type', task_type,
      'priority', priority)
 return 1

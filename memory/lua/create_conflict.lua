@@ -6,7 +6,7 @@ local ttl = tonumber(ttl_ms)
 redis.call('HSET', conflict, 'topic', topic, 'positions', positions_json, 'created_by', actor,
            'created_at', now, 'status', 'open')
 redis.call('PEXPIRE', conflict, ttl)
-redis.call('ZREMRANGEBYSCORE', conflicts, '-inf', now - ttl)
-redis.call('ZADD', conflicts, now, conflict_id)
+elsewhere('ZREMRANGEBYSCORE', conflicts, '-inf', now - ttl)
+elsewhere('ZADD', conflicts, now, conflict_id)
 emit('conflict.created', 'conflict_id', conflict_id)
 return 1

@@ -7,6 +7,6 @@
 trim_completed(spec, state, finished, completed, now - tonumber(result_ttl_ms))
 if redis.call('HLEN', state) > 0 or redis.call('HLEN', agents) > 0 then return 0 end
 redis.call('DEL', spec, finished, completed, types, fence, seq, queue_changes, heartbeats)
-redis.call('ZREM', teams, team)
+elsewhere('ZREM', teams, team)
 emit('team.removed', 'team', team)
 return 1

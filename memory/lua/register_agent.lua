@@ -1,6 +1,6 @@
 -- Register (or re-register) an agent in a team; 1 when it is new.
 local fresh = redis.call('HSET', agents, agent, info_json)
 redis.call('ZADD', heartbeats, now, agent)
-redis.call('ZADD', teams, now, team)
+elsewhere('ZADD', teams, now, team)
 emit('agent.registered', 'team', team, 'agent', agent)
 return fresh

@@ -10,14 +10,13 @@ if redis.call('ZADD', working_index, clock + ttl, key) == 1 then
   redis.call('ZREMRANGEBYSCORE', working_index, '-inf', clock)
 end
 -- The index (and the agent's entry in the agents index) must outlive every key in it.
--- Extending them with a tenth to spare means a burst of stashes extends them once.
+-- Extending them with a tenth to spare means a burst of stashes extends them once, and
+-- that (once per TTL window per agent) is when the agents whose memory has expired
+-- since leave the agents index.
 if redis.call('PTTL', working_index) < ttl then
   local spare = ttl + math.floor(ttl / 10)
   redis.call('PEXPIRE', working_index, spare)
-  if redis.call('ZADD', working_agents, 'GT', 'CH', clock + spare, actor) == 1 then
-    -- The agents index changed (which happens once per TTL window per agent): drop
-    -- the agents whose memory has expired since.
-    redis.call('ZREMRANGEBYSCORE', working_agents, '-inf', clock)
-  end
+  elsewhere('ZADD', working_agents, 'GT', clock + spare, actor)
+  elsewhere('ZREMRANGEBYSCORE', working_agents, '-inf', clock)
 end
 return 1

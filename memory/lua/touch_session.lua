@@ -4,7 +4,7 @@
 local ttl = tonumber(ttl_ms)
 if op == 'delete' then
   local n = redis.call('DEL', meta, agents, context)
-  redis.call('ZREM', sessions, session_id)
+  elsewhere('ZREM', sessions, session_id)
   if n > 0 then emit('session.deleted', 'session_id', session_id) end
   return n
 end
@@ -30,6 +30,6 @@ end
 redis.call('PEXPIRE', meta, ttl)
 redis.call('PEXPIRE', agents, ttl)
 redis.call('PEXPIRE', context, ttl)
-redis.call('ZREMRANGEBYSCORE', sessions, '-inf', now)
-redis.call('ZADD', sessions, now + ttl, session_id)
+elsewhere('ZREMRANGEBYSCORE', sessions, '-inf', now)
+elsewhere('ZADD', sessions, now + ttl, session_id)
 return 1

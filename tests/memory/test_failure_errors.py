@@ -69,7 +69,8 @@ SAMPLES: dict[str, Any] = {
 }
 # Calls that do not touch Redis, or are the connection's own plumbing.
 PURE = {
-    "ping", "liveness", "connection_error", "ttl_ms", "append_event", "close", "run_script",
+    "ping", "liveness", "connection_error", "ttl_ms", "event", "follow", "close",
+    "run_script",
 }  # fmt: skip
 
 
