@@ -126,6 +126,12 @@ def _cluster_client(node: redis.Redis, db: int) -> RedisCluster:
     )  # fmt: skip
 
 
+def queue_time(pipe: Any) -> None:
+    """Queue ``TIME`` on a pipeline (a Cluster pipeline refuses ``pipe.time()``, and
+    ``MGET``: send that as ``execute_command`` too)."""
+    pipe.execute_command("TIME")
+
+
 def time_ms(reply: Sequence[Any]) -> int:
     """Milliseconds from the server's answer to ``TIME`` (seconds, microseconds), as a
     pipeline returns it."""
@@ -209,6 +215,8 @@ class RedisConnection:
             self.client = _cluster_client(self.client, db)
         # Redis Cluster: found at the address given, or passed in as the client.
         self.cluster = isinstance(self.client, RedisCluster)
+        if self.cluster:
+            self.mode = "cluster"
         self.library: FunctionLibrary = CLUSTER_LIBRARY if self.cluster else LIBRARY
         self.event_streams = self.keys.event_shards if self.cluster else (self.keys.events,)
         if self.cluster and wait_replicas:
@@ -390,9 +398,10 @@ class RedisConnection:
     def _complete(self, command: Sequence[Any], stream: str) -> Sequence[Any]:
         """An outbox's command as sent: an event (``XADD`` and its fields) gets its
         stream and the stream's bound."""
-        if command[0] in (b"XADD", "XADD"):
-            return ("XADD", stream, "MAXLEN", "~", self.events_maxlen, "*", *command[1:])
-        return command
+        name = command[0].decode() if isinstance(command[0], bytes) else command[0]
+        if name == "XADD":
+            return (name, stream, "MAXLEN", "~", self.events_maxlen, "*", *command[1:])
+        return (name, *command[1:])
 
     def follow(
         self, pipe: Any, near_key: str, commands: Sequence[Sequence[Any]]

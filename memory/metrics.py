@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from .connection import RedisConnection, redis_errors
 from .formats import MINUTE_MS, decode_per_minute
 from .registry import list_teams
@@ -44,12 +46,7 @@ def queue_depth(
         for team in teams:
             pipe.smembers(keys.team(team, "types"))
         types = [sorted(t.decode() for t in members) for members in pipe.execute()]
-    with memory.client.pipeline(transaction=True) as pipe:
-        for team, team_types in zip(teams, types, strict=True):
-            pipe.hgetall(keys.team(team, "queue_changes"))
-            for task_type in team_types:
-                pipe.zcard(keys.queue(team, task_type))
-        answers = iter(pipe.execute())
+    answers = iter(_changes_and_sizes(memory, teams, types))
     total = [0] * minutes
     for team_types in types:
         changes = decode_per_minute(next(answers))
@@ -58,3 +55,23 @@ def queue_depth(
             total[i] += value
             value -= changes.get(now_minute - (minutes - 1 - i), 0)
     return total
+
+
+def _changes_and_sizes(
+    memory: RedisConnection, teams: list[str], types: list[list[str]]
+) -> list[Any]:
+    """Each team's per-minute changes and then its queues' sizes, each team's read in
+    one transaction (under Cluster, a transaction covers one team's hash slot)."""
+    keys = memory.keys
+    groups = [list(zip(teams, types, strict=True))]
+    if memory.cluster:
+        groups = [[pair] for pair in groups[0]]
+    answers: list[Any] = []
+    for group in groups:
+        with memory.client.pipeline(transaction=True) as pipe:
+            for team, team_types in group:
+                pipe.hgetall(keys.team(team, "queue_changes"))
+                for task_type in team_types:
+                    pipe.zcard(keys.queue(team, task_type))
+            answers.extend(pipe.execute())
+    return answers

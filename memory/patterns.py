@@ -10,7 +10,7 @@ from typing import Any
 
 from . import scripts
 from .codec import check_confidence, check_id, decode, encode, holds_nul
-from .connection import RedisConnection, redis_errors, time_ms
+from .connection import RedisConnection, queue_time, redis_errors, time_ms
 from .exceptions import AccessDenied, InvalidValue
 from .formats import (
     MINUTE_MS,
@@ -384,7 +384,7 @@ def _sorted_members(
     keys = memory.keys
     index = keys.patterns_by_confidence if order == "confidence" else keys.patterns_by_staged_at
     with memory.client.pipeline(transaction=False) as pipe:
-        pipe.time()
+        queue_time(pipe)
         pipe.zcard(index)
         pipe.zrange(index, start, start + count - 1, desc=order == "confidence")
         clock, total, members = pipe.execute()

@@ -12,7 +12,7 @@ import redis
 
 from . import scripts
 from .codec import check_id, decode, encode
-from .connection import RedisConnection, redis_errors, time_ms
+from .connection import RedisConnection, queue_time, redis_errors, time_ms
 from .keys import TEAM_PARTS
 from .page import Page, check_limit, offset_cursor
 from .team import TeamScope
@@ -93,7 +93,7 @@ class AgentRegistry(TeamScope):
         start = offset_cursor(cursor)
         limit = check_limit(limit)
         with self.memory.client.pipeline(transaction=False) as pipe:
-            pipe.time()
+            queue_time(pipe)
             pipe.zcard(self._key("heartbeats"))
             pipe.zrevrange(self._key("heartbeats"), start, start + limit - 1, withscores=True)
             clock, total, beats = pipe.execute()

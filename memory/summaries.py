@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .codec import ttl_ms
-from .connection import RedisConnection, redis_errors, time_ms
+from .connection import RedisConnection, queue_time, redis_errors, time_ms
 from .registry import liveness_ranges
 from .team import ALIVE_SECONDS
 from .tiers import READ, Caller
@@ -22,7 +22,7 @@ def team_summaries(
     caller.require(READ, "team summaries")
     keys = memory.keys
     with memory.client.pipeline(transaction=False) as pipe:
-        pipe.time()
+        queue_time(pipe)
         for team_id in team_ids:
             pipe.smembers(keys.team(team_id, "types"))
         clock, *type_sets = pipe.execute()

@@ -356,7 +356,7 @@ class TaskQueue(TeamScope):
         with client.pipeline(transaction=False) as pipe:
             pipe.hmget(self._key("spec"), ids)
             pipe.hmget(self._key("state"), ids)
-            pipe.mget([keys.result(self.team_id, i) for i in ids])
+            pipe.execute_command("MGET", *(keys.result(self.team_id, i) for i in ids))
             specs, states, results = pipe.execute()
         tasks = []
         for spec, raw_state, result in zip(specs, states, results, strict=True):

@@ -83,7 +83,7 @@ def clear(memory: RedisConnection, caller: Caller, agent_id: str | None = None) 
     index = keys.working_index(owner)
     # WATCH the index so a stash that lands between the read and the delete makes the
     # transaction retry instead of leaving an unindexed key behind.
-    with memory.client.pipeline() as pipe:
+    with memory.client.pipeline(transaction=True) as pipe:
         while True:
             try:
                 pipe.watch(index)

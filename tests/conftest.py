@@ -3,7 +3,13 @@ from collections.abc import Iterator
 import pytest
 import redis
 
-from tests.redis_server import RedisServer, RedisServerNotInstalled, start_redis_server
+from tests.redis_server import (
+    ClusterOfServers,
+    RedisServer,
+    RedisServerNotInstalled,
+    start_cluster,
+    start_redis_server,
+)
 
 
 @pytest.fixture(scope="session")
@@ -21,6 +27,19 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[ClusterOfServers]:
+    """A 3-master Redis Cluster on 127.0.0.1, shared by the whole test session."""
+    try:
+        cluster = start_cluster(3)
+    except RedisServerNotInstalled as exc:
+        pytest.fail(str(exc), pytrace=False)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture

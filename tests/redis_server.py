@@ -236,3 +236,62 @@ def start_sentinel(master_port: int, master: str = "mymaster", quorum: int = 2) 
         server.kill()
         raise RedisServerStartError(f"redis-sentinel failed to start:\n{log_text}")
     return server
+
+
+@dataclass
+class ClusterOfServers:
+    """A Redis Cluster of masters (no replicas) started by :func:`start_cluster`."""
+
+    nodes: list[RedisServer]
+
+    @property
+    def url(self) -> str:
+        """The first node's URL: the library finds the rest from any node."""
+        return self.nodes[0].url
+
+    def client(self, **kwargs) -> redis.RedisCluster:
+        kwargs.setdefault("socket_timeout", 10)
+        kwargs.setdefault("socket_connect_timeout", 5)
+        return redis.RedisCluster(host=HOST, port=self.nodes[0].port, **kwargs)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+def start_cluster(masters: int = 3) -> ClusterOfServers:
+    """Start ``masters`` cluster-enabled redis-servers on loopback, join them into one
+    Redis Cluster with ``redis-cli --cluster create`` (the slots split evenly), and wait
+    until every node says the cluster is ok."""
+    options = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+               "--cluster-node-timeout", "2000"]  # fmt: skip
+    nodes: list[RedisServer] = []
+    try:
+        for _ in range(masters):
+            # The bus port defaults to the port + 10000, which may be taken or too high.
+            nodes.append(start_redis_server([*options, "--cluster-port", str(_free_port())]))
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            raise RedisServerNotInstalled("redis-cli is not installed (it comes with redis-server)")
+        addresses = [f"{HOST}:{node.port}" for node in nodes]
+        created = subprocess.run(
+            [cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        if created.returncode != 0:
+            raise RedisServerStartError(f"redis-cli --cluster create failed:\n{created.stdout}")
+        deadline = time.monotonic() + START_TIMEOUT
+        for node in nodes:
+            client = node.client()
+            try:
+                while b"cluster_state:ok" not in client.execute_command("CLUSTER", "INFO"):
+                    if time.monotonic() > deadline:
+                        raise RedisServerStartError(f"the cluster is not ok on port {node.port}")
+                    time.sleep(0.02)
+            finally:
+                client.close()
+    except BaseException:
+        for node in nodes:
+            node.kill()
+        raise
+    return ClusterOfServers(nodes)

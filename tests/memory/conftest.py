@@ -1,4 +1,5 @@
-"""Every library test runs twice: on a real redis-server and on the in-process mock."""
+"""Every library test runs three times: on a real redis-server, on a 3-master Redis
+Cluster, and on the in-process mock."""
 
 from __future__ import annotations
 
@@ -7,15 +8,13 @@ from typing import Any
 
 import fakeredis
 import pytest
-import redis
 
 from memory import RedisShortTermMemory
-from tests.redis_server import RedisServer
 
 MakeMemory = Callable[..., RedisShortTermMemory]
 
 
-@pytest.fixture(params=["redis", "mock"])
+@pytest.fixture(params=["redis", "cluster", "mock"])
 def backend(request: pytest.FixtureRequest) -> str:
     return request.param
 
@@ -24,9 +23,10 @@ def backend(request: pytest.FixtureRequest) -> str:
 def make_memory(backend: str, request: pytest.FixtureRequest) -> Iterator[MakeMemory]:
     """Build memories on one empty backend; all memories of a test share its data."""
     made: list[RedisShortTermMemory] = []
-    if backend == "redis":
-        server: RedisServer = request.getfixturevalue("redis_server")
-        redis.Redis.from_url(server.url).flushall()
+    if backend in ("redis", "cluster"):
+        server = request.getfixturevalue("redis_server" if backend == "redis" else "redis_cluster")
+        with server.client() as client:
+            client.flushall()
 
         def make(**options: Any) -> RedisShortTermMemory:
             memory = RedisShortTermMemory(url=server.url, **options)

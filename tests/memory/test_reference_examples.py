@@ -340,6 +340,8 @@ def raw(backend: str, request: pytest.FixtureRequest) -> redis.Redis | fakeredis
     """A raw client on the backend the examples use, to check where their data went."""
     if backend == "redis":
         return request.getfixturevalue("redis_client")
+    if backend == "cluster":
+        return request.getfixturevalue("redis_cluster").client()
     return fakeredis.FakeRedis(server=mock_server())
 
 
@@ -352,8 +354,8 @@ def doc(
     raw: redis.Redis | fakeredis.FakeRedis,
 ) -> Iterator[ReferenceRunner]:
     """A runner whose ``get_redis_memory()`` finds the test server (or the mock)."""
-    if backend == "redis":
-        server: RedisServer = request.getfixturevalue("redis_server")
+    if backend in ("redis", "cluster"):
+        server = request.getfixturevalue("redis_server" if backend == "redis" else "redis_cluster")
         monkeypatch.setenv("REDIS_URL", server.url)
     else:
         monkeypatch.setenv("REDIS_URL", "")

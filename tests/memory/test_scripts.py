@@ -29,10 +29,16 @@ def built_by_schema(name: str) -> bool:
 
 def test_the_library_loads_with_a_function_for_every_script(memory):
     memory.load_library()
-    [library] = memory.client.function_list(library=scripts.LIBRARY.name)
-    names = {function[1].decode() for function in library[5]}
-    assert names == {scripts.LIBRARY.function(script) for script in scripts.ALL}
-    assert scripts.LIBRARY.version in scripts.LIBRARY.name
+    library = memory.library
+    assert library is (scripts.CLUSTER_LIBRARY if memory.cluster else scripts.LIBRARY)
+    # Under Cluster, every master has it.
+    nodes = memory.client.get_primaries() if memory.cluster else [None]
+    for node in nodes:
+        client = node.redis_connection if node else memory.client
+        [loaded] = client.function_list(library=library.name)
+        names = {function[1].decode() for function in loaded[5]}
+        assert names == {library.function(script) for script in scripts.ALL}
+    assert library.version in library.name
 
 
 def test_the_library_is_loaded_again_when_redis_has_lost_it(memory):

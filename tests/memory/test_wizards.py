@@ -560,7 +560,8 @@ def test_shared_context_lives_in_the_wizards_team_session(memory: RedisShortTerm
 def test_shared_context_survives_the_session_expiring(memory: RedisShortTermMemory) -> None:
     wizard = BaseWizard(memory, wizard_id="first")
     wizard.share_context("a", 1)
-    memory.client.delete(*memory.client.keys(f"{memory.keys.prefix}{{sess:*"))
+    for key in memory.client.scan_iter(f"{memory.keys.prefix}{{sess:*"):
+        memory.client.delete(key)
 
     assert wizard.get_shared_context("a") is None
     wizard.share_context("a", 2)
