@@ -385,13 +385,15 @@ class RedisConnection:
             with self.client.pipeline(transaction=False) as pipe:
                 for command in outbox:
                     pipe.execute_command(*self._complete(command, stream))
-                failed = [r for r in pipe.execute(raise_on_error=False) if isinstance(r, Exception)]
+                answers = pipe.execute(raise_on_error=False)
+            failed = [answer for answer in answers if isinstance(answer, Exception)]
+            lost = str(len(failed))
         except redis.RedisError as exc:
-            failed = [exc]
+            failed, lost = [exc], "some or all"
         if failed:
             logger.warning(
-                "Redis at %s: a change was made, but not %d of its %d writes elsewhere "
-                "(events and index entries): %s", self.address, len(failed), len(outbox),
+                "Redis at %s: a change was made, but %s of its %d writes elsewhere "
+                "(events and index entries) failed: %s", self.address, lost, len(outbox),
                 failed[0],
             )  # fmt: skip
 
