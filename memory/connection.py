@@ -210,17 +210,20 @@ class RedisConnection:
             sentinel = {"sentinels": sentinels, "master": sentinel_master}
             self.client = _real_client(where, sentinel, username, password, options)
         self.mode = "mock" if type(self.client).__module__.startswith("fakeredis") else "redis"
-        single = self.mode == "redis" and not isinstance(self.client, RedisCluster)
-        if single and self._check_server(connect_timeout) and sentinels is None:
+        probed = self.mode == "redis" and not isinstance(self.client, RedisCluster)
+        if probed and self._check_server(connect_timeout) and sentinels is None:
             self.client = _cluster_client(self.client, db)
         # Redis Cluster: found at the address given, or passed in as the client.
         self.cluster = isinstance(self.client, RedisCluster)
         if self.cluster:
             self.mode = "cluster"
+        if self.cluster and wait_replicas:
+            self.client.close()
+            raise InvalidValue("wait_replicas is for one master and its replicas, not Cluster")
         self.library: FunctionLibrary = CLUSTER_LIBRARY if self.cluster else LIBRARY
         self.event_streams = self.keys.event_shards if self.cluster else (self.keys.events,)
-        if self.cluster and wait_replicas:
-            raise InvalidValue("wait_replicas is for one master and its replicas, not Cluster")
+        if probed:
+            self._warn_of_eviction()
 
     # connection -------------------------------------------------------------------
 
@@ -241,8 +244,7 @@ class RedisConnection:
         return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
 
     def _check_server(self, timeout: float) -> bool:
-        """Check that the server answers and that its eviction policy is safe; True when
-        it is a node of a Redis Cluster."""
+        """Check that the server answers; True when it is a node of a Redis Cluster."""
         # The client's own timeouts and retries suit steady work, not a first contact: a
         # server that accepts but never answers would hold the caller for many seconds.
         # So the first PING goes through a one-off connection with one short timeout.
@@ -268,6 +270,9 @@ class RedisConnection:
             ) from exc
         finally:
             probe.disconnect()
+        return cluster
+
+    def _warn_of_eviction(self) -> None:
         try:
             problem = self.eviction_problem()
         except EvictionUnknown as exc:
@@ -275,19 +280,29 @@ class RedisConnection:
             if not _eviction_unknown_logged:  # once per process: it stays true
                 _eviction_unknown_logged = True
                 logger.warning("%s", exc)
-            return cluster
+            return
         if problem:
             logger.warning("%s", problem)
-        return cluster
 
     def eviction_problem(self) -> str | None:
         """What is wrong with the server's ``maxmemory-policy``, or None. An
         ``allkeys-*`` policy evicts queued tasks and staged patterns, and half of a
         task's keys (its queue entry but not its state) as easily as all of them. Raises
         ``EvictionUnknown`` when the server refuses ``CONFIG``, as managed ones often do,
-        and ``MemoryConnectionError`` when it does not answer."""
+        and ``MemoryConnectionError`` when it does not answer. Under Cluster, every
+        master's policy counts."""
         try:
-            reply = self.client.config_get("maxmemory-policy")
+            if self.cluster:
+                replies = self.client.config_get(
+                    "maxmemory-policy", target_nodes=RedisCluster.PRIMARIES
+                )
+                # One master's problem is the cluster's: report the first.
+                replies = {
+                    node: r for node, r in replies.items() if _policy(r).startswith("allkeys-")
+                }
+                reply = next(iter(replies.values()), {})
+            else:
+                reply = self.client.config_get("maxmemory-policy")
         except redis.ResponseError as exc:
             raise EvictionUnknown(
                 f"could not check the maxmemory-policy of Redis at {self.address} "
@@ -295,8 +310,7 @@ class RedisConnection:
             ) from None
         except redis.RedisError as exc:
             raise self.connection_error(exc) from exc
-        policy = reply.get("maxmemory-policy", "")
-        policy = policy.decode() if isinstance(policy, bytes) else policy
+        policy = _policy(reply)
         if not policy.startswith("allkeys-"):
             return None
         return (
@@ -581,6 +595,12 @@ def _streams(answer: Any) -> list[tuple[Any, list[Any]]]:
     if not answer:
         return []
     return list(answer.items()) if isinstance(answer, dict) else list(answer)
+
+
+def _policy(reply: Mapping[Any, Any]) -> str:
+    """The policy in a ``CONFIG GET maxmemory-policy`` answer."""
+    policy = reply.get("maxmemory-policy", reply.get(b"maxmemory-policy", ""))
+    return policy.decode() if isinstance(policy, bytes) else policy
 
 
 def _hello_field(reply: Any, name: bytes) -> Any:

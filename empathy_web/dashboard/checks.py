@@ -27,3 +27,25 @@ def redis_eviction_policy(app_configs: Any = None, **kwargs: Any) -> list[CheckM
     if problem:
         return [Error(problem, hint="CONFIG SET maxmemory-policy noeviction", id="empathy.E001")]
     return []
+
+
+@register("redis")
+def channel_layer_not_on_a_cluster(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """channels-redis cannot use a Redis Cluster (its Lua touches keys of several
+    slots): under Cluster, the dashboards' channel layer needs a Redis of its own."""
+    if not settings.SHARED_REDIS or settings.REDIS_SENTINELS:
+        return []
+    try:
+        cluster = get_memory().cluster
+    except UNAVAILABLE as exc:
+        return [Warning(f"could not check Redis: {exc}", id="empathy.W002")]
+    if cluster and settings.CHANNEL_LAYER_REDIS_URL == settings.REDIS_URL:
+        return [
+            Error(
+                "REDIS_URL is a Redis Cluster, and the channel layer (channels-redis) cannot "
+                "use one.",
+                hint="Set CHANNEL_LAYER_REDIS_URL to a Redis that is not in cluster mode.",
+                id="empathy.E002",
+            )
+        ]
+    return []

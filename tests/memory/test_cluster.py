@@ -88,6 +88,19 @@ def test_a_blocked_reader_wakes_for_an_event_on_any_shard(cluster):
         memory.close()
 
 
+def test_the_eviction_policy_of_every_master_is_checked(cluster):
+    memory = RedisShortTermMemory(url=cluster.url)
+    last = cluster.nodes[-1].client()
+    try:
+        assert memory.eviction_problem() is None
+        last.config_set("maxmemory-policy", "allkeys-lru")
+        assert "allkeys-lru" in memory.eviction_problem()
+    finally:
+        last.config_set("maxmemory-policy", "noeviction")
+        last.close()
+        memory.close()
+
+
 def test_acknowledged_replica_writes_are_for_one_master_not_cluster(cluster):
     with pytest.raises(InvalidValue, match="not Cluster"):
         RedisShortTermMemory(url=cluster.url, wait_replicas=1)

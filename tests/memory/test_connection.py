@@ -330,6 +330,7 @@ def test_rediss_url_builds_a_tls_client(
 ) -> None:
     # Skip the connection check so the client can be inspected without a TLS server.
     monkeypatch.setattr(RedisShortTermMemory, "_check_server", lambda self, timeout: None)
+    monkeypatch.setattr(RedisShortTermMemory, "_warn_of_eviction", lambda self: None)
 
     tls = RedisShortTermMemory(url=f"rediss://127.0.0.1:{redis_server.port}")
     plain = RedisShortTermMemory(url=f"redis://127.0.0.1:{redis_server.port}")

@@ -1,6 +1,7 @@
 """An open signal feed across a bridge takeover: two real ``run_bridge`` processes, the
 leader killed with SIGKILL while an agent keeps signalling; the feed, a real websocket
-through the whole ASGI application, shows every signal exactly once."""
+through the whole ASGI application, shows every signal exactly once. On one redis-server,
+and on a Redis Cluster (with the channel layer on a Redis of its own)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import channel_layers
 
-from memory import EmpathyOS, leadership
+from empathy_web.dashboard.agents_memory import use_memory
+from memory import EmpathyOS, RedisShortTermMemory, leadership
 from tests.redis_server import RedisServer
 from tests.web.test_bridge_process import BridgeProcesses
 from tests.web.test_consumers import connect, session_cookie, signal_ids  # noqa: F401
@@ -42,9 +44,35 @@ def redis_layer(settings, redis_server: RedisServer) -> Iterator[None]:
     channel_layers.backends.clear()
 
 
+@pytest.fixture(params=["server", "cluster"])
+def agents_redis(request: pytest.FixtureRequest, redis_server: RedisServer) -> str:
+    """Where the agents' memory is: the session's redis-server (which the channel layer
+    shares), or a Redis Cluster."""
+    if request.param == "server":
+        return redis_server.url
+    cluster = request.getfixturevalue("redis_cluster")
+    with cluster.client() as client:
+        client.flushall()
+    return cluster.url
+
+
 @pytest.fixture
-def bridges(redis_server: RedisServer, tmp_path: Path) -> Iterator[BridgeProcesses]:
-    processes = BridgeProcesses(redis_server.url, tmp_path)
+def memory(agents_redis: str, redis_client) -> Iterator[RedisShortTermMemory]:
+    shared = RedisShortTermMemory(url=agents_redis)
+    use_memory(shared)
+    try:
+        yield shared
+    finally:
+        use_memory(None)
+        shared.close()
+
+
+@pytest.fixture
+def bridges(
+    agents_redis: str, redis_server: RedisServer, tmp_path: Path
+) -> Iterator[BridgeProcesses]:
+    processes = BridgeProcesses(agents_redis, tmp_path)
+    processes.env["CHANNEL_LAYER_REDIS_URL"] = redis_server.url
     yield processes
     processes.stop_all()
 

@@ -85,3 +85,14 @@ def test_the_channel_layer_starts_without_a_warning(redis_server):
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "probe"
     assert "Warning" not in done.stderr, done.stderr
+
+
+def test_check_refuses_the_channel_layer_on_a_cluster(redis_cluster, redis_server):
+    done = run_django(redis_cluster.url, ["manage.py", "check"])
+    assert done.returncode != 0
+    assert "empathy.E002" in done.stderr and "CHANNEL_LAYER_REDIS_URL" in done.stderr
+    # With a Redis of its own for the layer, the cluster is fine.
+    done = run_django(
+        redis_cluster.url, ["manage.py", "check"], CHANNEL_LAYER_REDIS_URL=redis_server.url
+    )
+    assert done.returncode == 0, done.stderr
