@@ -356,17 +356,7 @@ class RedisConnection:
     ) -> Any:
         """Run ``script`` in one atomic round trip as ``caller``, with its keys and
         arguments by the names it declares (see ``memory.scripts``)."""
-        key_values = script.key_values(keys)
-        elsewhere = script.elsewhere_values(keys)
-        function = self.library.function(script)
-        common = (self.events_maxlen, caller.user_id, caller.tier_name)
-        if self.cluster:
-            # Only the script's own keys: the rest come after, in the outbox's call.
-            call = ("FCALL", function, len(key_values), *key_values, *common, *elsewhere)
-        else:
-            keys_sent = (self.keys.events, *elsewhere, *key_values)
-            call = ("FCALL", function, len(keys_sent), *keys_sent, *common)
-        call = (*call, *script.arg_values(args))
+        call = self._call(script, caller, keys, args)
         try:
             try:
                 reply = self._fcall(call)
@@ -382,11 +372,84 @@ class RedisConnection:
             raise script_error(exc) from None
         except redis.RedisError as exc:
             raise self.connection_error(exc) from exc
+        return self._answer(reply, call)
+
+    def run_scripts(
+        self, runs: Sequence[tuple[LuaScript, Caller, Mapping[str, Any], Mapping[str, Any]]]
+    ) -> list[Any]:
+        """Run several scripts (each as ``run_script`` takes it) in one round trip, and
+        return their replies. On one server they run in one MULTI/EXEC, so all of them
+        or none; under Cluster each runs on its own master, atomic alone. Sent once."""
+        calls = [self._call(*run) for run in runs]
+        try:
+            replies = self._exec(calls)
+            missing = [i for i, r in enumerate(replies) if isinstance(r, redis.ResponseError)
+                       and _needs_library(r)]  # fmt: skip
+            if missing:  # none of them ran: load the library, then run them
+                self.load_library()
+                again = self._exec([calls[i] for i in missing])
+                for i, reply in zip(missing, again, strict=True):
+                    replies[i] = reply
+        except redis.exceptions.NoPermissionError as exc:
+            raise self.connection_error(exc) from None
+        except redis.RedisError as exc:
+            raise self.connection_error(exc) from exc
+        for reply in replies:
+            if isinstance(reply, redis.exceptions.NoPermissionError):
+                raise self.connection_error(reply) from None
+            if isinstance(reply, redis.ResponseError):
+                raise script_error(reply) from None
+        return [self._answer(reply, call) for reply, call in zip(replies, calls, strict=True)]
+
+    def _exec(self, calls: Sequence[tuple[Any, ...]]) -> list[Any]:
+        with self.client.pipeline(transaction=False) as pipe:
+            if self.cluster:
+                for call in calls:
+                    pipe.execute_command(*call)
+                return pipe.execute(raise_on_error=False)
+            # MULTI/EXEC by hand, so that WAIT (which counts this connection's writes)
+            # can follow in the same round trip.
+            pipe.execute_command("MULTI")
+            for call in calls:
+                pipe.execute_command(*call)
+            pipe.execute_command("EXEC")
+            if self.wait_replicas:
+                pipe.execute_command("WAIT", self.wait_replicas, self.wait_timeout_ms)
+            answers = pipe.execute(raise_on_error=False)
+        replies = answers[len(calls) + 1]
+        if isinstance(replies, Exception):  # EXECABORT: say why a call was refused
+            refused = [a for a in answers[1 : len(calls) + 1] if isinstance(a, Exception)]
+            raise refused[0] if refused else replies
+        if self.wait_replicas:
+            self._check_replicas(answers[-1])
+        return list(replies)
+
+    def _call(
+        self,
+        script: LuaScript,
+        caller: Caller,
+        keys: Mapping[str, str | Sequence[str]],
+        args: Mapping[str, Any],
+    ) -> tuple[Any, ...]:
+        """The ``FCALL`` that runs ``script`` (see ``LuaScript.body`` for the layout)."""
+        own, elsewhere, rest = script.split_keys(keys)
+        function = self.library.function(script)
+        common = (self.events_maxlen, caller.user_id, caller.tier_name)
+        arg_values = script.arg_values(args)
+        if self.cluster:
+            # Only the script's own keys are keys: the others go to the outbox's call.
+            return ("FCALL", function, len(own), *own, *common, *elsewhere, *arg_values, *rest)
+        keys_sent = (self.keys.events, *elsewhere, *own, *rest)
+        return ("FCALL", function, len(keys_sent), *keys_sent, *common, *arg_values)
+
+    def _answer(self, reply: Any, call: tuple[Any, ...]) -> Any:
+        """A script's reply; under Cluster, once its outbox is sent (it ran in the slot
+        of its first key, ``call[3]``)."""
         if not self.cluster:
             return reply
         reply, outbox = reply
         if outbox:
-            self._deliver(outbox, key_values[0])
+            self._deliver(outbox, call[3])
         return reply
 
     def _deliver(self, outbox: Sequence[Sequence[Any]], near_key: str) -> None:
@@ -459,13 +522,16 @@ class RedisConnection:
             result, replicas = pipe.execute(raise_on_error=False)
         if isinstance(result, Exception):
             raise result  # as the call alone would have raised it
+        self._check_replicas(replicas)
+        return result
+
+    def _check_replicas(self, replicas: int) -> None:
         if replicas < self.wait_replicas:
             raise MemoryConnectionError(
                 f"the write reached {replicas} of {self.wait_replicas} replicas within "
                 f"{self.wait_timeout_ms} ms: it is on the master, but a failover may lose it",
                 unreachable=False,
             )
-        return result
 
     def load_library(self) -> None:
         """Load the library's functions into Redis (``FUNCTION LOAD REPLACE``)."""

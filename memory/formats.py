@@ -80,10 +80,11 @@ def decode_per_minute(raw: dict[bytes, bytes]) -> dict[int, int]:
     return {int(minute): int(count) for minute, count in raw.items()}
 
 
-# Signals: an id is "<server ms, 13 digits>-<sequence, 12 digits>-<sender's token>", so
-# ids sort in the order signals were sent; the recent feed indexes ids, and inboxes and
-# the broadcast index hold "<id>|<signal type>" (ids never contain "|"). The Lua half
-# is lua/includes/signal_member.lua.
+# Signals: an id is "<server ms, 13 digits>-<microseconds within it, 12 digits>-<sender's
+# token>", so ids sort in the order signals were sent; inboxes, the broadcast index and
+# session logs hold "<id>|<signal type>", and the recent feed "<id>" or, for a signal
+# whose record is in an agent's mailbox, "<id>|<agent>" (ids never contain "|", and all
+# have one length). The Lua half is lua/includes/signal_member.lua.
 
 
 _SIGNAL_ID = re.compile(r"[0-9]{13}-[0-9]{12}-[0-9a-f]{16}")
@@ -98,6 +99,20 @@ def signal_member_id(member: bytes | str) -> str:
     """The signal id of an index member (of any signal index)."""
     text = member.decode() if isinstance(member, bytes) else member
     return text.partition("|")[0]
+
+
+def feed_entry(member: bytes | str) -> tuple[str, str | None]:
+    """A recent-feed member's signal id, and the agent whose mailbox holds its record
+    (None: it is with the shared signals)."""
+    text = member.decode() if isinstance(member, bytes) else member
+    signal_id, bar, mailbox = text.partition("|")
+    return signal_id, mailbox if bar else None
+
+
+def members_after(signal_id: str) -> str:
+    """The lexicographic bound of index members of signals after ``signal_id``: "}"
+    sorts after the "|" that follows the id in its own members."""
+    return f"[{signal_id}}}"
 
 
 def signal_token(signal_id: str) -> str:

@@ -5,7 +5,9 @@ script share a Redis Cluster hash tag (the part in braces), so they land in one 
 
 - ``{wm:<agent>}``      one agent's working memory and its index
 - ``{patterns}``        staged patterns, their index and decisions
-- ``{signals}``         signal records, inboxes, the broadcast and recent indexes
+- ``{signals}``         broadcasts and sessions' signals, the recent feed, who has had
+                        which broadcast
+- ``{sig:<agent>}``     one agent's mailbox: its inbox, and the signals sent to it
 - ``{team:<team>}``     one team's agents, task specs and states, queues and leases
 - ``{sess:<session>}``  one team session
 - ``{conflict:<id>}``   one conflict
@@ -60,7 +62,6 @@ class KeySchema:
         self.patterns_by_staged_at = f"{prefix}{{patterns}}:by_staged_at"
         self.signals_recent = f"{prefix}{{signals}}:recent"
         self.signals_broadcast = f"{prefix}{{signals}}:broadcast"
-        self.signals_seq = f"{prefix}{{signals}}:seq"
         self.signals_rate = f"{prefix}{{signals}}:per_minute"
         # Patterns that expired undecided: counts per minute of their expiry, and a log
         # of the latest (beside the index, in the patterns' hash slot).
@@ -89,6 +90,7 @@ class KeySchema:
             "pattern indexes": f"{p}{{patterns}}:[sbe]*",  # staged, by_*, expired:*
             "pattern decisions": f"{p}{{patterns}}:decided:*",
             "signals": f"{p}{{signals}}:*",
+            "mailboxes": f"{p}{{sig:*",
             "teams": f"{p}{{team:*",
             "sessions": f"{p}{{sess:*",
             "conflicts": f"{p}{{conflict:*",
@@ -123,11 +125,15 @@ class KeySchema:
         return f"{self.prefix}{{patterns}}:decided:{pattern_id}"
 
     # signals
-    def signal(self, token: str) -> str:
-        return f"{self.prefix}{{signals}}:s:{token}"
+    def signal(self, token: str, mailbox: str | None = None) -> str:
+        """A signal's record: in the mailbox of the agent it was sent to, or with the
+        shared signals (a broadcast's, a session's; ``mailbox`` None)."""
+        if mailbox is None:
+            return f"{self.prefix}{{signals}}:s:{token}"
+        return f"{self.prefix}{{sig:{mailbox}}}:s:{token}"
 
     def signal_inbox(self, agent_id: str) -> str:
-        return f"{self.prefix}{{signals}}:inbox:{agent_id}"
+        return f"{self.prefix}{{sig:{agent_id}}}:inbox"
 
     def signal_seen(self, agent_id: str) -> str:
         return f"{self.prefix}{{signals}}:seen:{agent_id}"

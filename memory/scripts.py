@@ -140,7 +140,8 @@ class LuaScript:
     ``MemoryConnectionError`` does not know whether they ran.
 
     ``elsewhere``: the declared keys that are not in the script's hash slot (the small
-    cross-group indexes). The Lua writes them only through ``elsewhere(...)``, so under
+    cross-group indexes; ``*name`` for the last key, when it takes the rest). The Lua
+    writes them only through ``elsewhere(...)`` or ``elsewhere_run(...)``, so under
     Cluster those writes follow in a second call.
     """
 
@@ -149,14 +150,15 @@ class LuaScript:
     args: tuple[str, ...]
     retry: bool = False
     elsewhere: tuple[str, ...] = ()
-    # True when the last key takes the rest of ``KEYS`` as a list.
-    variadic: bool = field(init=False, repr=False, compare=False)
     includes: tuple[str, ...] = field(init=False, repr=False, compare=False)
     uses_now: bool = field(init=False, repr=False, compare=False)
     lua: str = field(init=False, repr=False, compare=False)
+    # The last key's name when it takes the rest of the keys, and whether it is elsewhere.
+    rest: str | None = field(init=False, repr=False, compare=False)
+    rest_elsewhere: bool = field(init=False, repr=False, compare=False)
     # Called on every run: the values of the fixed keys in the script's slot, of the
-    # keys elsewhere, and of the arguments, in order.
-    _fixed_keys: Callable[[Mapping[str, Any]], tuple[Any, ...]] = field(
+    # fixed keys elsewhere, and of the arguments, in order.
+    _own: Callable[[Mapping[str, Any]], tuple[Any, ...]] = field(
         init=False, repr=False, compare=False
     )
     _elsewhere: Callable[[Mapping[str, Any]], tuple[Any, ...]] = field(
@@ -175,36 +177,42 @@ class LuaScript:
             raise ValueError(f"script {self.name}: a key or argument is named twice")
         if any(name.startswith("*") for name in self.keys[:-1]):
             raise ValueError(f"script {self.name}: only the last key may take the rest")
-        if not set(self.elsewhere) <= set(self.keys) or set(self.elsewhere) == set(self.keys):
+        own = [name for name in self.keys if name not in self.elsewhere]
+        if not set(self.elsewhere) <= set(self.keys) or not own:
             raise ValueError(f"script {self.name}: elsewhere must name some of its keys, not all")
-        own = (LUA_DIR / f"{self.name}.lua").read_text()
+        text = (LUA_DIR / f"{self.name}.lua").read_text()
         # Every script may emit its event, so every script includes emit.
-        includes = _includes(["emit", *_INCLUDE.findall(own)])
-        uses_now = any(_USES_NOW.search(text) for text in [own, *includes.values()])
-        fixed = [n for n in self.keys if not n.startswith("*") and n not in self.elsewhere]
-        object.__setattr__(self, "variadic", self.keys[-1].startswith("*"))
-        object.__setattr__(self, "_fixed_keys", _getter(fixed))
-        object.__setattr__(self, "_elsewhere", _getter(list(self.elsewhere)))
+        includes = _includes(["emit", *_INCLUDE.findall(text)])
+        uses_now = any(_USES_NOW.search(lua) for lua in [text, *includes.values()])
+        rest = self.keys[-1][1:] if self.keys[-1].startswith("*") else None
+        fixed = [name for name in own if not name.startswith("*")]
+        elsewhere = [name for name in self.elsewhere if not name.startswith("*")]
+        object.__setattr__(self, "rest", rest)
+        object.__setattr__(self, "rest_elsewhere", self.keys[-1] in self.elsewhere)
+        object.__setattr__(self, "_own", _getter(fixed))
+        object.__setattr__(self, "_elsewhere", _getter(elsewhere))
         object.__setattr__(self, "_args", _getter(list(self.args)))
         object.__setattr__(self, "includes", tuple(includes))
         object.__setattr__(self, "uses_now", uses_now)
-        object.__setattr__(self, "lua", _INCLUDE.sub("", own))
+        object.__setattr__(self, "lua", _INCLUDE.sub("", text))
 
-    def key_values(self, keys: Mapping[str, str | Sequence[str]]) -> Sequence[str]:
-        """The keys in the script's hash slot in the declared order, from a mapping of
-        name to key (to a list of keys for the last one, when it takes the rest) that
-        also names the keys ``elsewhere``."""
+    def split_keys(
+        self, keys: Mapping[str, str | Sequence[str]]
+    ) -> tuple[Sequence[str], Sequence[str], Sequence[str]]:
+        """From a mapping of every declared key's name to the key (to a list of keys for
+        the last one, when it takes the rest): the keys in the script's hash slot, the
+        fixed keys elsewhere, and the rest when it is elsewhere, each in declared order."""
         if len(keys) == len(self.keys):
             try:
-                fixed = self._fixed_keys(keys)
-                return [*fixed, *keys[self.keys[-1][1:]]] if self.variadic else fixed
+                own, elsewhere = self._own(keys), self._elsewhere(keys)
+                rest = keys[self.rest] if self.rest else ()
             except KeyError:
                 pass
+            else:
+                if self.rest_elsewhere:
+                    return own, elsewhere, rest
+                return [*own, *rest], elsewhere, ()
         raise self._mismatch("keys", keys, [name.removeprefix("*") for name in self.keys])
-
-    def elsewhere_values(self, keys: Mapping[str, Any]) -> tuple[Any, ...]:
-        """The keys ``elsewhere``, in the declared order (``key_values`` checked them)."""
-        return self._elsewhere(keys)
 
     def arg_values(self, args: Mapping[str, Any]) -> Sequence[Any]:
         """The arguments in the declared order, from a mapping of name to value."""
@@ -224,26 +232,26 @@ class LuaScript:
     def body(self, cluster: bool) -> str:
         """The function's Lua: its keys and arguments bound to locals, then the script.
 
-        On one server, KEYS holds the event stream, the keys elsewhere and then the
-        script's own; under Cluster, KEYS holds only its own, and the keys elsewhere
-        come first in ARGV, after what every function gets."""
+        On one server, KEYS holds the event stream, the fixed keys elsewhere, the
+        script's own and then the rest. Under Cluster, KEYS holds only the script's own
+        keys, and ARGV, after what every function gets, the fixed keys elsewhere, the
+        arguments and then the rest, when it is elsewhere (``RedisConnection.run_script``
+        sends them so)."""
+        own = [n for n in self.keys if n not in self.elsewhere and not n.startswith("*")]
+        elsewhere = [n for n in self.elsewhere if not n.startswith("*")]
         lines = [_CLUSTER_PRELUDE if cluster else _PRELUDE, _CLOCK if self.uses_now else ""]
-        first_key, first_arg = (1, FIRST_ARG) if cluster else (2, FIRST_ARG)
-        if self.elsewhere:
-            table = "ARGV" if cluster else "KEYS"
-            lines.append(_bind(list(self.elsewhere), table, first_arg if cluster else first_key))
-            if cluster:
-                first_arg += len(self.elsewhere)
-            else:
-                first_key += len(self.elsewhere)
-        fixed = [n for n in self.keys if not n.startswith("*") and n not in self.elsewhere]
-        if fixed:
-            lines.append(_bind(fixed, "KEYS", first_key))
-        if self.variadic:
-            first = first_key + len(fixed)
-            lines.append(f"  local {self.keys[-1][1:]} = {{unpack(KEYS, {first})}}\n")
-        if self.args:
-            lines.append(_bind(list(self.args), "ARGV", first_arg))
+        keys_bound = own if cluster else [*elsewhere, *own]
+        argv_bound = [*elsewhere, *self.args] if cluster else list(self.args)
+        first_key = 1 if cluster else 2
+        if keys_bound:
+            lines.append(_bind(keys_bound, "KEYS", first_key))
+        if argv_bound:
+            lines.append(_bind(argv_bound, "ARGV", FIRST_ARG))
+        if self.rest:
+            table, first = "KEYS", first_key + len(keys_bound)
+            if cluster and self.rest_elsewhere:
+                table, first = "ARGV", FIRST_ARG + len(argv_bound)
+            lines.append(f"  local {self.rest} = {{unpack({table}, {first})}}\n")
         return "".join(lines) + self.lua
 
 
@@ -398,16 +406,37 @@ RESTORE_PATTERN = LuaScript(
 )
 PRUNE_PATTERNS = LuaScript("prune_patterns", keys=_PATTERN_INDEXES, args=())
 
-# Signals (memory/signals.py). ``delivery`` is one inbox, the broadcast index, or a
-# session's participants' inboxes and its log.
+# Signals (memory/signals.py). A signal to one agent is in its mailbox; broadcasts and
+# sessions' signals are with the shared signals, and a session's participants get a
+# copy in their mailboxes (``mailboxes``: record and inbox keys, in pairs).
+_SEND_ARGS = ("token", "record_json", "signal_type", "ttl_ms", "target", "team")
+_FEED = ("signals_recent", "signals_rate")
 SEND_SIGNAL = LuaScript(
     "send_signal",
-    keys=("signal", "signals_recent", "signals_seq", "signals_rate", "*delivery"),
-    args=("token", "record_json", "signal_type", "ttl_ms", "target", "team"),
+    keys=("signal", "signal_inbox", *_FEED),
+    args=_SEND_ARGS,
+    elsewhere=_FEED,
 )
-RECEIVE_SIGNALS = LuaScript(
-    "receive_signals",
-    keys=("signal_inbox", "signals_broadcast", "signal_seen", "signal_cursor"),
+BROADCAST_SIGNAL = LuaScript(
+    "broadcast_signal",
+    keys=("signal", *_FEED, "signals_broadcast"),
+    args=tuple(a for a in _SEND_ARGS if a != "target"),
+)
+SESSION_SIGNAL = LuaScript(
+    "session_signal",
+    keys=("signal", *_FEED, "session_signals", "*mailboxes"),
+    args=_SEND_ARGS,
+    elsewhere=("*mailboxes",),
+)
+# What send_signal and session_signal write elsewhere, run as functions under Cluster.
+FEED_SIGNAL = LuaScript("feed_signal", keys=_FEED, args=("entry", "ttl_ms"))
+DELIVER_SIGNAL = LuaScript(
+    "deliver_signal", keys=("signal", "signal_inbox"), args=("body", "member", "ttl_ms")
+)
+RECEIVE_INBOX = LuaScript("receive_inbox", keys=("signal_inbox",), args=("agent", "type_filter"))
+RECEIVE_BROADCASTS = LuaScript(
+    "receive_broadcasts",
+    keys=("signals_broadcast", "signal_seen", "signal_cursor"),
     args=("agent", "type_filter", "ttl_ms"),
 )
 
@@ -472,7 +501,12 @@ ALL = (
     RESTORE_PATTERN,
     PRUNE_PATTERNS,
     SEND_SIGNAL,
-    RECEIVE_SIGNALS,
+    BROADCAST_SIGNAL,
+    SESSION_SIGNAL,
+    FEED_SIGNAL,
+    DELIVER_SIGNAL,
+    RECEIVE_INBOX,
+    RECEIVE_BROADCASTS,
     STASH,
     DELETE_WORKING,
     TOUCH_SESSION,

@@ -10,6 +10,12 @@ TTL, read or not. ``list_signals`` reads the recent feed without consuming anyth
 Signal ids sort in the order signals were sent, and index members carry each signal's
 type (``memory.formats``). The id ends with the sender's token, which makes a retried
 send idempotent.
+
+Where they are (``memory.keys``): a signal to one agent is in that agent's mailbox (its
+record and inbox), so under Redis Cluster signals spread over the masters with their
+recipients; broadcasts and sessions' signals are with the shared signals, and a
+session's participants each get a copy in their mailboxes. The recent feed lists every
+signal, and says which mailbox holds a signal's record.
 """
 
 from __future__ import annotations
@@ -22,7 +28,14 @@ from . import scripts
 from .codec import check_id, decode, encode
 from .connection import RedisConnection, redis_errors
 from .exceptions import InvalidValue
-from .formats import is_signal_id, signal_bound, signal_member_id, signal_token
+from .formats import (
+    feed_entry,
+    is_signal_id,
+    members_after,
+    signal_bound,
+    signal_member_id,
+    signal_token,
+)
 from .page import Page, check_limit
 from .tiers import READ, WRITE, Caller
 from .ttl import TTLStrategy
@@ -61,32 +74,31 @@ def send(
     }
     if session_id is not None:
         record["session_id"] = session_id
-        delivery = [keys.signal_inbox(a) for a in deliver_to or ()]
-        delivery.append(keys.session_signals(session_id))
+    args = {
+        "token": token,
+        "record_json": encode(record, memory.max_value_bytes, "signal data"),
+        "signal_type": signal_type,
+        "ttl_ms": memory.ttl_ms(TTLStrategy.COORDINATION),
+        "target": target_agent or (f"session:{session_id}" if session_id else "*"),
+        "team": team or "",
+    }
+    feed = {"signals_recent": keys.signals_recent, "signals_rate": keys.signals_rate}
+    if session_id is not None:
+        mailboxes = [
+            k for a in deliver_to or () for k in (keys.signal(token, a), keys.signal_inbox(a))
+        ]
+        script = scripts.SESSION_SIGNAL
+        where = {"session_signals": keys.session_signals(session_id), "mailboxes": mailboxes}
+        where["signal"] = keys.signal(token)
     elif target_agent is not None:
-        delivery = [keys.signal_inbox(target_agent)]
+        script = scripts.SEND_SIGNAL
+        where = {"signal": keys.signal(token, target_agent)}
+        where["signal_inbox"] = keys.signal_inbox(target_agent)
     else:
-        delivery = [keys.signals_broadcast]
-    body = memory.run_script(
-        scripts.SEND_SIGNAL,
-        caller,
-        {
-            "signal": keys.signal(token),
-            "signals_recent": keys.signals_recent,
-            "signals_seq": keys.signals_seq,
-            "signals_rate": keys.signals_rate,
-            "delivery": delivery,
-        },
-        {
-            "token": token,
-            "record_json": encode(record, memory.max_value_bytes, "signal data"),
-            "signal_type": signal_type,
-            "ttl_ms": memory.ttl_ms(TTLStrategy.COORDINATION),
-            "target": target_agent or (f"session:{session_id}" if session_id else "*"),
-            "team": team or "",
-        },
-    )
-    return decode(body)
+        script, where = scripts.BROADCAST_SIGNAL, {"signal": keys.signal(token)}
+        where["signals_broadcast"] = keys.signals_broadcast
+        del args["target"]
+    return decode(memory.run_script(script, caller, {**where, **feed}, args))
 
 
 def receive(
@@ -96,25 +108,33 @@ def receive(
     caller.require(READ, "receive_signals")
     if signal_type is not None:
         check_id(signal_type, "signal_type")
-    keys = memory.keys
-    members = memory.run_script(
-        scripts.RECEIVE_SIGNALS,
-        caller,
-        {
-            "signal_inbox": keys.signal_inbox(caller.user_id),
-            "signals_broadcast": keys.signals_broadcast,
-            "signal_seen": keys.signal_seen(caller.user_id),
-            "signal_cursor": keys.signal_cursor(caller.user_id),
-        },
-        {
-            "agent": caller.user_id,
-            "type_filter": signal_type or "",
-            "ttl_ms": memory.ttl_ms(TTLStrategy.COORDINATION),
-        },
+    keys, agent = memory.keys, caller.user_id
+    args = {
+        "agent": agent,
+        "type_filter": signal_type or "",
+        "ttl_ms": memory.ttl_ms(TTLStrategy.COORDINATION),
+    }
+    # One round trip; on one server, one transaction.
+    mine = {"agent": agent, "type_filter": args["type_filter"]}
+    inbox, broadcasts = memory.run_scripts(
+        [
+            (scripts.RECEIVE_INBOX, caller, {"signal_inbox": keys.signal_inbox(agent)}, mine),
+            (
+                scripts.RECEIVE_BROADCASTS,
+                caller,
+                {
+                    "signals_broadcast": keys.signals_broadcast,
+                    "signal_seen": keys.signal_seen(agent),
+                    "signal_cursor": keys.signal_cursor(agent),
+                },
+                args,
+            ),
+        ]
     )
-    ids = sorted({signal_member_id(m) for m in members})
-    signals = _load(memory, ids)
-    return [s for s in signals if not (s["target"] is None and s["sender"] == caller.user_id)]
+    refs = {signal_member_id(m): agent for m in inbox}
+    refs.update((signal_member_id(m), None) for m in broadcasts)
+    signals = _load(memory, sorted(refs.items()))
+    return [s for s in signals if not (s["target"] is None and s["sender"] == agent)]
 
 
 @redis_errors
@@ -155,8 +175,10 @@ def list_signals(
         members = memory.client.execute_command(
             "ZRANGE", index, high, low, "BYLEX", "REV", "LIMIT", 0, batch
         )
-        ids = [signal_member_id(m) for m in members]
-        for signal in _load(memory, ids):
+        # A session's log holds "<id>|<type>", of signals with the shared signals.
+        refs = [(signal_member_id(m), None) if session_id else feed_entry(m) for m in members]
+        ids = [signal_id for signal_id, _ in refs]
+        for signal in _load(memory, refs):
             if all(signal.get(k) == v for k, v in wanted.items()):
                 items.append(signal)
                 if len(items) == limit:
@@ -183,23 +205,24 @@ def signals_after(
     limit = check_limit(limit)
     cutoff = memory.server_time_ms() - memory.ttl_ms(TTLStrategy.COORDINATION)
     low = signal_bound(cutoff)
-    if after:
-        low = max(low, "(" + after)
+    if after and after > low[1:]:
+        low = members_after(after)
     members = memory.client.execute_command(
         "ZRANGE", memory.keys.signals_recent, low, "+", "BYLEX", "LIMIT", 0, limit
     )
-    ids = [m.decode() for m in members]
-    return Page(_matching(memory, ids, filters), ids[-1] if ids else after)
+    refs = [feed_entry(m) for m in members]
+    return Page(_matching(memory, refs, filters), refs[-1][0] if refs else after)
 
 
 def _matching(
-    memory: RedisConnection, ids: list[str], filters: dict[str, str | None]
+    memory: RedisConnection, refs: list[tuple[str, str | None]], filters: dict[str, str | None]
 ) -> list[dict[str, Any]]:
-    """The signals ``ids`` that pass ``filters`` (``target="*"``: broadcasts)."""
+    """The signals ``refs`` (see ``_load``) that pass ``filters`` (``target="*"``:
+    broadcasts)."""
     wanted = {k: v for k, v in filters.items() if v is not None}
     if wanted.get("target") == "*":
         wanted["target"] = None
-    return [s for s in _load(memory, ids) if all(s.get(k) == v for k, v in wanted.items())]
+    return [s for s in _load(memory, refs) if all(s.get(k) == v for k, v in wanted.items())]
 
 
 @redis_errors
@@ -217,8 +240,8 @@ def newest_signals(
         "ZRANGE", memory.keys.signals_recent, "+", signal_bound(cutoff), "BYLEX", "REV",
         "LIMIT", 0, limit,
     )  # fmt: skip
-    ids = [m.decode() for m in reversed(members)]
-    return Page(_matching(memory, ids, filters), ids[-1] if ids else None)
+    refs = [feed_entry(m) for m in reversed(members)]
+    return Page(_matching(memory, refs, filters), refs[-1][0] if refs else None)
 
 
 @redis_errors
@@ -228,13 +251,22 @@ def get_signal(memory: RedisConnection, caller: Caller, signal_id: str) -> dict[
     caller.require(READ, "list_signals")
     if not is_signal_id(signal_id):
         raise InvalidValue(f"{signal_id!r} is not a signal id")
-    record = decode(memory.client.get(memory.keys.signal(signal_token(signal_id))))
-    return record if record is not None and record.get("id") == signal_id else None
+    # The feed says which mailbox holds the record.
+    members = memory.client.execute_command(
+        "ZRANGE", memory.keys.signals_recent, f"[{signal_id}", members_after(signal_id),
+        "BYLEX", "LIMIT", 0, 1,
+    )  # fmt: skip
+    records = _load(memory, [feed_entry(m) for m in members])
+    return records[0] if records and records[0].get("id") == signal_id else None
 
 
 @redis_errors
-def _load(memory: RedisConnection, ids: list[str]) -> list[dict[str, Any]]:
-    if not ids:
+def _load(memory: RedisConnection, refs: list[tuple[str, str | None]]) -> list[dict[str, Any]]:
+    """The records of signals, from their ids and the agents whose mailboxes hold them
+    (None: with the shared signals), in that order; those that expired are left out."""
+    if not refs:
         return []
-    bodies = memory.client.mget([memory.keys.signal(signal_token(i)) for i in ids])
+    keys = [memory.keys.signal(signal_token(i), mailbox) for i, mailbox in refs]
+    # Under Cluster, the records are in several slots: one MGET per slot.
+    bodies = memory.client.mget_nonatomic(keys) if memory.cluster else memory.client.mget(keys)
     return [decode(b) for b in bodies if b is not None]

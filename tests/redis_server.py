@@ -295,3 +295,45 @@ def start_cluster(masters: int = 3) -> ClusterOfServers:
             node.kill()
         raise
     return ClusterOfServers(nodes)
+
+
+MASTER = "mymaster"
+SETTLE = 20.0  # seconds for replication and the sentinels to find each other
+
+
+def until(condition, what: str, seconds: float = SETTLE) -> None:
+    """Wait until ``condition()`` holds, failing with ``what`` after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+class Replicated:
+    """A master, a replica and three sentinels on loopback, in sync (``stop`` ends them)."""
+
+    def __init__(self) -> None:
+        self.master = start_redis_server([])
+        self.replica = start_redis_server(["--replicaof", HOST, str(self.master.port)])
+        self.sentinels: list[RedisServer] = []
+        replica = self.replica.client()
+        until(lambda: replica.info("replication")["master_link_status"] == "up", "no sync")
+        self.sentinels = [start_sentinel(self.master.port, MASTER) for _ in range(3)]
+        for sentinel in self.sentinels:
+            client = sentinel.client()
+            until(lambda c=client: c.sentinel_slaves(MASTER), "a sentinel found no replica")
+            until(lambda c=client: len(c.sentinel_sentinels(MASTER)) == 2, "sentinels apart")
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        return [(HOST, s.port) for s in self.sentinels]
+
+    def stop(self) -> None:
+        for server in [*self.sentinels, self.replica, self.master]:
+            server.stop()
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The settings' environment for this set."""
+        sentinels = ",".join(f"{host}:{port}" for host, port in self.addresses)
+        return {"REDIS_SENTINELS": sentinels, "REDIS_SENTINEL_MASTER": MASTER}

@@ -143,7 +143,7 @@ def test_every_key_the_schema_builds_is_in_exactly_one_family():
         keys.events, keys.teams, keys.sessions, keys.conflicts, keys.working_agents,
         keys.bridge_cursor, keys.bridge_lead, keys.bridge_fence, keys.patterns_staged, keys.patterns_by_confidence,
         keys.patterns_by_staged_at, keys.patterns_expired_per_minute, keys.patterns_expired_log,
-        keys.signals_recent, keys.signals_broadcast, keys.signals_seq, keys.signals_rate,
+        keys.signals_recent, keys.signals_broadcast, keys.signals_rate,
         keys.working("a", "k"), keys.working_index("a"), keys.runs("a"), keys.suspended("a"), keys.slots("a", "p"),
         keys.pattern("p"), keys.pattern_decision("p"), keys.signal("t"), keys.signal_inbox("a"),
         keys.signal_seen("a"), keys.signal_cursor("a"), keys.session_signals("s"),

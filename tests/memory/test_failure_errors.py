@@ -70,7 +70,7 @@ SAMPLES: dict[str, Any] = {
 # Calls that do not touch Redis, or are the connection's own plumbing.
 PURE = {
     "ping", "liveness", "connection_error", "ttl_ms", "event", "follow", "close",
-    "run_script",
+    "run_script", "run_scripts",
 }  # fmt: skip
 
 

@@ -18,7 +18,7 @@ from memory.tiers import AccessTier, Caller
 ROOT = Path(__file__).resolve().parents[2]
 # The key that takes the rest of KEYS, and the schema's builders for its members.
 CALLER = Caller("a", AccessTier.CONTRIBUTOR)
-VARIADIC_BUILDERS = {"delivery": ("signal_inbox", "signals_broadcast", "session_signals")}
+VARIADIC_BUILDERS = {"mailboxes": ("signal", "signal_inbox")}
 
 
 def built_by_schema(name: str) -> bool:

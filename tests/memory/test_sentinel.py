@@ -14,40 +14,9 @@ import redis
 
 from memory import EmpathyOS, InvalidValue, MemoryConnectionError, RedisShortTermMemory
 from memory.redis_memory import get_redis_memory, sentinel_settings
-from tests.redis_server import HOST, RedisServer, start_redis_server, start_sentinel
+from tests.redis_server import HOST, MASTER, Replicated, until
 
 pytestmark = pytest.mark.slow
-MASTER = "mymaster"
-SETTLE = 20.0  # seconds for replication and the sentinels to find each other
-
-
-def until(condition, what: str, seconds: float = SETTLE) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
-
-
-class Replicated:
-    def __init__(self) -> None:
-        self.master = start_redis_server([])
-        self.replica = start_redis_server(["--replicaof", HOST, str(self.master.port)])
-        self.sentinels: list[RedisServer] = []
-        replica = self.replica.client()
-        until(lambda: replica.info("replication")["master_link_status"] == "up", "no sync")
-        self.sentinels = [start_sentinel(self.master.port, MASTER) for _ in range(3)]
-        for sentinel in self.sentinels:
-            client = sentinel.client()
-            until(lambda c=client: c.sentinel_slaves(MASTER), "a sentinel found no replica")
-            until(lambda c=client: len(c.sentinel_sentinels(MASTER)) == 2, "sentinels apart")
-
-    @property
-    def addresses(self) -> list[tuple[str, int]]:
-        return [(HOST, s.port) for s in self.sentinels]
-
-    def stop(self) -> None:
-        for server in [*self.sentinels, self.replica, self.master]:
-            server.stop()
 
 
 @pytest.fixture

@@ -140,7 +140,7 @@ def test_one_signal_is_read_by_its_id_until_it_expires(memory):
     sent = EmpathyOS("alice", memory).send_signal("ping", {"n": 1}, target_agent="bob")
 
     assert get_signal(memory, READER, sent["id"]) == sent
-    memory.client.delete(memory.keys.signal(sent["id"].rpartition("-")[2]))
+    memory.client.delete(memory.keys.signal(sent["id"].rpartition("-")[2], "bob"))
     assert get_signal(memory, READER, sent["id"]) is None
 
 

@@ -6,14 +6,17 @@
 --
 -- elsewhere(command, key, ...): a write to a key outside the function's hash slot (a
 -- cross-group index, declared `elsewhere` in memory/scripts.py).
+-- elsewhere_run(fn, function_name, keys, args): fn(keys..., args...), the Lua of one of
+-- the library's functions (`function_name`, ending in _@), on keys elsewhere.
 --
--- Under Redis Cluster (`outbox` is set), both queue their writes in `outbox`, which the
+-- Under Redis Cluster (`outbox` is set), they queue their writes in `outbox`, which the
 -- connection sends in a second call: the event to a shard of the stream, with the
--- stream's name and length added there. emit then answers an id of the server's time.
+-- stream's name and length added there; the function as an FCALL. emit then answers
+-- nothing (there is no entry id yet).
 local function emit(kind, ...)
   if outbox then
     outbox[#outbox + 1] = {'XADD', 'actor', actor, 'tier', tier, 'type', kind, ...}
-    return clock() .. '-0'
+    return nil
   end
   return redis.call('XADD', events, 'MAXLEN', '~', maxlen, '*',
                     'actor', actor, 'tier', tier, 'type', kind, ...)
@@ -25,4 +28,19 @@ local function elsewhere(...)
     return
   end
   redis.call(...)
+end
+
+local function elsewhere_run(fn, function_name, keys, args)
+  if outbox then
+    local call = {'FCALL', function_name, #keys}
+    for _, key in ipairs(keys) do call[#call + 1] = key end
+    for _, value in ipairs({maxlen, actor, tier}) do call[#call + 1] = value end
+    for _, value in ipairs(args) do call[#call + 1] = value end
+    outbox[#outbox + 1] = call
+    return
+  end
+  local values = {}
+  for _, key in ipairs(keys) do values[#values + 1] = key end
+  for _, value in ipairs(args) do values[#values + 1] = value end
+  fn(unpack(values))
 end

@@ -1,0 +1,51 @@
+--- @include "signal_member"
+--- @include "per_minute"
+-- Where a sent signal goes (memory/signals.py):
+-- file(index, member, ttl): add a member to a signal index (an inbox, the broadcast index,
+-- a session's log), dropping what has expired, and keep the index as long as a signal.
+local function file(index, member, ttl)
+  redis.call('ZREMRANGEBYLEX', index, '-', '(' .. signal_start(sent_at(member) - ttl))
+  redis.call('ZADD', index, 0, member)
+  redis.call('PEXPIRE', index, ttl)
+end
+
+-- deliver(record, inbox, body, member, ttl): a signal in one agent's mailbox: its
+-- record, and its member in the inbox.
+local function deliver(record, inbox, body, member, ttl)
+  redis.call('SET', record, body, 'PX', ttl)
+  file(inbox, member, ttl)
+end
+
+-- feed(recent, rate, entry, ttl): a signal in the recent feed, counted in its minute.
+local function feed(recent, rate, entry, ttl)
+  local ms = sent_at(entry)
+  redis.call('ZREMRANGEBYLEX', recent, '-', '(' .. signal_start(ms - ttl))
+  redis.call('ZADD', recent, 0, entry)
+  count_per_minute(rate, math.floor(ms / 60000), 1, RECENT_MINUTES)
+end
+
+-- send_shared(...): a broadcast, or a signal to a session: its record with the shared
+-- signals, filed in `index` (the broadcast index, or the session's log) and in the
+-- recent feed; each of a session's participants gets a copy in its mailbox
+-- (`mailboxes`: record and inbox keys, in pairs), which are elsewhere. A retried call
+-- (same token) finds the record and returns it without a second copy.
+local function send_shared(record, recent, rate, index, mailboxes, token, record_json,
+                           signal_type, ttl_ms, target, team)
+  local existing = redis.call('GET', record)
+  if existing then return existing end
+  local ttl = tonumber(ttl_ms)
+  local ms, micros = signal_time()
+  local id = signal_id(ms, micros, token)
+  local body = signal_record(id, ms, record_json)
+  local member = signal_member(id, signal_type)
+  redis.call('SET', record, body, 'PX', ttl)
+  file(index, member, ttl)
+  feed(recent, rate, id, ttl)
+  for i = 1, #mailboxes, 2 do
+    elsewhere_run(deliver, 'deliver_signal_@', {mailboxes[i], mailboxes[i + 1]},
+                  {body, member, ttl})
+  end
+  emit('signal.sent', 'signal_id', id, 'signal_type', signal_type, 'target', target,
+       'team', team)
+  return body
+end
