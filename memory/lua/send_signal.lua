@@ -2,12 +2,9 @@
 -- A signal to one agent, in its mailbox (the record and the inbox entry); the recent
 -- feed, elsewhere, lists it with the mailbox's agent. A retried call (same token) finds
 -- the record and returns it without a second copy.
-local existing = redis.call('GET', signal)
+local existing, id, body = new_signal(signal, token, record_json)
 if existing then return existing end
 local ttl = tonumber(ttl_ms)
-local ms, micros = signal_time()
-local id = signal_id(ms, micros, token)
-local body = signal_record(id, ms, record_json)
 deliver(signal, signal_inbox, body, signal_member(id, signal_type), ttl)
 elsewhere_run(feed, 'feed_signal_@', {signals_recent, signals_rate},
               {id .. '|' .. target, ttl})

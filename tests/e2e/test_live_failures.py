@@ -215,22 +215,29 @@ class Stack:
             self.redis.stop()
 
 
+def deployment_env(workdir: Path, **redis: str) -> dict[str, str]:
+    """The processes' environment: ``redis`` says where Redis is (``REDIS_URL``, or the
+    sentinels), with a SQLite database in ``workdir`` and no embedded bridge."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("REDIS_")}
+    env.update(
+        redis,
+        DJANGO_SETTINGS_MODULE="empathy_web.settings",
+        DJANGO_DEBUG="true",
+        DATABASE_URL=f"sqlite:///{workdir / 'db.sqlite3'}",
+        EMBEDDED_BRIDGE="false",
+        PYTHONUNBUFFERED="1",
+    )
+    # The servers run as deployed: Django's async-safety checks stay on.
+    for name in ("DJANGO_TEST_DB_FILE", "DJANGO_ALLOW_ASYNC_UNSAFE"):
+        env.pop(name, None)
+    return env
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("live-failures")
     redis = start_redis_server([])
-    env = {
-        **os.environ,
-        "REDIS_URL": redis.url,
-        "DJANGO_SETTINGS_MODULE": "empathy_web.settings",
-        "DJANGO_DEBUG": "true",
-        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
-        "EMBEDDED_BRIDGE": "false",
-        "PYTHONUNBUFFERED": "1",
-    }
-    # The servers run as deployed: Django's async-safety checks stay on.
-    for name in ("DJANGO_TEST_DB_FILE", "DJANGO_ALLOW_ASYNC_UNSAFE"):
-        env.pop(name, None)
+    env = deployment_env(workdir, REDIS_URL=redis.url)
     deployment = Stack(redis=redis, workdir=workdir, env=env)
     try:
         # Migrating takes longest; the workers and the bridge start meanwhile.

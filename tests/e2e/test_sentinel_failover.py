@@ -6,7 +6,6 @@ restart of anything."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from tests.e2e.test_live_failures import (  # noqa: F401 (open_page is a fixture
     Stack,
     agent_says,
     assert_not_reloaded,
+    deployment_env,
     open_page,
 )
 from tests.redis_server import HOST, MASTER, Replicated
@@ -36,17 +36,7 @@ WITHIN = 10.0  # seconds from the kill for everything to carry on
 def failover(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Replicated, Stack]]:
     workdir: Path = tmp_path_factory.mktemp("sentinel-failover")
     servers = Replicated()
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "REDIS_URL"},
-        **servers.env,
-        "DJANGO_SETTINGS_MODULE": "empathy_web.settings",
-        "DJANGO_DEBUG": "true",
-        "DATABASE_URL": f"sqlite:///{workdir / 'db.sqlite3'}",
-        "EMBEDDED_BRIDGE": "false",
-        "PYTHONUNBUFFERED": "1",
-    }
-    for name in ("DJANGO_TEST_DB_FILE", "DJANGO_ALLOW_ASYNC_UNSAFE"):
-        env.pop(name, None)
+    env = deployment_env(workdir, **servers.env)
     stack = Stack(redis=servers.master, workdir=workdir, env=env)
     try:
         setup = [sys.executable, "manage.py", "shell", "-v0", "-c", MIGRATE_AND_CREATE_USER]

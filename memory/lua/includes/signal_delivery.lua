@@ -31,12 +31,9 @@ end
 -- (same token) finds the record and returns it without a second copy.
 local function send_shared(record, recent, rate, index, mailboxes, token, record_json,
                            signal_type, ttl_ms, target, team)
-  local existing = redis.call('GET', record)
+  local existing, id, body = new_signal(record, token, record_json)
   if existing then return existing end
   local ttl = tonumber(ttl_ms)
-  local ms, micros = signal_time()
-  local id = signal_id(ms, micros, token)
-  local body = signal_record(id, ms, record_json)
   local member = signal_member(id, signal_type)
   redis.call('SET', record, body, 'PX', ttl)
   file(index, member, ttl)

@@ -33,9 +33,14 @@ local function sent_at(member)
   return tonumber(string.sub(member, 1, 13))
 end
 
--- A signal's record, in the format of memory/signals.py: its id and time, then the
--- rest of record_json.
-local function signal_record(id, ms, record_json)
-  return '{"id":"' .. id .. '","timestamp":' .. string.format('%.3f', ms / 1000)
-         .. ',' .. string.sub(record_json, 2)
+-- new_signal(record, token, record_json): the stored record when the signal of this
+-- token exists (a retried send); else nil, the new signal's id, and its record in the
+-- format of memory/signals.py (its id and time, then the rest of record_json).
+local function new_signal(record, token, record_json)
+  local existing = redis.call('GET', record)
+  if existing then return existing end
+  local ms, micros = signal_time()
+  local id = signal_id(ms, micros, token)
+  return nil, id, '{"id":"' .. id .. '","timestamp":' .. string.format('%.3f', ms / 1000)
+                  .. ',' .. string.sub(record_json, 2)
 end
