@@ -5,7 +5,7 @@ VENV := .venv
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
 
-.PHONY: venv system-deps test bench demo lint format
+.PHONY: venv system-deps test bench demo demo-cluster lint format
 
 venv: $(STAMP)
 
@@ -43,6 +43,11 @@ bench: venv system-deps
 
 demo: venv
 	DJANGO_DEBUG=true $(VENV)/bin/python manage.py demo
+
+# A Redis Cluster, PostgreSQL, two daphne workers (8000, 8001), two bridges and the
+# simulated team, all on loopback (tests/demo_cluster.py); Ctrl-C stops it all.
+demo-cluster: venv system-deps
+	$(VENV)/bin/python -m tests.demo_cluster
 
 lint: venv
 	$(VENV)/bin/ruff check .
