@@ -4,8 +4,6 @@ Chromium pages that update live as agents work."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,13 +12,12 @@ from playwright.sync_api import Page, expect
 
 from memory import AgentCoordinator, AgentTask, EmpathyOS, RedisShortTermMemory
 from tests.e2e.test_live_failures import (  # noqa: F401 (open_page is a fixture)
-    MIGRATE_AND_CREATE_USER,
-    ROOT,
     UPDATE_WAIT,
     Stack,
     assert_not_reloaded,
     deployment_env,
     open_page,
+    start_one_worker_and_bridge,
 )
 from tests.redis_server import ClusterOfServers, start_cluster, start_redis_server
 
@@ -37,10 +34,7 @@ def deployment(
     env = deployment_env(workdir, REDIS_URL=cluster.url, CHANNEL_LAYER_REDIS_URL=layer.url)
     stack = Stack(redis=layer, workdir=workdir, env=env)
     try:
-        setup = [sys.executable, "manage.py", "shell", "-v0", "-c", MIGRATE_AND_CREATE_USER]
-        subprocess.run(setup, cwd=ROOT, env=env, check=True, timeout=120)
-        stack.start_worker()
-        stack.start_bridge()
+        start_one_worker_and_bridge(stack)
         yield cluster, stack
     finally:
         stack.close()

@@ -233,6 +233,14 @@ def deployment_env(workdir: Path, **redis: str) -> dict[str, str]:
     return env
 
 
+def start_one_worker_and_bridge(stack: Stack) -> None:
+    """Migrate, create the login, then start one daphne worker and one bridge."""
+    setup = [sys.executable, "manage.py", "shell", "-v0", "-c", MIGRATE_AND_CREATE_USER]
+    subprocess.run(setup, cwd=ROOT, env=stack.env, check=True, timeout=120)
+    stack.start_worker()
+    stack.start_bridge()
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     workdir = tmp_path_factory.mktemp("live-failures")

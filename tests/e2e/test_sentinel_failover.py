@@ -6,8 +6,6 @@ restart of anything."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,13 +16,12 @@ from playwright.sync_api import Page, expect
 
 from memory import AgentCoordinator, AgentTask, MemoryConnectionError, RedisShortTermMemory
 from tests.e2e.test_live_failures import (  # noqa: F401 (open_page is a fixture)
-    MIGRATE_AND_CREATE_USER,
-    ROOT,
     Stack,
     agent_says,
     assert_not_reloaded,
     deployment_env,
     open_page,
+    start_one_worker_and_bridge,
 )
 from tests.redis_server import HOST, MASTER, Replicated
 
@@ -39,10 +36,7 @@ def failover(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Replica
     env = deployment_env(workdir, **servers.env)
     stack = Stack(redis=servers.master, workdir=workdir, env=env)
     try:
-        setup = [sys.executable, "manage.py", "shell", "-v0", "-c", MIGRATE_AND_CREATE_USER]
-        subprocess.run(setup, cwd=ROOT, env=env, check=True, timeout=120)
-        stack.start_worker()
-        stack.start_bridge()
+        start_one_worker_and_bridge(stack)
         yield servers, stack
     finally:
         stack.close()
