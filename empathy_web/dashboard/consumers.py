@@ -34,7 +34,7 @@ from memory import InvalidValue
 from memory.limits import release_slot, take_slot
 
 from .agents_memory import UNAVAILABLE, get_memory
-from .fragments import masked_csrf_token, render_new_signals, render_panels
+from .fragments import masked_csrf_token, new_signals_for_hint, panels_for_hint
 from .panels import GROUP, PANELS
 
 logger = logging.getLogger("empathy_web.live")
@@ -241,7 +241,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         """Send fresh renderings of ``names``; False when Redis could not be read."""
         if not names:
             return True
-        render = sync_to_async(render_panels, thread_sensitive=False)
+        render = panels_for_hint
         try:
             try:
                 html = await render(names, self.params, self.viewer, self.csrf_token, hint)
@@ -260,7 +260,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
     async def send_new_signals(self, hint: str | None) -> bool:
         """Send what the feed has not shown, one bounded batch per message, until it is
         caught up; False when Redis could not be read."""
-        render = sync_to_async(render_new_signals, thread_sensitive=False)
+        render = new_signals_for_hint
         more = True
         while more:
             try:

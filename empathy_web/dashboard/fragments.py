@@ -6,11 +6,13 @@ a page looks the same whichever way its updates arrive.
 
 from __future__ import annotations
 
+import asyncio
 import secrets
-import threading
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple, TypeVar
 
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
@@ -27,44 +29,44 @@ SHARED_HINTS = 2  # renderings are shared within a hint; only the newest hints' 
 
 # Viewers handling the same hint who would render the same thing share one rendering:
 # with many dashboards open, the cost of a hint follows the number of distinct views,
-# not the number of viewers. Shared panels carry this stand-in for the CSRF token in
-# their forms, which each viewer's copy replaces with its own; it is random per process,
-# so no text an agent writes can predict it.
+# not the number of viewers. One consumer renders, in a worker thread; the others in
+# the event loop wait for its result without taking a thread each. Shared panels carry
+# this stand-in for the CSRF token in their forms, which each viewer's copy replaces
+# with its own; it is random per process, so no text an agent writes can predict it.
 _CSRF_STAND_IN = secrets.token_hex(24)
-_shared_lock = threading.Lock()
-_shared_cache: dict[str, dict[tuple, _Shared]] = {}  # hint -> what is rendered -> result
+# event loop -> hint -> what is rendered -> its rendering, done or under way
+_renderings: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[str, dict[tuple, asyncio.Future[Any]]]
+] = weakref.WeakKeyDictionary()
+_FAILED = object()
 
 T = TypeVar("T")
 
 
-class _Shared:
-    """One rendering that several consumers wait on."""
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.ok = False
-        self.value: Any = None
-
-
-def _shared(hint: str, key: tuple, render: Callable[[], T]) -> T:
-    """``render()``, done once per ``hint`` and ``key`` however many threads ask; if
-    the first one's rendering fails, the others render on their own."""
-    with _shared_lock:
-        by_key = _shared_cache.setdefault(hint, {})
-        entry = by_key.get(key)
-        first = entry is None
-        if first:
-            entry = by_key[key] = _Shared()
-        while len(_shared_cache) > SHARED_HINTS:
-            _shared_cache.pop(next(iter(_shared_cache)))
-    if first:
+async def _shared(hint: str, key: tuple, render: Callable[[], T]) -> T:
+    """``render()`` in a worker thread, once per ``hint`` and ``key`` however many
+    consumers of this event loop ask; if that rendering fails, each renders on its own."""
+    loop = asyncio.get_running_loop()
+    by_hint = _renderings.setdefault(loop, {})
+    by_key = by_hint.setdefault(hint, {})
+    while len(by_hint) > SHARED_HINTS:
+        by_hint.pop(next(iter(by_hint)))
+    rendering = by_key.get(key)
+    if rendering is None:
+        rendering = by_key[key] = loop.create_future()
         try:
-            entry.value, entry.ok = render(), True
-        finally:
-            entry.done.set()
-        return entry.value
-    entry.done.wait()
-    return entry.value if entry.ok else render()
+            value = await sync_to_async(render, thread_sensitive=False)()
+        except BaseException:
+            rendering.set_result(_FAILED)
+            by_key.pop(key, None)
+            raise
+        rendering.set_result(value)
+        return value
+    # (shielded: a waiter that is cancelled must not cancel the others' rendering)
+    value = await asyncio.shield(rendering)
+    if value is _FAILED:
+        return await sync_to_async(render, thread_sensitive=False)()
+    return value
 
 
 def masked_csrf_token(cookie_secret: str) -> str:
@@ -90,22 +92,28 @@ def template_context(viewer: Caller, csrf_token: str) -> dict[str, Any]:
 
 
 def render_panels(
+    names: Iterable[str], params: Mapping[str, str], viewer: Caller, csrf_token: str
+) -> str:
+    """The named panels, rebuilt from Redis, each swapped in by its id."""
+    return _render_panels(tuple(names), params, viewer, csrf_token)
+
+
+async def panels_for_hint(
     names: Iterable[str],
     params: Mapping[str, str],
     viewer: Caller,
     csrf_token: str,
-    hint: str | None = None,
+    hint: str | None,
 ) -> str:
-    """The named panels, rebuilt from Redis, each swapped in by its id.
-
-    Viewers handling the same ``hint`` who see the same panels with the same query and
-    tier share one rendering.
-    """
+    """``render_panels`` for a consumer: viewers handling the same ``hint`` who see the
+    same panels with the same query and tier share one rendering."""
     names = tuple(names)
     if hint is None:
-        return _render_panels(names, params, viewer, csrf_token)
+        return await sync_to_async(_render_panels, thread_sensitive=False)(
+            names, params, viewer, csrf_token
+        )
     key = ("panels", names, tuple(sorted(params.items())), viewer.tier)
-    html = _shared(hint, key, lambda: _render_panels(names, params, viewer, _CSRF_STAND_IN))
+    html = await _shared(hint, key, lambda: _render_panels(names, params, viewer, _CSRF_STAND_IN))
     return html.replace(_CSRF_STAND_IN, csrf_token)
 
 
@@ -127,23 +135,28 @@ class FeedBatch(NamedTuple):
     more: bool  # the batch is full: there may be more after it
 
 
-def render_new_signals(
-    viewer: Caller, after: str | None, params: Mapping[str, str], hint: str | None = None
-) -> FeedBatch:
+def render_new_signals(viewer: Caller, after: str | None, params: Mapping[str, str]) -> FeedBatch:
     """One batch of the signals newer than ``after`` for the feed, at most
     ``FEED_BATCH`` of them (call again from ``cursor`` while ``more``). With no
-    ``after`` (a page that shows none yet), the newest batch only.
+    ``after`` (a page that shows none yet), the newest batch only."""
+    return _render_new_signals(viewer, after, _feed_filters(params))
 
-    The fragment is the same for every viewer (every tier may read the feed), so the
-    consumers that handle one hint at the same position share one rendering, read as
-    whichever of them asked first.
-    """
-    filters = tuple((name, params.get(name) or None) for name in SIGNAL_FILTERS)
+
+async def new_signals_for_hint(
+    viewer: Caller, after: str | None, params: Mapping[str, str], hint: str | None
+) -> FeedBatch:
+    """``render_new_signals`` for a consumer. The fragment is the same for every viewer
+    (every tier may read the feed), so the consumers that handle one hint at the same
+    position share one rendering, read as whichever of them asked first."""
+    filters = _feed_filters(params)
+    render = lambda: _render_new_signals(viewer, after, filters)  # noqa: E731
     if hint is None:  # a resume or a poll: nobody to share with, and nothing to key on
-        return _render_new_signals(viewer, after, dict(filters))
-    return _shared(
-        hint, ("feed", after, filters), lambda: _render_new_signals(viewer, after, dict(filters))
-    )
+        return await sync_to_async(render, thread_sensitive=False)()
+    return await _shared(hint, ("feed", after, tuple(filters.items())), render)
+
+
+def _feed_filters(params: Mapping[str, str]) -> dict[str, str | None]:
+    return {name: params.get(name) or None for name in SIGNAL_FILTERS}
 
 
 def _render_new_signals(

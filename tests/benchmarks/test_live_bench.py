@@ -200,6 +200,19 @@ class Proc:
                 self.process.wait(timeout=10)
 
 
+def web_command(port: int) -> list[str]:
+    """The ASGI server to measure (BENCH_LIVE_SERVER): daphne, or uvicorn with one of
+    its websocket implementations (``uvicorn-websockets``, ``uvicorn-wsproto``)."""
+    server = os.environ.get("BENCH_LIVE_SERVER", "daphne")
+    if server == "daphne":
+        return [DAPHNE, "-b", HOST, "-p", str(port), "empathy_web.asgi:application"]
+    ws = server.partition("-")[2] or "websockets"
+    return [
+        PYTHON, "-m", "uvicorn", "empathy_web.asgi:application", "--host", HOST, "--port",
+        str(port), "--ws", ws, "--lifespan", "off", "--no-access-log",
+    ]  # fmt: skip
+
+
 @dataclass
 class Stack:
     """redis-server, daphne and run_bridge, all on loopback."""
@@ -228,9 +241,7 @@ class Stack:
     def start_web(self) -> None:
         self.stop_web()
         self.port = _free_port()
-        self.web = self._spawn(
-            "daphne", [DAPHNE, "-b", HOST, "-p", str(self.port), "empathy_web.asgi:application"]
-        )
+        self.web = self._spawn("daphne", web_command(self.port))
         deadline = time.monotonic() + 30
         while True:
             if self.web.process.poll() is not None:
@@ -290,7 +301,8 @@ def _manage(env: dict[str, str], *args: str) -> str:
 def stack() -> Iterator[Stack]:
     workdir = Path(tempfile.mkdtemp(prefix="live-bench-"))
     server = start_redis_server(["--save", "", "--appendonly", "no"])
-    env = server_env(workdir, server.url)
+    # Every client is the same observer: let it hold them all (20 a user by default).
+    env = {**server_env(workdir, server.url), "DASHBOARD_SOCKETS_PER_USER": "5000"}
     built: Stack | None = None
     try:
         _manage(env, "migrate", "--noinput", "-v", "0")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -335,6 +336,45 @@ async def test_viewers_at_the_same_place_share_one_rendering_per_hint(memory, co
     assert pages[0] == pages[1] == pages[2] and len(signal_ids(pages[0])) == 1
     for viewer in viewers:
         await viewer.disconnect()
+
+
+async def test_viewers_waiting_for_a_shared_rendering_hold_no_thread(memory, connect):
+    """Forty feed viewers wait for one slow rendering: meanwhile another viewer's panel
+    still renders, which it could not if each waiter held one of the few worker threads
+    (the default pool has min(32, cores + 4))."""
+    sender = EmpathyOS("agent", short_term_memory=memory)
+    start = (await sync_to_async(sender.send_signal)("n", 0))["id"]
+    feeds = [(await connect("panels=signal-feed"))[0] for _ in range(40)]
+    for feed in feeds:
+        await feed.send_to(text_data=json.dumps({"resume": start}))
+    for feed in feeds:
+        assert await feed.receive_nothing(timeout=0.05)
+    board, connected, _ = await connect("panels=task-board")
+    assert connected
+    await board.receive_from(timeout=5)  # its snapshot
+    await sync_to_async(sender.send_signal)("n", 1)
+    started, release = threading.Event(), threading.Event()
+    original = fragments._render_new_signals
+
+    def slow(*args, **kwargs):
+        started.set()
+        assert release.wait(30)
+        return original(*args, **kwargs)
+
+    fragments._render_new_signals = slow
+    try:
+        hint = {"type": "memory.changed", "panels": ["signal-feed", "task-board"], "hint": "h-slow"}
+        await get_channel_layer().group_send(GROUP, hint)
+        assert await asyncio.to_thread(started.wait, 10)
+        await board.receive_from(timeout=10)  # rendered while the feed's rendering waits
+        release.set()
+        pages = [await feed.receive_from(timeout=10) for feed in feeds]
+    finally:
+        release.set()
+        fragments._render_new_signals = original
+    assert all(len(signal_ids(page)) == 1 for page in pages)
+    for communicator in [*feeds, board]:
+        await communicator.disconnect()
 
 
 def _set_groups(user: User, *names: str) -> None:
