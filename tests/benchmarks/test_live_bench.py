@@ -26,7 +26,10 @@ not asserted.
 
 Knobs (environment): BENCH_LIVE_SECONDS (10), BENCH_LIVE_RATE (200), BENCH_LIVE_CLIENTS
 ("10,100,500"), BENCH_LIVE_COALESCE ("0.25,0.05"), BENCH_MEMORY_EVENTS (100000),
-BENCH_MEMORY_RATE (0 = as fast as the agent can), BENCH_MARKDOWN (append the tables).
+BENCH_MEMORY_RATE (0 = as fast as the agent can), BENCH_MARKDOWN (append the tables),
+BENCH_LIVE_SERVER (daphne; or uvicorn-websockets, uvicorn-wsproto), BENCH_LIVE_WORKERS
+(1; more runs ``manage.py serve``, whose workers share the clients) and BENCH_LIVE_BRIDGES
+(1; the others stand by).
 """
 
 from __future__ import annotations
@@ -85,6 +88,8 @@ CLIENTS = [int(x) for x in _floats("BENCH_LIVE_CLIENTS", "10,100,500")]
 COALESCE = _floats("BENCH_LIVE_COALESCE", "0.25,0.05")
 MEMORY_EVENTS = int(os.environ.get("BENCH_MEMORY_EVENTS", "100000"))
 MEMORY_RATE = float(os.environ.get("BENCH_MEMORY_RATE", "0"))
+WORKERS = int(os.environ.get("BENCH_LIVE_WORKERS", "1"))
+BRIDGES = int(os.environ.get("BENCH_LIVE_BRIDGES", "1"))
 MEMORY_CLIENTS = 10
 MEMORY_EVERY = 10_000
 TARGET_CLIENTS = 100
@@ -157,9 +162,16 @@ def rss_mb(pid: int) -> float:
     raise AssertionError(f"no VmRSS for pid {pid}")
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int, *, children: bool = False) -> float:
+    """The CPU a process has used; with ``children``, its children's too (``manage.py
+    serve``'s workers)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+    used = (int(fields[11]) + int(fields[12])) / CLK_TCK
+    if children:
+        with contextlib.suppress(OSError):
+            kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+            used += sum(cpu_seconds(int(kid), children=True) for kid in kids)
+    return used
 
 
 @dataclass
@@ -202,8 +214,14 @@ class Proc:
 
 def web_command(port: int) -> list[str]:
     """The ASGI server to measure (BENCH_LIVE_SERVER): daphne, or uvicorn with one of
-    its websocket implementations (``uvicorn-websockets``, ``uvicorn-wsproto``)."""
+    its websocket implementations (``uvicorn-websockets``, ``uvicorn-wsproto``, which
+    need those packages); with BENCH_LIVE_WORKERS above 1, ``manage.py serve`` with that
+    many daphne workers on the port."""
     server = os.environ.get("BENCH_LIVE_SERVER", "daphne")
+    if WORKERS > 1:
+        assert server == "daphne", "several workers are daphne's (manage.py serve)"
+        return [PYTHON, "manage.py", "serve", "--host", HOST, "--port", str(port),
+                "--workers", str(WORKERS)]  # fmt: skip
     if server == "daphne":
         return [DAPHNE, "-b", HOST, "-p", str(port), "empathy_web.asgi:application"]
     ws = server.partition("-")[2] or "websockets"
@@ -224,6 +242,7 @@ class Stack:
     port: int = 0
     web: Proc | None = None
     bridge: Proc | None = None
+    standby: list[Proc] = field(default_factory=list)  # bridges that stand by
     coalesce: float | None = None
     memory: RedisShortTermMemory = field(init=False)
 
@@ -262,10 +281,18 @@ class Stack:
         self.bridge = self._spawn(
             "bridge", [PYTHON, "manage.py", "run_bridge", "--coalesce", str(coalesce)]
         )
+        self._wait_for(self.bridge, "bridge reading events after")
+        for _ in range(BRIDGES - 1):
+            command = [PYTHON, "manage.py", "run_bridge", "--coalesce", str(coalesce)]
+            self.standby.append(self._spawn("bridge", command))
+            self._wait_for(self.standby[-1], "stands by")
+
+    @staticmethod
+    def _wait_for(bridge: Proc, line: str) -> None:
         deadline = time.monotonic() + 30
-        while "bridge reading events after" not in self.bridge.tail():
-            if self.bridge.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"the bridge did not start:\n{self.bridge.tail()}")
+        while line not in bridge.tail():
+            if bridge.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"the bridge did not start:\n{bridge.tail()}")
             time.sleep(0.05)
 
     def stop_web(self) -> None:
@@ -277,6 +304,9 @@ class Stack:
         if self.bridge is not None:
             self.bridge.stop()
             self.bridge = None
+        for bridge in self.standby:
+            bridge.stop()
+        self.standby = []
 
     def newest_signal(self) -> str:
         page = list_signals(self.memory, READER, 1)
@@ -683,9 +713,9 @@ async def settle(pid: int, timeout: float = 90.0) -> None:
     not inherit the rendering a previous run's consumers left queued."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        before = cpu_seconds(pid)
+        before = cpu_seconds(pid, children=True)
         await asyncio.sleep(0.5)
-        if cpu_seconds(pid) - before < 0.05:
+        if cpu_seconds(pid, children=True) - before < 0.05 * WORKERS:
             return
 
 
@@ -708,7 +738,9 @@ async def latency_run(stack: Stack, probe: HintProbe, clients: int) -> Run:
             "clients": os.getpid(),
             "redis": stack.redis.pid,
         }
-        cpu_before = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        cpu_before = {
+            name: cpu_seconds(pid, children=name == "daphne") for name, pid in pids.items()
+        }
         wall = time.monotonic()
         agent.go()
         send_seconds = await agent.finish()
@@ -717,7 +749,10 @@ async def latency_run(stack: Stack, probe: HintProbe, clients: int) -> Run:
             await asyncio.sleep(0.05)
         drain_seconds = time.monotonic() - sent_at
         wall = time.monotonic() - wall
-        cpu = {name: cpu_seconds(pid) - cpu_before[name] for name, pid in pids.items()}
+        cpu = {
+            name: cpu_seconds(pid, children=name == "daphne") - cpu_before[name]
+            for name, pid in pids.items()
+        }
         cpu["wall"] = wall
         await asyncio.sleep(0.3)  # the probe's last hint
     finally:
