@@ -215,13 +215,13 @@ class Proc:
 def web_command(port: int) -> list[str]:
     """The ASGI server to measure (BENCH_LIVE_SERVER): daphne, or uvicorn with one of
     its websocket implementations (``uvicorn-websockets``, ``uvicorn-wsproto``, which
-    need those packages); with BENCH_LIVE_WORKERS above 1, ``manage.py serve`` with that
-    many daphne workers on the port."""
+    needs that package); with BENCH_LIVE_WORKERS above 1, ``manage.py serve`` with that
+    many workers on the port (daphne, or uvicorn with ``websockets``)."""
     server = os.environ.get("BENCH_LIVE_SERVER", "daphne")
     if WORKERS > 1:
-        assert server == "daphne", "several workers are daphne's (manage.py serve)"
+        assert server in ("daphne", "uvicorn-websockets"), "manage.py serve runs these two"
         return [PYTHON, "manage.py", "serve", "--host", HOST, "--port", str(port),
-                "--workers", str(WORKERS)]  # fmt: skip
+                "--workers", str(WORKERS), "--server", server.partition("-")[0]]  # fmt: skip
     if server == "daphne":
         return [DAPHNE, "-b", HOST, "-p", str(port), "empathy_web.asgi:application"]
     ws = server.partition("-")[2] or "websockets"

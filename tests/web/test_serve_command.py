@@ -1,4 +1,4 @@
-"""``manage.py serve``: daphne workers on one port, connections spread over them, and
+"""``manage.py serve``: daphne (or uvicorn) workers on one port, connections spread over them, and
 the set stopped together, on a signal or when one worker dies."""
 
 from __future__ import annotations
@@ -30,19 +30,20 @@ def redis() -> Iterator[RedisServer]:
 
 
 class Served:
-    def __init__(self, redis_url: str, workers: int) -> None:
+    def __init__(self, redis_url: str, workers: int, server: str = "daphne") -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="serve-"))
         env = server_env(self.workdir, redis_url)
         subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env,
                        check=True, timeout=120)  # fmt: skip
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "serve", "--host", HOST, "--port", "0",
-             "--workers", str(workers), "--", "--access-log", os.devnull],
+             "--workers", str(workers), "--server", server,
+             *(["--", "--access-log", os.devnull] if server == "daphne" else [])],
             cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True,
             stderr=(self.workdir / "stderr").open("w"),
         )  # fmt: skip
         line = self.process.stdout.readline()  # type: ignore[union-attr]
-        found = re.search(r":(\d+) with \d+ daphne workers?: pids ([\d ]+)$", line.strip())
+        found = re.search(rf":(\d+) with \d+ {server} workers?: pids ([\d ]+)$", line.strip())
         assert found, line
         self.port = int(found[1])
         self.pids = [int(p) for p in found[2].split()]
@@ -59,7 +60,14 @@ def ask(port: int, sock: socket.socket | None = None) -> tuple[socket.socket, by
     before the workers start, so a request waits for its worker)."""
     sock = sock or socket.create_connection((HOST, port), timeout=60)
     sock.sendall(f"GET /healthz HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
-    return sock, sock.recv(65536)
+    answer = b""  # the whole response, which may come in several segments
+    while b"\r\n\r\n" not in answer:
+        answer += sock.recv(65536)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?i)content-length: *(\d+)", head)[1])
+    while len(body) < length:
+        body += sock.recv(65536)
+    return sock, head + b"\r\n\r\n" + body
 
 
 def holder(sock: socket.socket, port: int, pids: list[int]) -> int:
@@ -90,8 +98,9 @@ def alive(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists() and "zombie" not in Path(f"/proc/{pid}/status").read_text()
 
 
-def test_connections_spread_over_the_workers_and_sigterm_stops_them(redis):
-    served = Served(redis.url, workers=2)
+@pytest.mark.parametrize("server", ["daphne", "uvicorn"])
+def test_connections_spread_over_the_workers_and_sigterm_stops_them(redis, server):
+    served = Served(redis.url, workers=2, server=server)
     try:
         connections = []
         for _ in range(16):

@@ -1,8 +1,9 @@
-"""``manage.py serve``: several daphne workers on one port, one per core by default.
+"""``manage.py serve``: several ASGI workers on one port, one per core by default:
+daphne, or uvicorn with the ``websockets`` implementation (``--server uvicorn``).
 
-One daphne process runs Python on one core at a time. To use every core of a machine,
+One worker process runs Python on one core at a time. To use every core of a machine,
 this opens one listening socket per worker on the same address with ``SO_REUSEPORT``
-and starts a ``daphne --fd`` on each, so the kernel spreads new connections over the
+and starts a worker on each (``--fd``), so the kernel spreads new connections over the
 workers evenly (a single shared socket would let the first worker to wake take most of
 them). Everything a worker holds that others must see (rate limits, socket slots, the
 suspended credentials, the channel layer) is in Redis, so workers need nothing else in
@@ -27,6 +28,14 @@ from django.core.management.base import BaseCommand, CommandError
 
 APPLICATION = "empathy_web.asgi:application"
 STOP_SECONDS = 10.0
+# How each server is started on an inherited listening socket, before the options
+# passed after ``--``. uvicorn: the app has no lifespan events, and its access log is
+# off like daphne's default.
+SERVERS = {
+    "daphne": ["-m", "daphne", "--fd", "{fd}"],
+    "uvicorn": ["-m", "uvicorn", "--fd", "{fd}", "--ws", "websockets", "--lifespan", "off",
+                "--no-access-log"],
+}  # fmt: skip
 
 
 class Stopping(Exception):
@@ -62,18 +71,19 @@ def listening_sockets(host: str, port: int, count: int) -> list[socket.socket]:
 
 
 class Command(BaseCommand):
-    help = "Serve the site with several daphne workers on one port (stops on SIGTERM)."
+    help = "Serve the site with several ASGI workers on one port (stops on SIGTERM)."
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
         parser.add_argument("--port", type=int, default=8000, help="0 picks a free one")
         parser.add_argument(
             "--workers", type=int, default=os.cpu_count() or 1,
-            help="daphne processes (default: one per core)",
+            help="worker processes (default: one per core)",
         )  # fmt: skip
+        parser.add_argument("--server", choices=sorted(SERVERS), default="daphne")
         parser.add_argument(
-            "daphne_args", nargs="*",
-            help="more daphne options, after --, e.g. -- --proxy-headers --access-log -",
+            "server_args", nargs="*",
+            help="more options for the server, after --, e.g. -- --proxy-headers",
         )  # fmt: skip
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -93,11 +103,12 @@ class Command(BaseCommand):
         workers: list[subprocess.Popen[bytes]] = []
         failed = ""
         try:
-            workers = [self._start(sock, options["daphne_args"]) for sock in sockets]
+            server, more = options["server"], options["server_args"]
+            workers = [self._start(server, sock, more) for sock in sockets]
             for sock in sockets:
                 sock.close()  # the workers hold them now
             pids = " ".join(str(w.pid) for w in workers)
-            self.stdout.write(f"Serving on {options['host']}:{port} with {count} daphne "
+            self.stdout.write(f"Serving on {options['host']}:{port} with {count} {server} "
                               f"worker{'s' * (count != 1)}: pids {pids}")  # fmt: skip
             self.stdout.flush()
             pid, status = os.wait()  # until a worker exits, or a signal comes
@@ -112,8 +123,9 @@ class Command(BaseCommand):
             raise CommandError(failed + "; stopped the others")
         self.stdout.write("Stopped.")
 
-    def _start(self, sock: socket.socket, more: list[str]) -> subprocess.Popen[bytes]:
-        command = [sys.executable, "-m", "daphne", "--fd", str(sock.fileno()), *more, APPLICATION]
+    def _start(self, server: str, sock: socket.socket, more: list[str]) -> subprocess.Popen[bytes]:
+        start = [part.format(fd=sock.fileno()) for part in SERVERS[server]]
+        command = [sys.executable, *start, *more, APPLICATION]
         return subprocess.Popen(command, pass_fds=(sock.fileno(),))
 
     @staticmethod
