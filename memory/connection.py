@@ -7,123 +7,46 @@ import it, never the other way round.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import inspect
 import logging
-import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import redis
-from redis.backoff import NoBackoff
 from redis.cluster import RedisCluster
 from redis.retry import Retry
-from redis.sentinel import Sentinel, SentinelConnectionPool
 
-from .codec import DEFAULT_MAX_VALUE_BYTES, ttl_ms
-from .events import Event, event_fields, join_cursor, split_cursor
-from .exceptions import (
-    AccessDenied,
-    EvictionUnknown,
-    InvalidValue,
-    MemoryConnectionError,
-    ShortTermMemoryError,
+from . import cluster
+from .clients import (
+    DEFAULT_SOCKET_TIMEOUT,
+    DEFAULT_URL,
+    cluster_client,
+    default_retry,
+    describe,
+    eviction_problem,
+    mock_client,
+    mock_server,
+    probe,
+    real_client,
+    warn_of_eviction,
 )
+from .codec import DEFAULT_MAX_VALUE_BYTES, ttl_ms
+from .events import Event, event_fields, join_cursor
+from .exceptions import AccessDenied, InvalidValue, MemoryConnectionError, ShortTermMemoryError
 from .keys import KeySchema
 from .scripts import CLUSTER_LIBRARY, LIBRARY, SCRIPT_ERRORS, FunctionLibrary, LuaScript
 from .tiers import Caller
 from .ttl import TTLStrategy
 
-if TYPE_CHECKING:
-    import fakeredis
+__all__ = ["DEFAULT_SOCKET_TIMEOUT", "DEFAULT_URL", "RedisConnection", "mock_server"]
 
 logger = logging.getLogger("memory")
-_eviction_unknown_logged = False
 
-DEFAULT_URL = "redis://localhost:6379/0"
 MAX_BLOCK_MS = 60_000
-DEFAULT_SOCKET_TIMEOUT = 5.0
-# Under Cluster, the event stream's shards are on several masters, which no one
-# blocking read can wait on: a blocked reader looks at them this often instead.
-SHARD_POLL_S = 0.025
-
-_mock_lock = threading.Lock()
-_mock_server: fakeredis.FakeServer | None = None
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-def mock_server() -> fakeredis.FakeServer:
-    """The one in-process fake Redis server of this process.
-
-    The library, the dashboard's bridge and demo agents in one process all share it, the
-    way separate processes share one real Redis.
-    """
-    import fakeredis  # only when the mock is chosen
-
-    global _mock_server
-    with _mock_lock:
-        if _mock_server is None:
-            _mock_server = fakeredis.FakeServer()
-        return _mock_server
-
-
-def default_retry() -> Retry:
-    """No retry inside redis-py: a retry there would send any command again after a
-    lost reply, and not every write can be replayed. The library retries once, on a
-    failed connection and never after a timeout, the reads and the scripts that are
-    safe to run twice (``LuaScript.retry``; ``redis_errors``)."""
-    return Retry(NoBackoff(), 0)
-
-
-def _real_client(
-    where: dict[str, Any],
-    sentinel: dict[str, Any],
-    username: str | None,
-    password: str | None,
-    options: dict[str, Any],
-) -> redis.Redis:
-    """A client of the server that ``where`` (a URL, or host and port) or ``sentinel``
-    (sentinels and the master's name) gives; the master the sentinels name is found
-    again on each new connection."""
-    if sentinel["sentinels"]:
-        if not sentinel["master"]:
-            raise InvalidValue("sentinels need sentinel_master, the monitored master's name")
-        timeouts = {k: options[k] for k in ("socket_timeout", "socket_connect_timeout")}
-        manager = Sentinel(list(sentinel["sentinels"]), sentinel_kwargs=timeouts, **timeouts)
-        return manager.master_for(
-            sentinel["master"], username=username, password=password, db=where["db"], **options
-        )
-    if where["url"] is not None:
-        return redis.Redis.from_url(where["url"], **options)
-    if where["host"] is not None:
-        return redis.Redis(
-            host=where["host"], port=where["port"] or 6379, username=username,
-            password=password, db=where["db"], ssl=where["ssl"], **options,
-        )  # fmt: skip
-    return redis.Redis.from_url(DEFAULT_URL, **options)
-
-
-def _cluster_client(node: redis.Redis, db: int) -> RedisCluster:
-    """A Redis Cluster client that starts from the node ``node`` reaches, with its
-    credentials and timeouts (the library's own retry rules, as for one server)."""
-    if db != 0:
-        raise InvalidValue(f"Redis Cluster has database 0 only, not {db}")
-    kwargs = node.connection_pool.connection_kwargs
-    node.close()
-    options = {
-        name: kwargs[name]
-        for name in ("username", "password", "socket_timeout", "socket_connect_timeout")
-        if kwargs.get(name) is not None
-    }
-    ssl = issubclass(node.connection_pool.connection_class, redis.SSLConnection)
-    return RedisCluster(
-        host=kwargs.get("host", "localhost"), port=kwargs.get("port", 6379), ssl=ssl,
-        retry=default_retry(), health_check_interval=30, **options,
-    )  # fmt: skip
 
 
 def queue_time(pipe: Any) -> None:
@@ -188,18 +111,10 @@ class RedisConnection:
         self.wait_timeout_ms = ttl_ms(wait_timeout, "wait_timeout")
         self.max_value_bytes = max_value_bytes
         self.events_maxlen = events_maxlen
-        self._ttl_ms = {kind: kind.value * 1000 for kind in TTLStrategy}
-        for kind, seconds in (ttls or {}).items():
-            self._ttl_ms[TTLStrategy(kind)] = ttl_ms(seconds, f"ttl for {kind.name}")
+        self._ttl_ms = _ttls_ms(ttls or {})
         self._reader: redis.ConnectionPool | None = None
 
-        if client is not None:
-            self.client = client
-        elif use_mock:
-            import fakeredis  # only when the mock is chosen
-
-            self.client = fakeredis.FakeRedis(server=mock_server())
-        else:
+        if client is None and not use_mock:
             options: dict[str, Any] = {
                 "socket_timeout": socket_timeout,
                 "socket_connect_timeout": connect_timeout,
@@ -208,16 +123,24 @@ class RedisConnection:
             }
             where = {"url": url, "host": host, "port": port, "db": db, "ssl": ssl}
             sentinel = {"sentinels": sentinels, "master": sentinel_master}
-            self.client = _real_client(where, sentinel, username, password, options)
-        self.mode = "mock" if type(self.client).__module__.startswith("fakeredis") else "redis"
-        probed = self.mode == "redis" and not isinstance(self.client, RedisCluster)
-        if probed and self._check_server(connect_timeout) and sentinels is None:
-            self.client = _cluster_client(self.client, db)
+            client = real_client(where, sentinel, username, password, options)
+        self._use(client if client is not None else mock_client(), connect_timeout,
+                  may_be_cluster=sentinels is None, db=db)  # fmt: skip
+
+    def _use(self, client: Any, timeout: float, *, may_be_cluster: bool, db: int) -> None:
+        """Talk through ``client``: a real server's is checked first (within
+        ``timeout``), and becomes a Redis Cluster client when the server is a node of
+        one."""
+        self.client = client
+        self.mode = "mock" if type(client).__module__.startswith("fakeredis") else "redis"
+        probed = self.mode == "redis" and not isinstance(client, RedisCluster)
+        if probed and self._check_server(timeout) and may_be_cluster:
+            self.client = cluster_client(client, db)
         # Redis Cluster: found at the address given, or passed in as the client.
         self.cluster = isinstance(self.client, RedisCluster)
         if self.cluster:
             self.mode = "cluster"
-        if self.cluster and wait_replicas:
+        if self.cluster and self.wait_replicas:
             self.client.close()
             raise InvalidValue("wait_replicas is for one master and its replicas, not Cluster")
         self.library: FunctionLibrary = CLUSTER_LIBRARY if self.cluster else LIBRARY
@@ -230,59 +153,14 @@ class RedisConnection:
     @property
     def address(self) -> str:
         """Where this memory lives, without credentials (for messages and the dashboard)."""
-        if self.mode == "mock":
-            return "in-process mock"
-        if isinstance(self.client, RedisCluster):
-            node = self.client.get_default_node()
-            return f"cluster {node.host}:{node.port}" if node else "cluster"
-        pool = self.client.connection_pool
-        if isinstance(pool, SentinelConnectionPool):
-            return f"sentinel master {pool.service_name}"
-        kwargs = pool.connection_kwargs
-        if "path" in kwargs:
-            return f"unix:{kwargs['path']}"
-        return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{kwargs.get('db', 0)}"
+        return "in-process mock" if self.mode == "mock" else describe(self.client)
 
     def _check_server(self, timeout: float) -> bool:
         """Check that the server answers; True when it is a node of a Redis Cluster."""
-        # The client's own timeouts and retries suit steady work, not a first contact: a
-        # server that accepts but never answers would hold the caller for many seconds.
-        # So the first PING goes through a one-off connection with one short timeout.
-        pool = self.client.connection_pool
-        probe_options = {**pool.connection_kwargs, "socket_timeout": timeout, "retry": None}
-        probe_options["socket_connect_timeout"] = timeout
-        probe = pool.connection_class(**probe_options)
-        try:
-            probe.connect()
-            probe.send_command("PING")
-            probe.read_response()
-            # HELLO (which every user may send) says the server's mode.
-            probe.send_command("HELLO", 2)
-            hello = probe.read_response()
-            cluster = _hello_field(hello, b"mode") == b"cluster"
-        except (redis.RedisError, OSError) as exc:
-            unreachable = not isinstance(exc, redis.AuthenticationError | redis.ResponseError)
-            raise MemoryConnectionError(
-                f"cannot reach Redis at {self.address}: {str(exc).rstrip('.')}. Start the "
-                'server, fix REDIS_URL, or set REDIS_URL="" to use the in-process mock on '
-                "purpose.",
-                unreachable=unreachable,
-            ) from exc
-        finally:
-            probe.disconnect()
-        return cluster
+        return probe(self.client, timeout, self.address)
 
     def _warn_of_eviction(self) -> None:
-        try:
-            problem = self.eviction_problem()
-        except EvictionUnknown as exc:
-            global _eviction_unknown_logged
-            if not _eviction_unknown_logged:  # once per process: it stays true
-                _eviction_unknown_logged = True
-                logger.warning("%s", exc)
-            return
-        if problem:
-            logger.warning("%s", problem)
+        warn_of_eviction(self.eviction_problem)
 
     def eviction_problem(self) -> str | None:
         """What is wrong with the server's ``maxmemory-policy``, or None. An
@@ -292,32 +170,9 @@ class RedisConnection:
         and ``MemoryConnectionError`` when it does not answer. Under Cluster, every
         master's policy counts."""
         try:
-            if self.cluster:
-                replies = self.client.config_get(
-                    "maxmemory-policy", target_nodes=RedisCluster.PRIMARIES
-                )
-                # One master's problem is the cluster's: report the first.
-                replies = {
-                    node: r for node, r in replies.items() if _policy(r).startswith("allkeys-")
-                }
-                reply = next(iter(replies.values()), {})
-            else:
-                reply = self.client.config_get("maxmemory-policy")
-        except redis.ResponseError as exc:
-            raise EvictionUnknown(
-                f"could not check the maxmemory-policy of Redis at {self.address} "
-                f"(CONFIG GET refused: {exc}); make sure it is noeviction or volatile-*"
-            ) from None
+            return eviction_problem(self.client, self.address)
         except redis.RedisError as exc:
             raise self.connection_error(exc) from exc
-        policy = _policy(reply)
-        if not policy.startswith("allkeys-"):
-            return None
-        return (
-            f"Redis at {self.address} has maxmemory-policy {policy}: under memory pressure "
-            "it evicts queued tasks and staged patterns without an error, or half of a "
-            "task's keys. Use noeviction or volatile-*."
-        )
 
     def ping(self) -> bool:
         """True when the backend answers."""
@@ -449,38 +304,8 @@ class RedisConnection:
             return reply
         reply, outbox = reply
         if outbox:
-            self._deliver(outbox, call[3])
+            cluster.deliver(self, outbox, call[3])
         return reply
-
-    def _deliver(self, outbox: Sequence[Sequence[Any]], near_key: str) -> None:
-        """Under Cluster, send the writes a change made outside its hash slot (its events
-        and index entries), which ``near_key``'s slot ran. The change is made: if they
-        are lost, the event (a hint to readers, who refresh anyway) or the index entry
-        (which the group's next change writes again) is missing, and that is logged."""
-        stream = self.keys.event_shards[self.client.keyslot(near_key) % len(self.event_streams)]
-        try:
-            with self.client.pipeline(transaction=False) as pipe:
-                for command in outbox:
-                    pipe.execute_command(*self._complete(command, stream))
-                answers = pipe.execute(raise_on_error=False)
-            failed = [answer for answer in answers if isinstance(answer, Exception)]
-            lost = str(len(failed))
-        except redis.RedisError as exc:
-            failed, lost = [exc], "some or all"
-        if failed:
-            logger.warning(
-                "Redis at %s: a change was made, but %s of its %d writes elsewhere "
-                "(events and index entries) failed: %s", self.address, lost, len(outbox),
-                failed[0],
-            )  # fmt: skip
-
-    def _complete(self, command: Sequence[Any], stream: str) -> Sequence[Any]:
-        """An outbox's command as sent: an event (``XADD`` and its fields) gets its
-        stream and the stream's bound."""
-        name = command[0].decode() if isinstance(command[0], bytes) else command[0]
-        if name == "XADD":
-            return (name, stream, "MAXLEN", "~", self.events_maxlen, "*", *command[1:])
-        return (name, *command[1:])
 
     def follow(
         self, pipe: Any, near_key: str, commands: Sequence[Sequence[Any]]
@@ -489,9 +314,9 @@ class RedisConnection:
         ``near_key``'s slot they go with: writes elsewhere, and events (``event``). Call
         what this returns after the pipeline ran: under Cluster, it sends them then."""
         if self.cluster:
-            return lambda: self._deliver(commands, near_key)
+            return lambda: cluster.deliver(self, commands, near_key)
         for command in commands:
-            pipe.execute_command(*self._complete(command, self.keys.events))
+            pipe.execute_command(*cluster.complete(self, command, self.keys.events))
         return lambda: None
 
     @staticmethod
@@ -581,7 +406,7 @@ class RedisConnection:
         if block_ms is not None and not 0 <= block_ms <= MAX_BLOCK_MS:
             raise InvalidValue(f"block_ms must be from 0 to {MAX_BLOCK_MS}")
         if self.cluster:
-            return self._read_shards(after, count, block_ms or 0)
+            return cluster.read_shards(self, after, count, block_ms or 0)
         try:
             if block_ms is None or self.mode == "mock":
                 answer = self.client.xread({self.keys.events: after}, count=count, block=block_ms)
@@ -591,40 +416,9 @@ class RedisConnection:
             raise self.connection_error(exc) from exc
         return [
             Event.from_entry(eid, fields)
-            for _, entries in _streams(answer)
+            for _, entries in cluster.streams(answer)
             for eid, fields in entries
         ]
-
-    def _read_shards(self, after: str, count: int, block_ms: int) -> list[Event]:
-        """``read_events`` of a sharded stream: the oldest ``count`` of the shards' new
-        entries, each with the cursor after it, looking again every ``SHARD_POLL_S``
-        for up to ``block_ms``."""
-        positions = split_cursor(after, len(self.event_streams))
-        deadline = time.monotonic() + block_ms / 1000
-        while True:
-            try:
-                with self.client.pipeline(transaction=False) as pipe:
-                    for stream, position in zip(self.event_streams, positions, strict=True):
-                        pipe.xread({stream: position}, count=count)
-                    answers = pipe.execute()
-            except redis.RedisError as exc:
-                raise self.connection_error(exc) from exc
-            entries = [
-                (_entry_order(eid), shard, eid.decode(), fields)
-                for shard, answer in enumerate(answers)
-                for _, stream_entries in _streams(answer)
-                for eid, fields in stream_entries
-            ]
-            left = deadline - time.monotonic()
-            if entries or left <= 0:
-                break
-            time.sleep(min(SHARD_POLL_S, left))
-        events = []
-        for _, shard, eid, fields in sorted(entries)[:count]:
-            positions[shard] = eid
-            event = Event.from_entry(eid, fields)
-            events.append(dataclasses.replace(event, cursor=join_cursor(positions)))
-        return events
 
     def _read_blocking(self, after: str, count: int, block_ms: int) -> Any:
         # XREAD BLOCK n needs a read timeout longer than n, and no longer than n plus the
@@ -655,31 +449,12 @@ class RedisConnection:
         return f"<{type(self).__name__} {self.mode} {self.address} prefix={self.keys.prefix!r}>"
 
 
-def _streams(answer: Any) -> list[tuple[Any, list[Any]]]:
-    """An XREAD answer's (stream, entries) pairs: redis-py answers a list for RESP2
-    and a dict for RESP3."""
-    if not answer:
-        return []
-    return list(answer.items()) if isinstance(answer, dict) else list(answer)
-
-
-def _policy(reply: Mapping[Any, Any]) -> str:
-    """The policy in a ``CONFIG GET maxmemory-policy`` answer."""
-    policy = reply.get("maxmemory-policy", reply.get(b"maxmemory-policy", ""))
-    return policy.decode() if isinstance(policy, bytes) else policy
-
-
-def _hello_field(reply: Any, name: bytes) -> Any:
-    """A field of HELLO's reply (a flat list for RESP2, a dict for RESP3)."""
-    if isinstance(reply, dict):
-        return reply.get(name, reply.get(name.decode()))
-    fields = dict(zip(reply[::2], reply[1::2], strict=True))
-    return fields.get(name)
-
-
-def _entry_order(entry_id: bytes) -> tuple[int, int]:
-    ms, _, seq = entry_id.partition(b"-")
-    return int(ms), int(seq)
+def _ttls_ms(ttls: Mapping[TTLStrategy, float]) -> dict[TTLStrategy, int]:
+    """Each kind's TTL in milliseconds: its default, or the one in ``ttls``."""
+    chosen = {kind: kind.value * 1000 for kind in TTLStrategy}
+    for kind, seconds in ttls.items():
+        chosen[TTLStrategy(kind)] = ttl_ms(seconds, f"ttl for {kind.name}")
+    return chosen
 
 
 def _needs_library(exc: redis.ResponseError) -> bool:

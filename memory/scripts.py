@@ -62,53 +62,15 @@ _NAME = re.compile(r"[a-z_][a-z0-9_]*")
 _USES_NOW = re.compile(r"\bnow\b")
 # Names a declared key or argument may not take: Lua's keywords and the globals the
 # scripts use, which a local of that name would hide.
-_RESERVED = frozenset(
-    [
-        "and",
-        "break",
-        "do",
-        "else",
-        "elseif",
-        "end",
-        "false",
-        "for",
-        "function",
-        "if",
-        "in",
-        "local",
-        "nil",
-        "not",
-        "or",
-        "repeat",
-        "return",
-        "then",
-        "true",
-        "until",
-        "while",
-        "redis",
-        "cjson",
-        "string",
-        "table",
-        "math",
-        "tonumber",
-        "tostring",
-        "type",
-        "ipairs",
-        "pairs",
-        "unpack",
-        "next",
-        "select",
-        "error",
-        "events",
-        "maxlen",
-        "actor",
-        "tier",
-        "now",
-        "outbox",
-        "KEYS",
-        "ARGV",
-    ]
-)
+# fmt: off
+_RESERVED = frozenset([
+    "and", "break", "do", "else", "elseif", "end", "false", "for", "function", "if", "in",
+    "local", "nil", "not", "or", "repeat", "return", "then", "true", "until", "while",
+    "redis", "cjson", "string", "table", "math", "tonumber", "tostring", "type", "ipairs",
+    "pairs", "unpack", "next", "select", "error", "events", "maxlen", "actor", "tier", "now",
+    "outbox", "KEYS", "ARGV",
+])
+# fmt: on
 # What every function gets before its own keys and arguments (see run_script): on one
 # server, the event stream is KEYS[1]; everywhere, ARGV[1..3] are the stream's length,
 # the actor and the tier.

@@ -581,9 +581,9 @@ def test_a_server_that_refuses_config_is_said_once(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from memory import connection
+    from memory import clients
 
-    monkeypatch.setattr(connection, "_eviction_unknown_logged", False)
+    monkeypatch.setattr(clients, "_eviction_unknown_logged", False)
     server = private_server(["--rename-command", "CONFIG", ""])
     caplog.set_level(logging.WARNING, logger="memory")
 
