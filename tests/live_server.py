@@ -36,6 +36,7 @@ class LiveServer:
     workdir: Path
     env: dict[str, str]
     workers: int = 1
+    server: str = "daphne"  # or uvicorn (through manage.py serve)
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     memory: RedisShortTermMemory = field(init=False)
@@ -71,9 +72,10 @@ class LiveServer:
     def start(self) -> None:
         self.port = free_port()
         command = [DAPHNE, "-b", HOST, "-p", str(self.port), "empathy_web.asgi:application"]
-        if self.workers > 1:  # several daphne processes on the port (manage.py serve)
+        if self.workers > 1 or self.server != "daphne":  # workers on the port (serve)
             command = [sys.executable, "manage.py", "serve", "--host", HOST, "--port",
-                       str(self.port), "--workers", str(self.workers)]  # fmt: skip
+                       str(self.port), "--workers", str(self.workers),
+                       "--server", self.server]  # fmt: skip
         with open(self.workdir / "daphne.log", "wb") as out:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=out
@@ -117,12 +119,13 @@ def server_env(workdir: Path, redis_url: str) -> dict[str, str]:
     }
 
 
-def start_live_server(workers: int = 1, **settings: str) -> LiveServer:
-    """A live server of ``workers`` daphne processes; ``settings`` are more environment
-    variables for it."""
+def start_live_server(workers: int = 1, server: str = "daphne", **settings: str) -> LiveServer:
+    """A live server of ``workers`` processes of ``server`` (daphne or uvicorn);
+    ``settings`` are more environment variables for it."""
     workdir = Path(tempfile.mkdtemp(prefix="live-server-"))
-    server = start_redis_server(["--save", "", "--appendonly", "no"])
-    live = LiveServer(server, workdir, {**server_env(workdir, server.url), **settings}, workers)
+    redis = start_redis_server(["--save", "", "--appendonly", "no"])
+    env = {**server_env(workdir, redis.url), **settings}
+    live = LiveServer(redis, workdir, env, workers, server)
     try:
         live.manage("migrate", "--noinput", "-v", "0")
         live.start()

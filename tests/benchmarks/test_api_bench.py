@@ -53,11 +53,13 @@ PRODUCTION = {
     "API_REQUESTS_PER_MINUTE": "100000000", "DB_CONN_MAX_AGE": "60",
 }  # fmt: skip
 WORKERS = (1, os.cpu_count() or 1)
+# The ASGI server (manage.py serve --server): daphne or uvicorn.
+SERVER = os.environ.get("BENCH_API_SERVER", "daphne")
 
 
 @contextlib.contextmanager
 def serving(workers: int) -> Iterator[LiveServer]:
-    server = start_live_server(workers, **PRODUCTION)
+    server = start_live_server(workers, SERVER, **PRODUCTION)
     try:
         yield server
     finally:
@@ -311,7 +313,7 @@ def test_api_and_mcp_against_the_library() -> None:
             rows.append([name, way, str(len(samples)), f"{p50:.2f}", f"{p95:.2f}", target, verdict])
 
     header = ["call", "way", "n", "p50 ms", "p95 ms", "target", "verdict"]
-    second_header = ["daphne workers", "agents", "ops/s", "target", "verdict"]
+    second_header = [f"{SERVER} workers", "agents", "ops/s", "target", "verdict"]
     second = [
         [str(w), str(n), f"{rate:,.0f}", ">= 1,000/s" if n == 16 else "-",
          ("PASS" if rate >= 1000 else "FAIL") if n == 16 else "-"]

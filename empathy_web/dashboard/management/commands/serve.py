@@ -28,14 +28,13 @@ from django.core.management.base import BaseCommand, CommandError
 
 APPLICATION = "empathy_web.asgi:application"
 STOP_SECONDS = 10.0
-# How each server is started on an inherited listening socket, before the options
-# passed after ``--``. uvicorn: the app has no lifespan events, and its access log is
-# off like daphne's default.
+# How each server is started on an inherited listening socket (uvicorn through
+# uvicorn_worker.py, which keeps the socket a TCP one), and whether it takes the options
+# passed after ``--``.
 SERVERS = {
-    "daphne": ["-m", "daphne", "--fd", "{fd}"],
-    "uvicorn": ["-m", "uvicorn", "--fd", "{fd}", "--ws", "websockets", "--lifespan", "off",
-                "--no-access-log"],
-}  # fmt: skip
+    "daphne": (["-m", "daphne", "--fd", "{fd}"], True),
+    "uvicorn": (["-m", "empathy_web.dashboard.uvicorn_worker", "{fd}"], False),
+}
 
 
 class Stopping(Exception):
@@ -96,6 +95,9 @@ class Command(BaseCommand):
                 "through Redis: set REDIS_URL or REDIS_SENTINELS (without, each worker has "
                 "its own)"
             )
+        server, more = options["server"], options["server_args"]
+        if more and not SERVERS[server][1]:
+            raise CommandError(f"options after -- are daphne's; {server} takes none")
         sockets = listening_sockets(options["host"], options["port"], count)
         port = sockets[0].getsockname()[1]
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -103,7 +105,6 @@ class Command(BaseCommand):
         workers: list[subprocess.Popen[bytes]] = []
         failed = ""
         try:
-            server, more = options["server"], options["server_args"]
             workers = [self._start(server, sock, more) for sock in sockets]
             for sock in sockets:
                 sock.close()  # the workers hold them now
@@ -124,8 +125,10 @@ class Command(BaseCommand):
         self.stdout.write("Stopped.")
 
     def _start(self, server: str, sock: socket.socket, more: list[str]) -> subprocess.Popen[bytes]:
-        start = [part.format(fd=sock.fileno()) for part in SERVERS[server]]
-        command = [sys.executable, *start, *more, APPLICATION]
+        start, takes_options = SERVERS[server]
+        command = [sys.executable, *(part.format(fd=sock.fileno()) for part in start)]
+        if takes_options:
+            command += [*more, APPLICATION]
         return subprocess.Popen(command, pass_fds=(sock.fileno(),))
 
     @staticmethod
