@@ -3,6 +3,7 @@ the set stopped together, on a signal or when one worker dies."""
 
 from __future__ import annotations
 
+import ctypes
 import os
 import re
 import shutil
@@ -18,6 +19,8 @@ import pytest
 
 from tests.live_server import HOST, ROOT, server_env
 from tests.redis_server import RedisServer, start_redis_server
+
+PIDFD_GETFD = 438  # the system call's number on Linux
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +75,11 @@ def ask(port: int, sock: socket.socket | None = None) -> tuple[socket.socket, by
 
 def holder(sock: socket.socket, port: int, pids: list[int]) -> int:
     """Which worker holds the server side of this client connection."""
+    return server_side(sock, port, pids)[0]
+
+
+def server_side(sock: socket.socket, port: int, pids: list[int]) -> tuple[int, int]:
+    """The worker holding the server side of this client connection, and its fd there."""
     client_port = sock.getsockname()[1]
     inode = None
     for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
@@ -84,10 +92,24 @@ def holder(sock: socket.socket, port: int, pids: list[int]) -> int:
         for fd in Path(f"/proc/{pid}/fd").iterdir():
             try:
                 if os.readlink(fd) == f"socket:[{inode}]":
-                    return pid
+                    return pid, int(fd.name)
             except OSError:
                 continue
     raise AssertionError(f"no worker holds connection {client_port}")
+
+
+def nodelay_on_server_side(sock: socket.socket, port: int, pids: list[int]) -> bool:
+    """Whether the worker's end of this connection has TCP_NODELAY (read through a copy
+    of its file descriptor: pidfd_getfd, Linux 5.6 or later)."""
+    pid, fd = server_side(sock, port, pids)
+    pidfd = os.pidfd_open(pid)
+    try:
+        copy = ctypes.CDLL(None, use_errno=True).syscall(PIDFD_GETFD, pidfd, fd, 0)
+        assert copy >= 0, os.strerror(ctypes.get_errno())
+    finally:
+        os.close(pidfd)
+    with socket.socket(fileno=copy) as theirs:
+        return bool(theirs.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
 
 
 def alive(pid: int) -> bool:
@@ -108,6 +130,8 @@ def test_connections_spread_over_the_workers_and_sigterm_stops_them(redis, serve
             assert answer.startswith(b"HTTP/1.1 200")
             connections.append(sock)
         held = {holder(sock, served.port, served.pids) for sock in connections}
+        # A response in two writes must not wait for the client's delayed ACK.
+        assert all(nodelay_on_server_side(s, served.port, served.pids) for s in connections)
         _, again = ask(served.port, connections[0])  # keep-alive
         for sock in connections:
             sock.close()
