@@ -162,6 +162,15 @@ def rss_mb(pid: int) -> float:
     raise AssertionError(f"no VmRSS for pid {pid}")
 
 
+def tree_rss_mb(pid: int) -> float:
+    """The resident memory of a process and its children (``manage.py serve``'s workers)."""
+    total = rss_mb(pid)
+    with contextlib.suppress(OSError):
+        for kid in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+            total += tree_rss_mb(int(kid))
+    return total
+
+
 def cpu_seconds(pid: int, *, children: bool = False) -> float:
     """The CPU a process has used; with ``children``, its children's too (``manage.py
     serve``'s workers)."""
@@ -691,6 +700,7 @@ class Run:
     hints: int
     cpu: dict[str, float]
     load: float
+    kib_per_connection: float  # the web processes' RSS growth while the clients connected
 
     def cpu_percent(self, name: str) -> float:
         return 100 * self.cpu[name] / self.cpu["wall"]
@@ -725,12 +735,15 @@ async def latency_run(stack: Stack, probe: HintProbe, clients: int) -> Run:
     load = os.getloadavg()[0]
     recorder = Recorder(count)
     newest = stack.newest_signal()
+    rss_before = tree_rss_mb(stack.web.pid)
     started = time.monotonic()
     connected = await connect(stack, clients, recorder, newest)
     connect_seconds = time.monotonic() - started
     agent = await Agent.start(stack.redis.url, RATE, count)
     try:
         await asyncio.sleep(1.0)  # every consumer has handled its resume
+        grown = tree_rss_mb(stack.web.pid) - rss_before
+        per_connection = 1024 * grown / max(len(connected), 1)
         probe.reset(newest)
         pids = {
             "daphne": stack.web.pid,
@@ -770,6 +783,7 @@ async def latency_run(stack: Stack, probe: HintProbe, clients: int) -> Run:
         probe.hints,
         cpu,
         load,
+        per_connection,
     )
 
 
@@ -859,6 +873,7 @@ def test_live_feed_latency(stack: Stack) -> None:
                     for name in ("daphne", "bridge", "clients", "redis")
                 ),
                 f"{1000 * run.cpu['daphne'] / max(rec.signals, 1):.3f}",
+                f"{run.kib_per_connection:.0f}",
                 f"{run.connect_seconds:.1f}",
                 f"{run.drain_seconds:.1f}",
                 f"{run.load:.1f}",
@@ -883,6 +898,7 @@ def test_live_feed_latency(stack: Stack) -> None:
         "clients CPU%",
         "redis CPU%",
         "daphne CPU ms/copy",
+        "web KiB/connection",
         "connect s",
         "drain s",
         "load 1m",
