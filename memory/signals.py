@@ -84,19 +84,25 @@ def send(
     }
     feed = {"signals_recent": keys.signals_recent, "signals_rate": keys.signals_rate}
     if session_id is not None:
-        mailboxes = [
-            k for a in deliver_to or () for k in (keys.signal(token, a), keys.signal_inbox(a))
-        ]
         script = scripts.SESSION_SIGNAL
-        where = {"session_signals": keys.session_signals(session_id), "mailboxes": mailboxes}
-        where["signal"] = keys.signal(token)
+        where = {
+            "signal": keys.signal(token),
+            "session_signals": keys.session_signals(session_id),
+            "mailboxes": [
+                key
+                for agent in deliver_to or ()
+                for key in (keys.signal(token, agent), keys.signal_inbox(agent))
+            ],
+        }
     elif target_agent is not None:
         script = scripts.SEND_SIGNAL
-        where = {"signal": keys.signal(token, target_agent)}
-        where["signal_inbox"] = keys.signal_inbox(target_agent)
+        where = {
+            "signal": keys.signal(token, target_agent),
+            "signal_inbox": keys.signal_inbox(target_agent),
+        }
     else:
-        script, where = scripts.BROADCAST_SIGNAL, {"signal": keys.signal(token)}
-        where["signals_broadcast"] = keys.signals_broadcast
+        script = scripts.BROADCAST_SIGNAL
+        where = {"signal": keys.signal(token), "signals_broadcast": keys.signals_broadcast}
         del args["target"]
     return decode(memory.run_script(script, caller, {**where, **feed}, args))
 

@@ -3,6 +3,7 @@ and the data the dashboard's pages are read on."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -22,16 +23,23 @@ TIERLESS = "tierless"
 ANONYMOUS = "anonymous"
 
 
-@pytest.fixture
-def memory(redis_server: RedisServer, redis_client: redis.Redis) -> Iterator[RedisShortTermMemory]:
-    """The memory the web reads: on the session redis-server, flushed first."""
-    shared = RedisShortTermMemory(url=redis_server.url)
+@contextlib.contextmanager
+def web_memory(url: str) -> Iterator[RedisShortTermMemory]:
+    """A memory on ``url`` that the web reads while the block runs."""
+    shared = RedisShortTermMemory(url=url)
     use_memory(shared)
     try:
         yield shared
     finally:
         use_memory(None)
         shared.close()
+
+
+@pytest.fixture
+def memory(redis_server: RedisServer, redis_client: redis.Redis) -> Iterator[RedisShortTermMemory]:
+    """The memory the web reads: on the session redis-server, flushed first."""
+    with web_memory(redis_server.url) as shared:
+        yield shared
 
 
 # people --------------------------------------------------------------------------------

@@ -18,9 +18,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import channel_layers
 
-from empathy_web.dashboard.agents_memory import use_memory
 from memory import EmpathyOS, RedisShortTermMemory, leadership
 from tests.redis_server import RedisServer
+from tests.web.conftest import web_memory
 from tests.web.test_bridge_process import BridgeProcesses
 from tests.web.test_consumers import connect, session_cookie, signal_ids  # noqa: F401
 
@@ -58,13 +58,8 @@ def agents_redis(request: pytest.FixtureRequest, redis_server: RedisServer) -> s
 
 @pytest.fixture
 def memory(agents_redis: str, redis_client) -> Iterator[RedisShortTermMemory]:
-    shared = RedisShortTermMemory(url=agents_redis)
-    use_memory(shared)
-    try:
+    with web_memory(agents_redis) as shared:
         yield shared
-    finally:
-        use_memory(None)
-        shared.close()
 
 
 @pytest.fixture
