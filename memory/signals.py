@@ -36,6 +36,7 @@ from .formats import (
     signal_member_id,
     signal_token,
 )
+from .keys import KeySchema
 from .page import Page, check_limit
 from .tiers import READ, WRITE, Caller
 from .ttl import TTLStrategy
@@ -82,29 +83,41 @@ def send(
         "target": target_agent or (f"session:{session_id}" if session_id else "*"),
         "team": team or "",
     }
+    script, where = _where_it_goes(keys, token, target_agent, session_id, deliver_to or ())
+    if script is scripts.BROADCAST_SIGNAL:
+        del args["target"]
     feed = {"signals_recent": keys.signals_recent, "signals_rate": keys.signals_rate}
+    return decode(memory.run_script(script, caller, {**where, **feed}, args))
+
+
+def _where_it_goes(
+    keys: KeySchema,
+    token: str,
+    target_agent: str | None,
+    session_id: str | None,
+    deliver_to: Sequence[str],
+) -> tuple[scripts.LuaScript, dict[str, Any]]:
+    """The script that sends a signal, and its keys besides the recent feed's."""
     if session_id is not None:
-        script = scripts.SESSION_SIGNAL
-        where = {
+        mailboxes = [
+            key
+            for agent in deliver_to
+            for key in (keys.signal(token, agent), keys.signal_inbox(agent))
+        ]
+        return scripts.SESSION_SIGNAL, {
             "signal": keys.signal(token),
             "session_signals": keys.session_signals(session_id),
-            "mailboxes": [
-                key
-                for agent in deliver_to or ()
-                for key in (keys.signal(token, agent), keys.signal_inbox(agent))
-            ],
+            "mailboxes": mailboxes,
         }
-    elif target_agent is not None:
-        script = scripts.SEND_SIGNAL
-        where = {
+    if target_agent is not None:
+        return scripts.SEND_SIGNAL, {
             "signal": keys.signal(token, target_agent),
             "signal_inbox": keys.signal_inbox(target_agent),
         }
-    else:
-        script = scripts.BROADCAST_SIGNAL
-        where = {"signal": keys.signal(token), "signals_broadcast": keys.signals_broadcast}
-        del args["target"]
-    return decode(memory.run_script(script, caller, {**where, **feed}, args))
+    return scripts.BROADCAST_SIGNAL, {
+        "signal": keys.signal(token),
+        "signals_broadcast": keys.signals_broadcast,
+    }
 
 
 def receive(
