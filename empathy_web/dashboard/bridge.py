@@ -1,4 +1,5 @@
-"""The bridge: memory event stream -> channel-layer hints for every open dashboard.
+"""The bridge: memory event stream -> channel-layer hints for every open dashboard (one
+message per web process, whose relay hands it to its dashboards: relay.py).
 
 Delivery guarantees, in order of the loop below:
 - It reads the stream with XREAD BLOCK from the last id it handled, never from ``$``, so
@@ -25,8 +26,8 @@ Delivery guarantees, in order of the loop below:
   save instead of moving the cursor back.
 - Redis or channel-layer failures are retried with exponential backoff, forever. After
   an outage every panel is refreshed twice, a little apart, because a Redis restart also
-  loses the consumers' group memberships until they re-join: at once, with a fresh copy
-  of their page, when their channel layer saw the outage; else within 2 s.
+  loses the processes' group memberships until their relays re-join: at once, with a
+  fresh copy of every page, when their channel layer saw the outage; else within 2 s.
 """
 
 from __future__ import annotations

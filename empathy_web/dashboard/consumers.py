@@ -35,19 +35,17 @@ from memory.limits import release_slot, take_slot
 
 from .agents_memory import UNAVAILABLE, get_memory
 from .fragments import masked_csrf_token, new_signals_for_hint, panels_for_hint
-from .panels import GROUP, PANELS
+from .layers import LOST
+from .panels import PANELS
+from .relay import HINT, REJOIN_EVERY, RETRY_JOIN_EVERY, relay_for
 
 logger = logging.getLogger("empathy_web.live")
 
 # A client may send a few messages a second (resume, pings); a flood closes it alone.
 MAX_MESSAGES = 20
 PER_SECONDS = 1.0
-# Group memberships live in Redis and vanish if it restarts without persistence, so a
-# consumer re-joins its group this often (joining is idempotent), and sooner while it
-# knows it is out. A re-join that finds the membership lost sends the page everything
-# again: the hints sent meanwhile reached nobody.
-REJOIN_EVERY = 2.0
-RETRY_JOIN_EVERY = 0.5
+# While a consumer knows Redis is out, it tries to join again this often (REJOIN_EVERY,
+# RETRY_JOIN_EVERY: relay.py, which keeps the process in the bridge's group).
 CLOSE_FORBIDDEN = 4403
 CLOSE_TOO_MANY = 4429
 # Each open dashboard holds a slot among its user's, counted in Redis across every web
@@ -93,7 +91,16 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.last_resume = -RESUME_EVERY
         self.joined = False
         self.unavailable = False  # the page's status says Redis is unreachable
+        # What the relay handed over and this consumer has not handled yet: the panels
+        # its hints named, merged, the newest hint, and the layer's newest state.
+        self.hinted: set[str] = set()
+        self.hint: str | None = None
+        self.layer_state: dict[str, Any] | None = None
+        self.woken = asyncio.Event()
+        self.sending = asyncio.Lock()  # one page update at a time, in order
+        self.relay = relay_for(self.channel_layer)
         await self.accept()
+        self.follower = asyncio.create_task(self._follow_relay())
         await self.resync()
         self.rejoin = asyncio.create_task(self._rejoin_forever())
 
@@ -120,10 +127,12 @@ class DashboardConsumer(AsyncWebsocketConsumer):
                 await sync_to_async(release_slot, thread_sensitive=False)(
                     get_memory(), self.viewer, SOCKET_POOL, self.channel_name
                 )
+        if hasattr(self, "follower"):
+            self.relay.leave(self)
+            self.follower.cancel()
         if hasattr(self, "rejoin"):
             self.rejoin.cancel()
             with contextlib.suppress(Exception):  # Redis may be the reason we are leaving
-                await self.channel_layer.group_discard(GROUP, self.channel_name)
                 await self.channel_layer.group_discard(self.access_group, self.channel_name)
 
     async def access_changed(self, event: dict[str, Any] | None = None) -> bool:
@@ -154,27 +163,39 @@ class DashboardConsumer(AsyncWebsocketConsumer):
                 if until_reachable is not None:
                     await until_reachable(self.channel_name)
                 await self.resync()
-                continue
-            try:
-                if await self._rejoin():
-                    logger.info("dashboard: Redis forgot this page's membership; resending")
-                    await self.resync()
-            except UNAVAILABLE:
-                self.joined = False
 
-    async def _rejoin(self) -> bool:
-        """Join the group again; True when the membership had been lost."""
-        rejoin = getattr(self.channel_layer, "rejoin", None)
-        if rejoin is None:  # a layer that never loses memberships
-            await self.channel_layer.group_add(GROUP, self.channel_name)
-            return False
-        return await rejoin(GROUP, self.channel_name)
+    def deliver(self, message: dict[str, Any]) -> None:
+        """A message from the process's relay. Hints merge with those not yet handled,
+        so a page that falls behind renders the newest state once, not every one."""
+        if message["type"] == HINT:
+            self.hinted.update(message.get("panels", ()))
+            self.hint = message.get("hint")
+        else:
+            self.layer_state = message
+        self.woken.set()
+
+    async def _follow_relay(self) -> None:
+        try:
+            while True:
+                await self.woken.wait()
+                self.woken.clear()
+                state, self.layer_state = self.layer_state, None
+                if state is not None:
+                    handle = self.layer_lost if state["type"] == LOST else self.layer_restored
+                    await handle(state)
+                if self.hinted:
+                    panels, self.hinted = sorted(self.hinted), set()
+                    await self.memory_changed({"panels": panels, "hint": self.hint})
+        except Exception:
+            # As an error in a handler does: the page reconnects and starts afresh.
+            logger.exception("dashboard: a live update failed; closing the socket")
+            await self.close(code=1011)
 
     async def resync(self) -> None:
-        """Join the group and send everything the page shows, or say Redis is out."""
+        """Join the groups and send everything the page shows, or say Redis is out."""
         try:
-            await self.channel_layer.group_add(GROUP, self.channel_name)
             await self.channel_layer.group_add(self.access_group, self.channel_name)
+            await self.relay.join(self)
         except UNAVAILABLE:
             self.joined = False
             await self.send_status(unavailable=True)
@@ -229,7 +250,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             await self.send_new_signals(hint=None)
 
     async def memory_changed(self, event: dict[str, Any]) -> None:
-        """A hint from the bridge: these panels may have changed."""
+        """A hint from the bridge, through the relay: these panels may have changed."""
         changed = set(event.get("panels", ()))
         await self.send_panels(
             [n for n in self.panels if n in changed and n != "signal-feed"], event.get("hint")
@@ -241,6 +262,10 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         """Send fresh renderings of ``names``; False when Redis could not be read."""
         if not names:
             return True
+        async with self.sending:
+            return await self._send_panels(names, hint)
+
+    async def _send_panels(self, names: list[str], hint: str | None) -> bool:
         render = panels_for_hint
         try:
             try:
@@ -260,6 +285,10 @@ class DashboardConsumer(AsyncWebsocketConsumer):
     async def send_new_signals(self, hint: str | None) -> bool:
         """Send what the feed has not shown, one bounded batch per message, until it is
         caught up; False when Redis could not be read."""
+        async with self.sending:  # each batch starts where the one before it ended
+            return await self._send_new_signals(hint)
+
+    async def _send_new_signals(self, hint: str | None) -> bool:
         render = new_signals_for_hint
         more = True
         while more:

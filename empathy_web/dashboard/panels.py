@@ -27,8 +27,8 @@ from memory.working import list_agents, list_entries
 
 from .agents_memory import coordinator_for, get_memory, session_for
 
-# The channel-layer group every open dashboard joins: the bridge's hints name panels
-# from PANELS and go to this group.
+# The channel-layer group of the web processes (one member each, relay.py): the
+# bridge's hints name panels from PANELS and go to this group.
 GROUP = "dashboard"
 PAGE = 25
 SIGNAL_FILTERS = ("signal_type", "sender", "target", "team")

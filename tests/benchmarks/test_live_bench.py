@@ -92,7 +92,7 @@ WORKERS = int(os.environ.get("BENCH_LIVE_WORKERS", "1"))
 BRIDGES = int(os.environ.get("BENCH_LIVE_BRIDGES", "1"))
 MEMORY_CLIENTS = 10
 MEMORY_EVERY = 10_000
-TARGET_CLIENTS = 100
+TARGET_CLIENTS = (100, 1000)  # p95 of every page's clients, at 100 and at 1,000
 TARGET_P95_MS = 250.0
 FLAT_FROM = 20_000
 FLAT_TOLERANCE = 0.10
@@ -102,13 +102,24 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 # One agent process: connects, says "ready", waits for a line on stdin, then sends
 # ``count`` signals at ``rate`` per second (0: as fast as it can) on an absolute schedule,
-# printing the number sent every ``every`` signals.
+# printing the number sent every ``every`` signals. With ``mix`` it also works on tasks
+# and patterns beside the signals, each named with a marker (MARK) that says what it is,
+# its number and when it was made: every 10th signal a task in the team "live", claimed
+# and completed at once (the task board's newest completed); every 40th a task in a team
+# of its own (the overview's most recently active team); every 20th a staged pattern, of
+# a higher confidence than any before, in any run (the top of the pattern queue by
+# confidence). The
+# last line says how many of each it made.
 AGENT = r"""
 import sys, time
-from memory import EmpathyOS, RedisShortTermMemory
+from memory import AgentCoordinator, AgentTask, EmpathyOS, RedisShortTermMemory, StagedPattern
 
 url, rate, count, every = sys.argv[1], float(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-agent = EmpathyOS("bench-agent", RedisShortTermMemory(url=url))
+mix = sys.argv[5] == "1"
+memory = RedisShortTermMemory(url=url)
+agent = EmpathyOS("bench-agent", memory)
+live = AgentCoordinator(memory, "live")
+made = {"tk": 0, "tm": 0, "pt": 0}
 print("ready", flush=True)
 sys.stdin.readline()
 start = time.perf_counter()
@@ -118,9 +129,26 @@ for i in range(count):
         if delay > 0:
             time.sleep(delay)
     agent.send_signal("bench", {"i": i, "t": time.time()})
+    if mix and i % 10 == 0:
+        task = f"tk{i}at{time.time() * 1000:.0f}"
+        live.add_task(AgentTask(task, "bench", "d", 5))
+        claimed = live.claim_task("bench-agent", "bench")
+        live.complete_task(claimed.task_id, {"ok": True})
+        made["tk"] += 1
+    if mix and i % 40 == 0:
+        team = f"tm{i}at{time.time() * 1000:.0f}"
+        AgentCoordinator(memory, team).add_task(AgentTask("t", "bench", "d", 5))
+        made["tm"] += 1
+    if mix and i % 20 == 0:
+        pattern = f"pt{i}at{time.time() * 1000:.0f}"
+        agent.stage_pattern(StagedPattern(
+            pattern, "bench-agent", "bench", pattern, "d",
+            confidence=0.5 + (time.time() - 1.7e9) / 1e10,
+        ))
+        made["pt"] += 1
     if every and (i + 1) % every == 0:
         print(i + 1, flush=True)
-print("done", time.perf_counter() - start, flush=True)
+print("done", time.perf_counter() - start, made["tk"], made["tm"], made["pt"], flush=True)
 """
 
 # An observer and a logged-in session for it, in the server's database.
@@ -139,6 +167,18 @@ session[HASH_SESSION_KEY] = user.get_session_auth_hash()
 session.create()
 print(session.session_key)
 """
+
+# The pages the clients open, in turn (BENCH_LIVE_PAGES): the feed alone, or with "mix"
+# also the overview, the task board and the pattern queue, while the agent also works on
+# tasks and patterns. Each page's query, and the kind of marker (AGENT) that it shows.
+PAGES = {
+    "feed": ("panels=signal-feed", None),
+    "overview": ("panels=overview-panel", "tm"),
+    "task board": ("panels=task-board&team=live", "tk"),
+    "pattern queue": ("panels=pattern-queue&sort=confidence", "pt"),
+}
+MIX = os.environ.get("BENCH_LIVE_PAGES", "feed") == "mix"
+MARK = re.compile(rb"(tk|tm|pt)(\d+)at(\d+)")
 
 # The feed's fragment: each signal's id, and its data as escaped, indented JSON.
 SIGNAL_ID = re.compile(rb'data-signal-id="([^"]+)"')
@@ -364,7 +404,9 @@ class Agent:
         self.process = process
 
     @classmethod
-    async def start(cls, url: str, rate: float, count: int, every: int = 0) -> Agent:
+    async def start(
+        cls, url: str, rate: float, count: int, every: int = 0, mix: bool = False
+    ) -> Agent:
         process = await asyncio.create_subprocess_exec(
             PYTHON,
             "-c",
@@ -373,6 +415,7 @@ class Agent:
             str(rate),
             str(count),
             str(every),
+            "1" if mix else "0",
             cwd=ROOT,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
@@ -390,14 +433,16 @@ class Agent:
         assert self.process.stdin is not None
         self.process.stdin.write(b"go\n")
 
-    async def finish(self) -> float:
-        """Wait for the last line; returns the sending time in seconds."""
+    async def finish(self) -> tuple[float, dict[str, int]]:
+        """Wait for the last line; returns the sending time in seconds, and how many
+        markers of each kind the agent made."""
         while True:
             line = await self.readline()
             assert line, "the agent exited without finishing"
             if line.startswith("done"):
                 await self.process.wait()
-                return float(line.split()[1])
+                _, seconds, *made = line.split()
+                return float(seconds), dict(zip(("tk", "tm", "pt"), map(int, made), strict=True))
 
     def kill(self) -> None:
         if self.process.returncode is None:
@@ -422,9 +467,17 @@ class Recorder:
         self.refused = 0
         self.refusal = ""
         self.clients: list[FeedClient] = []
+        # Other pages: latencies by marker kind, how many of each the agent made (known
+        # once it is done), and the time before which markers are an earlier run's.
+        self.marks: dict[str, array] = {kind: array("d") for _, kind in PAGES.values() if kind}
+        self.made: dict[str, int] = {}
+        self.since = math.inf
 
     def frame(self, client: FeedClient, payload: bytes, now: float) -> None:
         self.frames += 1
+        if client.kind is not None:
+            self._marks(client, payload, now)
+            return
         ids = SIGNAL_ID.findall(payload)
         data = SIGNAL_DATA.findall(payload)
         self.foreign += len(ids) - len(data)
@@ -447,8 +500,24 @@ class Recorder:
                 self.disorder += 1
             client.high = max(client.high, *numbers)
 
+    def _marks(self, client: FeedClient, payload: bytes, now: float) -> None:
+        for kind, number, made_at in MARK.findall(payload):
+            at = int(made_at) / 1000
+            if kind.decode() != client.kind or at < self.since or number in client.marks:
+                continue
+            client.marks.add(number)
+            self.marks[client.kind].append(now - at)
+
     def complete(self) -> bool:
-        return all(c.received == self.expected for c in self.clients)
+        return all(
+            c.received == self.expected
+            if c.kind is None
+            else len(c.marks) >= self.made.get(c.kind, math.inf)
+            for c in self.clients
+        )
+
+    def on(self, page: str) -> list[FeedClient]:
+        return [c for c in self.clients if c.page == page]
 
 
 class FeedClient:
@@ -456,8 +525,11 @@ class FeedClient:
     cookie and an Origin, masked text frames out, unmasked frames in (pings answered).
     (autobahn's asyncio flavour cannot load here: daphne has set txaio to Twisted.)"""
 
-    def __init__(self, recorder: Recorder) -> None:
+    def __init__(self, recorder: Recorder, page: str = "feed") -> None:
         self.recorder = recorder
+        self.page = page
+        self.kind = PAGES[page][1]
+        self.marks: set[bytes] = set()
         self.seen = bytearray(recorder.expected)
         self.received = 0
         self.high = -1
@@ -470,7 +542,7 @@ class FeedClient:
         self.reader, self.writer = await asyncio.open_connection(HOST, stack.port)
         key = base64.b64encode(os.urandom(16)).decode()
         request = (
-            f"GET /ws/dashboard/?panels=signal-feed HTTP/1.1\r\n"
+            f"GET /ws/dashboard/?{PAGES[self.page][0]} HTTP/1.1\r\n"
             f"Host: {HOST}:{stack.port}\r\n"
             "Upgrade: websocket\r\nConnection: Upgrade\r\n"
             f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
@@ -548,10 +620,11 @@ async def connect(stack: Stack, n: int, recorder: Recorder, resume: str) -> list
     error, rather than failing the run: under load they are a finding."""
     gate = asyncio.Semaphore(CONNECT_AT_ONCE)
     hello = json.dumps({"resume": resume})
+    pages = list(PAGES) if MIX else ["feed"]
 
-    async def one() -> FeedClient:
+    async def one(n: int) -> FeedClient:
         async with gate:
-            client = FeedClient(recorder)
+            client = FeedClient(recorder, pages[n % len(pages)])
             try:
                 await asyncio.wait_for(client.open(stack), 30)
             except BaseException:
@@ -560,7 +633,7 @@ async def connect(stack: Stack, n: int, recorder: Recorder, resume: str) -> list
             client.send_text(hello)
             return client
 
-    results = await asyncio.gather(*(one() for _ in range(n)), return_exceptions=True)
+    results = await asyncio.gather(*(one(i) for i in range(n)), return_exceptions=True)
     clients = [r for r in results if isinstance(r, FeedClient)]
     failures = [r for r in results if not isinstance(r, FeedClient)]
     recorder.clients = clients
@@ -707,7 +780,26 @@ class Run:
 
     @property
     def connected(self) -> int:
-        return len(self.recorder.clients)
+        """The feed's clients."""
+        return len(self.recorder.on("feed"))
+
+    def worst_p95(self) -> float:
+        """The largest p95 of the feed's and the other pages' clients (ms)."""
+        return max([self.e2e(95), *(self.panel(page, 95) for page in self.pages())])
+
+    def pages(self) -> list[str]:
+        """The pages other than the feed that clients opened."""
+        return [page for page, (_, kind) in PAGES.items() if kind and self.recorder.on(page)]
+
+    def panel(self, page: str, q: float) -> float:
+        kind = PAGES[page][1]
+        total = self.recorder.made.get(kind, 0) * len(self.recorder.on(page))
+        return pct(self.recorder.marks[kind], q, total)
+
+    def panel_ms(self, page: str, q: float) -> str:
+        """Percentile q of the latency from the agent's change to the first frame that
+        shows it, over every client of ``page`` and marker (unseen: infinitely late)."""
+        return ms(self.panel(page, q), self.drain_seconds)
 
     def e2e(self, q: float) -> float:
         """Percentile q of the latency of every (connected client, signal) pair, those
@@ -739,7 +831,7 @@ async def latency_run(stack: Stack, probe: HintProbe, clients: int) -> Run:
     started = time.monotonic()
     connected = await connect(stack, clients, recorder, newest)
     connect_seconds = time.monotonic() - started
-    agent = await Agent.start(stack.redis.url, RATE, count)
+    agent = await Agent.start(stack.redis.url, RATE, count, mix=MIX)
     try:
         await asyncio.sleep(1.0)  # every consumer has handled its resume
         grown = tree_rss_mb(stack.web.pid) - rss_before
@@ -755,8 +847,9 @@ async def latency_run(stack: Stack, probe: HintProbe, clients: int) -> Run:
             name: cpu_seconds(pid, children=name == "daphne") for name, pid in pids.items()
         }
         wall = time.monotonic()
+        recorder.since = time.time()
         agent.go()
-        send_seconds = await agent.finish()
+        send_seconds, recorder.made = await agent.finish()
         sent_at = time.monotonic()
         while not recorder.complete() and time.monotonic() - sent_at < DRAIN_SECONDS:
             await asyncio.sleep(0.05)
@@ -826,6 +919,32 @@ def render_cost(
     return rows
 
 
+def panels_table(runs: Sequence[Run]) -> list[tuple[str, str]]:
+    """With BENCH_LIVE_PAGES=mix, the other pages' latencies (none without)."""
+    rows = []
+    for run in runs:
+        for page in run.pages():
+            kind, clients = PAGES[page][1], len(run.recorder.on(page))
+            made, seen = run.recorder.made.get(kind, 0), len(run.recorder.marks[kind])
+            rows.append(
+                [
+                    f"{run.coalesce:g}",
+                    str(run.clients),
+                    page,
+                    str(clients),
+                    str(made),
+                    f"{100 * seen / max(made * clients, 1):.1f}%",
+                    *(run.panel_ms(page, q) for q in (50, 95, 99, 100)),
+                ]
+            )
+    if not rows:
+        return []
+    header = ["coalesce s", "clients", "page", "its clients", "changes", "seen"]
+    header += ["p50", "p95", "p99", "max"]
+    title = "The other pages, ms from the agent's change to the first frame that shows it"
+    return [render(title, header, rows)]
+
+
 def test_live_feed_latency(stack: Stack) -> None:
     runs: list[Run] = []
 
@@ -852,8 +971,8 @@ def test_live_feed_latency(stack: Stack) -> None:
     for run in runs:
         rec = run.recorder
         verdict = "-"
-        if run.clients == TARGET_CLIENTS:
-            verdict = "PASS" if run.e2e(95) <= TARGET_P95_MS else "FAIL"
+        if run.clients in TARGET_CLIENTS:
+            verdict = "PASS" if run.worst_p95() <= TARGET_P95_MS else "FAIL"
         rows.append(
             [
                 f"{run.coalesce:g}",
@@ -902,7 +1021,7 @@ def test_live_feed_latency(stack: Stack) -> None:
         "connect s",
         "drain s",
         "load 1m",
-        f"p95<={TARGET_P95_MS:g} ms @{TARGET_CLIENTS}",
+        f"p95<={TARGET_P95_MS:g} ms @100, 1,000",
     ]
     latency = render(
         f"Live feed latency, ms ({RATE:g} signals/s for {SECONDS:g} s; "
@@ -910,6 +1029,7 @@ def test_live_feed_latency(stack: Stack) -> None:
         header,
         rows,
     )
+    tables = [latency, *panels_table(runs)]
     batches = sorted({max(1, round(RATE * c)) for c in COALESCE} | {200})
     costs = render_cost(stack, batches)
     cost = render(
@@ -937,7 +1057,7 @@ def test_live_feed_latency(stack: Stack) -> None:
                 f"coalesce {run.coalesce:g} s, {run.clients} clients: {run.recorder.refused} "
                 f"handshakes refused: {run.recorder.refusal}"
             )
-        starved = sum(1 for c in run.recorder.clients if c.received == 0)
+        starved = sum(1 for c in run.recorder.clients if c.received == 0 and not c.marks)
         if starved:
             notes.append(
                 f"coalesce {run.coalesce:g} s, {run.clients} clients: {starved} clients "
@@ -947,7 +1067,7 @@ def test_live_feed_latency(stack: Stack) -> None:
         f"machine: {os.cpu_count()} CPUs, shared by the clients, probe and agent with "
         "daphne, the bridge and redis-server (and whatever else runs: see load 1m)"
     )
-    publish([latency, cost], notes)
+    publish([*tables, cost], notes)
 
     for run in runs:
         rec = run.recorder

@@ -16,6 +16,7 @@ from empathy_web.dashboard.agents_memory import use_memory
 from memory import AgentCoordinator, AgentTask, RedisShortTermMemory, TeamSession, TTLStrategy
 from tests.live_server import LiveServer, start_live_server
 from tests.redis_server import RedisServer
+from tests.web.sockets import connect, session_cookie  # noqa: F401 (fixtures)
 
 # The tier names the tests use besides the four groups: a user who is logged in but in
 # no tier group, and a visitor who is not logged in at all.

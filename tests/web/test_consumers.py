@@ -7,8 +7,6 @@ import asyncio
 import json
 import re
 import threading
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -31,39 +29,9 @@ from memory import (
     MemoryConnectionError,
 )
 from memory.limits import release_slot, take_slot
+from tests.web.sockets import HOST, ORIGIN, signal_ids
 
 pytestmark = pytest.mark.django_db(transaction=True)
-ORIGIN = (b"origin", b"http://localhost")
-HOST = (b"host", b"localhost")  # what a browser sends with the page's origin
-
-
-@pytest.fixture
-def session_cookie(client_for: Callable[..., Client]) -> Callable[..., bytes]:
-    """``session_cookie(tier, csrf_secret)``: the cookies of a new user of ``tier`` (None:
-    in no group); each call is another user."""
-
-    def session_cookie(tier: str | None, csrf_secret: str = "x" * 32) -> bytes:
-        client = client_for(tier, username=f"user-{tier}-{User.objects.count()}")
-        return f"sessionid={client.cookies['sessionid'].value}; csrftoken={csrf_secret}".encode()
-
-    return session_cookie
-
-
-@pytest.fixture
-def connect(session_cookie: Callable[..., bytes]) -> Callable[..., Any]:
-    """``await connect(query, tier, origin)``: the dashboard's websocket, opened by a new
-    user of ``tier``; returns the communicator, whether it connected, and the close code."""
-
-    async def connect(query: str, tier: str | None = "observer", origin=ORIGIN):
-        cookie = await sync_to_async(session_cookie)(tier)
-        headers = [(b"cookie", cookie), HOST] + ([origin] if origin else [])
-        communicator = WebsocketCommunicator(
-            application, f"/ws/dashboard/?{query}", headers=headers
-        )
-        connected, code = await communicator.connect()
-        return communicator, connected, code
-
-    return connect
 
 
 async def test_anonymous_and_tierless_handshakes_are_refused(memory, connect):
@@ -134,10 +102,6 @@ async def test_a_hint_rerenders_the_changed_panels_only(memory, connect):
     assert 'id="overview-panel"' in html and "team" in html
     assert 'id="pattern-queue"' not in html
     await communicator.disconnect()
-
-
-def signal_ids(html: str) -> list[str]:
-    return [part.split('"')[0] for part in html.split('data-signal-id="')[1:]]
 
 
 async def test_the_signal_feed_resumes_after_the_last_signal_shown(memory, connect):

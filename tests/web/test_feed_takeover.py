@@ -21,8 +21,8 @@ from channels.layers import channel_layers
 from memory import EmpathyOS, RedisShortTermMemory, leadership
 from tests.redis_server import RedisServer
 from tests.web.conftest import web_memory
+from tests.web.sockets import signal_ids
 from tests.web.test_bridge_process import BridgeProcesses
-from tests.web.test_consumers import connect, session_cookie, signal_ids  # noqa: F401
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 SIGNALS = 90

@@ -1,0 +1,134 @@
+"""The relay: one member of the bridge's group per web process, however many dashboards
+it serves, and a dashboard that falls behind renders the newest state once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+
+from empathy_web.dashboard import fragments
+from empathy_web.dashboard.panels import GROUP
+from memory import AgentCoordinator, AgentTask, EmpathyOS
+from tests.web.sockets import signal_ids
+
+pytestmark = pytest.mark.django_db(transaction=True)
+BACKEND = "empathy_web.dashboard.layers.ResilientRedisChannelLayer"
+
+
+@pytest.fixture
+def redis_layer(settings, redis_server):
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": BACKEND,
+            "CONFIG": {"hosts": [{"address": redis_server.url}], "prefix": "relay"},
+        }
+    }
+
+
+async def _members(layer) -> list[bytes]:
+    connection = layer.connection(layer.consistent_hash(GROUP))
+    return await connection.zrange(layer._group_key(GROUP), 0, -1)
+
+
+async def test_a_process_is_one_member_of_the_group_however_many_pages_it_serves(
+    memory, connect, redis_layer
+):
+    AgentCoordinator(memory, "team").add_task(AgentTask("t1", "review", "d", 5))
+    pages = [(await connect("panels=overview-panel"))[0] for _ in range(5)]
+    for page in pages:
+        await page.receive_from(timeout=5)  # the snapshot
+    layer = get_channel_layer()
+    assert len(await _members(layer)) == 1
+
+    await sync_to_async(AgentCoordinator(memory, "later").add_task)(AgentTask("t2", "r", "d", 5))
+    await layer.group_send(GROUP, {"type": "memory.changed", "panels": ["overview-panel"]})
+    for page in pages:
+        assert "later" in await page.receive_from(timeout=5)
+    for page in pages:
+        await page.disconnect()
+    # The last page out ends the membership.
+    for _ in range(100):
+        if not await _members(layer):
+            break
+        await asyncio.sleep(0.05)
+    assert await _members(layer) == []
+    await layer.flush()
+
+
+async def test_a_page_that_falls_behind_renders_the_newest_state_once(memory, connect):
+    """While one rendering is under way, three more hints arrive: the page then renders
+    once more, for the newest hint and every panel the three named, not three times."""
+    board, _, _ = await connect("panels=task-board,overview-panel&team=team")
+    await board.receive_from(timeout=5)  # the snapshot
+    started, release = threading.Event(), threading.Event()
+    renders: list[tuple[str, ...]] = []
+    original = fragments._render_panels
+
+    def slow(names, *args, **kwargs):
+        renders.append(tuple(names))
+        if len(renders) == 1:
+            started.set()
+            assert release.wait(30)
+        return original(names, *args, **kwargs)
+
+    fragments._render_panels = slow
+    layer = get_channel_layer()
+    try:
+        await layer.group_send(
+            GROUP, {"type": "memory.changed", "panels": ["task-board"], "hint": "h1"}
+        )
+        assert await asyncio.to_thread(started.wait, 10)
+        for n, panel in ((2, "task-board"), (3, "overview-panel"), (4, "task-board")):
+            hint = {"type": "memory.changed", "panels": [panel], "hint": f"h{n}"}
+            await layer.group_send(GROUP, hint)
+        await asyncio.sleep(0.2)  # the relay has handed them over
+        release.set()
+        first, second = await board.receive_from(timeout=5), await board.receive_from(timeout=5)
+        assert await board.receive_nothing(timeout=0.3)
+    finally:
+        release.set()
+        fragments._render_panels = original
+    assert renders == [("task-board",), ("task-board", "overview-panel")]
+    assert 'id="task-board"' in first and 'id="overview-panel"' not in first
+    assert 'id="task-board"' in second and 'id="overview-panel"' in second
+    await board.disconnect()
+
+
+async def test_a_hint_during_a_resume_neither_repeats_nor_skips_a_signal(memory, connect):
+    """A page's resume and a hint for the same signals meet: the feed sends each once,
+    whichever starts first."""
+    sender = EmpathyOS("agent", short_term_memory=memory)
+    sent = [(await sync_to_async(sender.send_signal)("n", i))["id"] for i in range(4)]
+    feed, _, _ = await connect("panels=signal-feed")
+    started, release = threading.Event(), threading.Event()
+    original = fragments._render_new_signals
+
+    def slow(*args, **kwargs):
+        if not started.is_set():
+            started.set()
+            assert release.wait(30)
+        return original(*args, **kwargs)
+
+    fragments._render_new_signals = slow
+    try:
+        await feed.send_to(text_data=json.dumps({"resume": sent[0]}))
+        assert await asyncio.to_thread(started.wait, 10)
+        later = (await sync_to_async(sender.send_signal)("n", 4))["id"]
+        hint = {"type": "memory.changed", "panels": ["signal-feed"], "hint": "h-resume"}
+        await get_channel_layer().group_send(GROUP, hint)
+        await asyncio.sleep(0.2)  # the hint is being handled too
+        release.set()
+        shown: list[str] = []
+        while len(shown) < 4:
+            shown += signal_ids(await feed.receive_from(timeout=5))
+        assert await feed.receive_nothing(timeout=0.3)
+    finally:
+        release.set()
+        fragments._render_new_signals = original
+    assert sorted(shown) == sorted([*sent[1:], later])
+    await feed.disconnect()
