@@ -277,12 +277,17 @@ SESSION_COOKIE_HTTPONLY = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 
+# The root logger is configured here, so that no library configures it on import: the
+# MCP SDK otherwise installs a rich-text handler at INFO on the root logger
+# (``logging.basicConfig``), which then rendered a line for every MCP request (a sixth of
+# a tool call's time in the server).
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        "memory": {"handlers": ["console"], "level": "INFO"},
-        "empathy_web": {"handlers": ["console"], "level": "INFO"},
+        "memory": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "empathy_web": {"handlers": ["console"], "level": "INFO", "propagate": False},
     },
 }

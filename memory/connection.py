@@ -34,7 +34,7 @@ from .clients import (
 from .codec import DEFAULT_MAX_VALUE_BYTES, ttl_ms
 from .events import Event, event_fields, join_cursor
 from .exceptions import AccessDenied, InvalidValue, MemoryConnectionError, ShortTermMemoryError
-from .keys import KeySchema
+from .keys import PATTERN_SHARDS, KeySchema
 from .scripts import CLUSTER_LIBRARY, LIBRARY, SCRIPT_ERRORS, FunctionLibrary, LuaScript
 from .tiers import Caller
 from .ttl import TTLStrategy
@@ -140,6 +140,7 @@ class RedisConnection:
         self.cluster = isinstance(self.client, RedisCluster)
         if self.cluster:
             self.mode = "cluster"
+            self.keys = KeySchema(self.keys.prefix, PATTERN_SHARDS)
         if self.cluster and self.wait_replicas:
             self.client.close()
             raise InvalidValue("wait_replicas is for one master and its replicas, not Cluster")

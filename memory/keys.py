@@ -4,7 +4,8 @@ All keys live under one prefix (default ``empathy:``). Keys that change together
 script share a Redis Cluster hash tag (the part in braces), so they land in one slot:
 
 - ``{wm:<agent>}``      one agent's working memory and its index
-- ``{patterns}``        staged patterns, their index and decisions
+- ``{patterns}``        staged patterns, their indexes and decisions (under Cluster
+                        spread by id over ``PATTERN_SHARDS`` tags, ``{patterns:<n>}``)
 - ``{signals}``         broadcasts and sessions' signals, the recent feed, who has had
                         which broadcast
 - ``{sig:<agent>}``     one agent's mailbox: its inbox, and the signals sent to it
@@ -22,6 +23,8 @@ goes to the shard its slot picks, so one group's events keep their order.
 """
 
 from __future__ import annotations
+
+from zlib import crc32
 
 # The parts of a team's keys (``team``) and of a session's (``session``).
 TEAM_PARTS = frozenset(
@@ -43,12 +46,38 @@ SESSION_PARTS = frozenset({"meta", "agents", "context"})
 
 # Under Redis Cluster: how many streams the event stream is split into.
 EVENT_SHARDS = 8
+# Under Redis Cluster: how many hash slots staged patterns are spread over, by id, so
+# that no one master takes every staging. Each shard has the same indexes; listings
+# merge them.
+PATTERN_SHARDS = 8
+
+
+class PatternShard:
+    """One hash slot's staged patterns: their records and decisions, and its indexes."""
+
+    def __init__(self, prefix: str, tag: str) -> None:
+        self.tag = f"{prefix}{{{tag}}}"
+        self.patterns_staged = f"{self.tag}:staged"
+        # The same members as patterns_staged, scored by confidence and by staging time.
+        self.patterns_by_confidence = f"{self.tag}:by_confidence"
+        self.patterns_by_staged_at = f"{self.tag}:by_staged_at"
+        # Patterns that expired undecided: counts per minute of their expiry, and a log
+        # of the latest (beside the index, in the shard's hash slot).
+        self.patterns_expired_per_minute = f"{self.tag}:expired:per_minute"
+        self.patterns_expired_log = f"{self.tag}:expired:log"
+
+    def pattern(self, pattern_id: str) -> str:
+        return f"{self.tag}:p:{pattern_id}"
+
+    def pattern_decision(self, pattern_id: str) -> str:
+        return f"{self.tag}:decided:{pattern_id}"
 
 
 class KeySchema:
     """Builds key names under one prefix."""
 
-    def __init__(self, prefix: str = "empathy:") -> None:
+    def __init__(self, prefix: str = "empathy:", pattern_shards: int = 1) -> None:
+        """``pattern_shards``: 1 on one server, ``PATTERN_SHARDS`` under Cluster."""
         self.prefix = prefix
         self.events = f"{prefix}events"
         self.event_shards = tuple(f"{prefix}{{events:{n}}}" for n in range(EVENT_SHARDS))
@@ -56,17 +85,15 @@ class KeySchema:
         self.sessions = f"{prefix}sessions"
         self.conflicts = f"{prefix}conflicts"
         self.working_agents = f"{prefix}wm:agents"
-        self.patterns_staged = f"{prefix}{{patterns}}:staged"
-        # The same members as patterns_staged, scored by confidence and by staging time.
-        self.patterns_by_confidence = f"{prefix}{{patterns}}:by_confidence"
-        self.patterns_by_staged_at = f"{prefix}{{patterns}}:by_staged_at"
+        tags = (
+            ["patterns"]
+            if pattern_shards == 1
+            else [f"patterns:{n}" for n in range(pattern_shards)]
+        )
+        self.pattern_shards = tuple(PatternShard(prefix, tag) for tag in tags)
         self.signals_recent = f"{prefix}{{signals}}:recent"
         self.signals_broadcast = f"{prefix}{{signals}}:broadcast"
         self.signals_rate = f"{prefix}{{signals}}:per_minute"
-        # Patterns that expired undecided: counts per minute of their expiry, and a log
-        # of the latest (beside the index, in the patterns' hash slot).
-        self.patterns_expired_per_minute = f"{prefix}{{patterns}}:expired:per_minute"
-        self.patterns_expired_log = f"{prefix}{{patterns}}:expired:log"
         # The dashboards' bridges, in one hash slot: where the stream has been announced
         # up to, which bridge leads (holder and token), and its fencing tokens.
         self.bridge_cursor = f"{prefix}{{bridge}}:last_id"
@@ -86,9 +113,10 @@ class KeySchema:
             "working agents index": self.working_agents,
             "bridges": f"{p}{{bridge}}:*",
             "working memory": f"{p}{{wm:*",
-            "staged patterns": f"{p}{{patterns}}:p:*",
-            "pattern indexes": f"{p}{{patterns}}:[sbe]*",  # staged, by_*, expired:*
-            "pattern decisions": f"{p}{{patterns}}:decided:*",
+            # (``{patterns}`` on one server, ``{patterns:<n>}`` under Cluster)
+            "staged patterns": f"{p}{{patterns*}}:p:*",
+            "pattern indexes": f"{p}{{patterns*}}:[sbe]*",  # staged, by_*, expired:*
+            "pattern decisions": f"{p}{{patterns*}}:decided:*",
             "signals": f"{p}{{signals}}:*",
             "mailboxes": f"{p}{{sig:*",
             "teams": f"{p}{{team:*",
@@ -118,11 +146,16 @@ class KeySchema:
         return f"{self.prefix}{{wm:{agent_id}}}:slots:{pool}"
 
     # patterns
+    def pattern_shard(self, pattern_id: str) -> PatternShard:
+        """The shard that holds ``pattern_id`` (the only one on one server)."""
+        shards = self.pattern_shards
+        return shards[crc32(pattern_id.encode()) % len(shards)] if len(shards) > 1 else shards[0]
+
     def pattern(self, pattern_id: str) -> str:
-        return f"{self.prefix}{{patterns}}:p:{pattern_id}"
+        return self.pattern_shard(pattern_id).pattern(pattern_id)
 
     def pattern_decision(self, pattern_id: str) -> str:
-        return f"{self.prefix}{{patterns}}:decided:{pattern_id}"
+        return self.pattern_shard(pattern_id).pattern_decision(pattern_id)
 
     # signals
     def signal(self, token: str, mailbox: str | None = None) -> str:

@@ -10,7 +10,7 @@ from typing import Any
 
 from . import scripts
 from .codec import check_confidence, check_id, decode, encode, holds_nul
-from .connection import RedisConnection, queue_time, redis_errors, time_ms
+from .connection import RedisConnection, redis_errors
 from .exceptions import AccessDenied, InvalidValue
 from .formats import (
     MINUTE_MS,
@@ -19,6 +19,15 @@ from .formats import (
     parse_pattern_member,
 )
 from .page import Page, check_limit, offset_cursor
+from .pattern_index import (
+    SORTED_ORDERS,
+    bodies,
+    check_cursor,
+    expiry_members,
+    first_members,
+    per_shard,
+    sorted_members,
+)
 from .tiers import READ, VALIDATE, WRITE, Caller
 from .ttl import TTLStrategy
 
@@ -28,6 +37,9 @@ from .ttl import TTLStrategy
 # trim expired members by range, whatever TTL each pattern was staged with. Two more
 # sorted sets hold the same members scored by confidence and by staging time, for the
 # queue's other orders (lua/includes/pattern_indexes.lua keeps the three in step).
+# Under Redis Cluster the patterns are spread over shards by id (``KeySchema.
+# pattern_shard``), each with these indexes; a listing reads each shard's share of a page
+# in one pipeline and merges them.
 
 # The longest reason (or note) a decision may carry.
 MAX_REASON_LENGTH = 2000
@@ -120,13 +132,14 @@ def stage(memory: RedisConnection, caller: Caller, pattern: StagedPattern) -> St
 
 
 def _keys(memory: RedisConnection, pattern_id: str, script: scripts.LuaScript) -> dict[str, str]:
-    """The keys of a script on one pattern: its record and decision, and the indexes."""
-    keys = memory.keys
+    """The keys of a script on one pattern: its record and decision, and its shard's
+    indexes."""
+    shard = memory.keys.pattern_shard(pattern_id)
     built = {
-        "pattern": keys.pattern(pattern_id),
-        "pattern_decision": keys.pattern_decision(pattern_id),
+        "pattern": shard.pattern(pattern_id),
+        "pattern_decision": shard.pattern_decision(pattern_id),
     }
-    return {name: built.get(name) or getattr(keys, name) for name in script.keys}
+    return {name: built.get(name) or getattr(shard, name) for name in script.keys}
 
 
 @redis_errors
@@ -137,16 +150,19 @@ def list_staged(
     caller.require(READ, "get_staged_patterns")
     limit = check_limit(limit)
     if cursor is not None:
-        _check_cursor(cursor)
-    keys = memory.keys
+        check_cursor(cursor)
     low = member_bound(memory.server_time_ms())  # expired ones are gone
     high = "+" if cursor is None else "(" + cursor
-    members = memory.client.execute_command(
-        "ZRANGE", keys.patterns_staged, high, low, "BYLEX", "REV", "LIMIT", 0, limit + 1
+    answers = per_shard(
+        memory,
+        lambda pipe, shard: pipe.execute_command(
+            "ZRANGE", shard.patterns_staged, high, low, "BYLEX", "REV", "LIMIT", 0, limit + 1
+        ),
     )
-    bodies = _bodies(memory, [m.decode() for m in members[:limit]])
-    items = [StagedPattern.from_json(b) for b in bodies if b is not None]
-    next_cursor = members[limit - 1].decode() if len(members) > limit else None
+    members = first_members(answers, limit + 1, rev=True)
+    found = bodies(memory, members[:limit])
+    items = [StagedPattern.from_json(b) for b in found if b is not None]
+    next_cursor = members[limit - 1] if len(members) > limit else None
     return Page(items, next_cursor)
 
 
@@ -166,7 +182,10 @@ def count_staged(
     caller.require(READ, "counting staged patterns")
     now = memory.server_time_ms()
     high = "+" if expiring_within_ms is None else member_bound(now + expiring_within_ms)
-    return memory.client.zlexcount(memory.keys.patterns_staged, member_bound(now), high)
+    low = member_bound(now)
+    return sum(
+        per_shard(memory, lambda pipe, shard: pipe.zlexcount(shard.patterns_staged, low, high))
+    )
 
 
 @redis_errors
@@ -261,8 +280,14 @@ def prune_expired(memory: RedisConnection, caller: Caller) -> int:
     """Sweep patterns that expired undecided out of the index, counting them (see
     ``expired_count``); emits ``pattern.expired`` when there were any. Returns how many."""
     caller.require(READ, "prune_expired_patterns")
-    keys = {name: getattr(memory.keys, name) for name in scripts.PRUNE_PATTERNS.keys}
-    return int(memory.run_script(scripts.PRUNE_PATTERNS, caller, keys, {}))
+    script = scripts.PRUNE_PATTERNS
+    runs = [
+        (script, caller, {name: getattr(shard, name) for name in script.keys}, {})
+        for shard in memory.keys.pattern_shards
+    ]
+    if len(runs) == 1:
+        return int(memory.run_script(*runs[0]))
+    return sum(int(swept) for swept in memory.run_scripts(runs))
 
 
 @redis_errors
@@ -275,8 +300,13 @@ def expired_count(
     caller.require(READ, "counting expired patterns")
     now = memory.server_time_ms()
     first, last = (now - within_ms) // MINUTE_MS, now // MINUTE_MS
-    counts = decode_per_minute(memory.client.hgetall(memory.keys.patterns_expired_per_minute))
-    return sum(n for minute, n in counts.items() if first <= minute <= last)
+    answers = per_shard(memory, lambda pipe, shard: pipe.hgetall(shard.patterns_expired_per_minute))
+    return sum(
+        n
+        for raw in answers
+        for minute, n in decode_per_minute(raw).items()
+        if first <= minute <= last
+    )
 
 
 @redis_errors
@@ -287,8 +317,14 @@ def recent_expired(
     ``expired_at`` (server ms)."""
     caller.require(READ, "listing expired patterns")
     oldest = memory.server_time_ms() - within_ms
+    limit = check_limit(limit)
+    logs = per_shard(
+        memory, lambda pipe, shard: pipe.lrange(shard.patterns_expired_log, 0, limit - 1)
+    )
     found = []
-    for raw in memory.client.lrange(memory.keys.patterns_expired_log, 0, check_limit(limit) - 1):
+    for raw in first_members(
+        logs, limit, rev=True
+    ):  # newest first: the member starts with its expiry
         expiry, pattern_id = parse_pattern_member(raw)
         if expiry >= oldest:
             found.append({"pattern_id": pattern_id, "expired_at": expiry})
@@ -302,44 +338,8 @@ def list_by_expiry(
     it expires, a page at a time (keyset paging on the index)."""
     caller.require(READ, "get_staged_patterns")
     limit = check_limit(limit)
-    shown, next_cursor = _expiry_members(memory, cursor, memory.server_time_ms(), limit)
+    shown, next_cursor = expiry_members(memory, cursor, memory.server_time_ms(), limit)
     return Page(_with_bodies(memory, shown), next_cursor)
-
-
-def _check_cursor(cursor: object) -> str:
-    """A cursor of the listings by expiry is an index member."""
-    try:
-        if isinstance(cursor, str):
-            parse_pattern_member(cursor)
-            return cursor
-    except InvalidValue:
-        pass
-    raise InvalidValue(f"cursor {cursor!r} is not one this listing handed out")
-
-
-@redis_errors
-def _expiry_members(
-    memory: RedisConnection, cursor: str | None, now: int, limit: int
-) -> tuple[list[str], str | None]:
-    """Up to ``limit`` index members after ``cursor`` that expire after ``now``, and the
-    cursor for the next ones (``None`` when there are none)."""
-    low = member_bound(now)  # expired ones are gone
-    if cursor is not None:
-        low = max(low, "(" + _check_cursor(cursor))
-    members = memory.client.execute_command(
-        "ZRANGE", memory.keys.patterns_staged, low, "+", "BYLEX", "LIMIT", 0, limit + 1
-    )
-    shown = [m.decode() for m in members[:limit]]
-    return shown, shown[-1] if len(members) > limit else None
-
-
-@redis_errors
-def _bodies(memory: RedisConnection, members: list[str]) -> list[bytes | None]:
-    """The stored JSON behind each index member, ``None`` where the pattern is gone."""
-    with memory.client.pipeline(transaction=False) as pipe:
-        for member in members:
-            pipe.hget(memory.keys.pattern(parse_pattern_member(member)[1]), "json")
-        return pipe.execute()
 
 
 def _with_bodies(
@@ -348,9 +348,6 @@ def _with_bodies(
     """The patterns behind index members, each with its expiry (ms); those gone, or
     expired by ``now``, are left out."""
     return [(pattern, expires) for pattern, expires, _ in _scanned(memory, members, members, now)]
-
-
-SORTED_ORDERS = {"confidence": "highest confidence first", "staged_at": "staged longest ago first"}
 
 
 def list_sorted(
@@ -367,28 +364,10 @@ def list_sorted(
     caller.require(READ, "get_staged_patterns")
     limit = check_limit(limit)
     start = offset_cursor(cursor)
-    now, total, members = _sorted_members(memory, order, start, limit)
+    now, total, members = sorted_members(memory, order, start, limit)
     items = _with_bodies(memory, members, now)
     more = start + limit < total
     return Page(items, str(start + limit) if more else None, total)
-
-
-@redis_errors
-def _sorted_members(
-    memory: RedisConnection, order: str, start: int, count: int
-) -> tuple[int, int, list[str]]:
-    """Server time (ms), how many are staged, and ``count`` index members of ``order``
-    from position ``start``."""
-    if order not in SORTED_ORDERS:
-        raise InvalidValue(f"order must be one of {', '.join(SORTED_ORDERS)}, not {order!r}")
-    keys = memory.keys
-    index = keys.patterns_by_confidence if order == "confidence" else keys.patterns_by_staged_at
-    with memory.client.pipeline(transaction=False) as pipe:
-        queue_time(pipe)
-        pipe.zcard(index)
-        pipe.zrange(index, start, start + count - 1, desc=order == "confidence")
-        clock, total, members = pipe.execute()
-    return time_ms(clock), total, [m.decode() for m in members]
 
 
 SCAN_ORDERS = ("expiry", *SORTED_ORDERS)
@@ -457,7 +436,7 @@ def scan_staged(
         raise InvalidValue(f"budget must be a positive integer, got {budget!r}")
     if order == "expiry":
         if cursor is not None:
-            _check_cursor(cursor)
+            check_cursor(cursor)
         rows = _scan_by_expiry(memory, cursor, batch)
     else:
         rows = _scan_sorted(memory, order, offset_cursor(cursor), batch)
@@ -467,7 +446,7 @@ def scan_staged(
 def _scan_by_expiry(memory: RedisConnection, cursor: str | None, batch: int) -> Iterator[Scanned]:
     now = memory.server_time_ms()  # one clock for the whole scan: one round trip less
     while True:  # a batch at a time; each index member is its own resume cursor
-        members, cursor = _expiry_members(memory, cursor, now, batch)
+        members, cursor = expiry_members(memory, cursor, now, batch)
         yield from _scanned(memory, members, members, now)
         if cursor is None:
             return
@@ -475,7 +454,7 @@ def _scan_by_expiry(memory: RedisConnection, cursor: str | None, batch: int) -> 
 
 def _scan_sorted(memory: RedisConnection, order: str, start: int, batch: int) -> Iterator[Scanned]:
     while True:
-        now, total, members = _sorted_members(memory, order, start, batch)
+        now, total, members = sorted_members(memory, order, start, batch)
         after = [str(position) for position in range(start + 1, start + len(members) + 1)]
         yield from _scanned(memory, members, after, now)
         start += len(members)
@@ -488,7 +467,7 @@ def _scanned(
 ) -> Iterator[Scanned]:
     """The patterns behind ``members`` that still exist and expire after ``now``, each
     with its expiry and its entry of ``cursors``."""
-    for member, body, after in zip(members, _bodies(memory, members), cursors, strict=True):
+    for member, body, after in zip(members, bodies(memory, members), cursors, strict=True):
         expires = parse_pattern_member(member)[0]
         if body is not None and expires > now:
             yield StagedPattern.from_json(body), expires, after

@@ -341,7 +341,7 @@ UNREGISTER_AGENT = LuaScript(
     "unregister_agent", keys=("agents", "heartbeats"), args=("agent", "team")
 )
 
-# Staged patterns (memory/patterns.py), all in the patterns' hash slot.
+# Staged patterns (memory/patterns.py), each script in one pattern shard's hash slot.
 _PATTERN_INDEXES = (
     "patterns_staged",
     "patterns_expired_per_minute",

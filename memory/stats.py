@@ -31,14 +31,17 @@ def collect_stats(memory: RedisConnection, *, teams: bool = True) -> dict[str, A
     with memory.client.pipeline(transaction=False) as pipe:
         for agent_id in agents:
             pipe.zcount(keys.working_index(agent_id), f"({now}", "+inf")
-        pipe.zlexcount(keys.patterns_staged, patterns_cutoff, "+")
+        for shard in keys.pattern_shards:
+            pipe.zlexcount(shard.patterns_staged, patterns_cutoff, "+")
         pipe.zlexcount(keys.signals_recent, signals_cutoff, "+")
         pipe.zcount(keys.sessions, f"({now}", "+inf")
         for stream in memory.event_streams:
             pipe.xlen(stream)
         answers = pipe.execute()
     working_keys = sum(answers[: len(agents)])
-    staged, signals, sessions, *lengths = answers[len(agents) :]
+    shards = len(keys.pattern_shards)
+    staged = sum(answers[len(agents) : len(agents) + shards])
+    signals, sessions, *lengths = answers[len(agents) + shards :]
     events = sum(lengths)
     tasks = {"pending": 0, "claimed": 0, "completed": 0, "dead": 0}
     liveness = {"alive": 0, "late": 0, "dead": 0}

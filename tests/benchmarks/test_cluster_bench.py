@@ -85,7 +85,10 @@ def test_no_master_serves_more_than_half_of_the_mix(cluster):
     total = sum(sum(c.values()) for c in calls.values())
     tags = {
         "{signals}": memory.keys.signals_recent,
-        "{patterns}": memory.keys.patterns_staged,
+        **{
+            shard.tag.removeprefix(memory.keys.prefix): shard.patterns_staged
+            for shard in memory.keys.pattern_shards
+        },
         "teams index": memory.keys.teams,
         "wm:agents index": memory.keys.working_agents,
     }

@@ -124,7 +124,7 @@ class Bench:
         return _task(self.next_task - 1)
 
     def stage_up_to(self, count: int) -> None:
-        while self.raw.zcard(self.memory.keys.patterns_staged) < count:
+        while self.raw.zcard(self.memory.keys.pattern_shards[0].patterns_staged) < count:
             self.agent.stage_pattern(self.new_pattern())
 
     def queue_up_to(self, count: int) -> None:
@@ -228,7 +228,7 @@ class Bench:
     def listings(self, prefix: str) -> None:
         agent, memory, coordinator = self.agent, self.memory, self.coordinator
         self.stage_up_to(STAGED)
-        staged = self.raw.zcard(memory.keys.patterns_staged)
+        staged = self.raw.zcard(memory.keys.pattern_shards[0].patterns_staged)
         feed = self.raw.zcard(memory.keys.signals_recent)
         queued = self.raw.zcard(self.queue)
 

@@ -22,7 +22,7 @@ from memory import (
     TeamSession,
 )
 from memory.acl import USER_PREFIX, setuser_commands
-from memory.keys import KeySchema
+from memory.keys import PATTERN_SHARDS, KeySchema
 from tests.redis_server import RedisServer, start_redis_server
 
 
@@ -139,10 +139,15 @@ def test_memory_users_cannot_reach_the_channel_layers_keys_and_back(users):
 
 def test_every_key_the_schema_builds_is_in_exactly_one_family():
     keys = KeySchema("t:")
+    cluster = KeySchema("t:", PATTERN_SHARDS)  # the staged patterns' keys under Cluster
     built = [
         keys.events, keys.teams, keys.sessions, keys.conflicts, keys.working_agents,
-        keys.bridge_cursor, keys.bridge_lead, keys.bridge_fence, keys.patterns_staged, keys.patterns_by_confidence,
-        keys.patterns_by_staged_at, keys.patterns_expired_per_minute, keys.patterns_expired_log,
+        keys.bridge_cursor, keys.bridge_lead, keys.bridge_fence,
+        *(index for shard in (*keys.pattern_shards, *cluster.pattern_shards) for index in (
+            shard.patterns_staged, shard.patterns_by_confidence, shard.patterns_by_staged_at,
+            shard.patterns_expired_per_minute, shard.patterns_expired_log, shard.pattern("p"),
+            shard.pattern_decision("p"),
+        )),
         keys.signals_recent, keys.signals_broadcast, keys.signals_rate,
         keys.working("a", "k"), keys.working_index("a"), keys.runs("a"), keys.suspended("a"), keys.slots("a", "p"),
         keys.pattern("p"), keys.pattern_decision("p"), keys.signal("t"), keys.signal_inbox("a"),

@@ -7,9 +7,11 @@ import logging
 
 import pytest
 
-from memory import AgentCoordinator, AgentTask, RedisShortTermMemory
+from memory import AgentCoordinator, AgentTask, RedisShortTermMemory, StagedPattern
+from memory import patterns as staged
 from memory.exceptions import InvalidValue
 from memory.redis_memory import get_redis_memory
+from memory.tiers import AccessTier, Caller
 from tests.redis_server import ClusterOfServers, start_cluster
 
 
@@ -46,6 +48,45 @@ def test_the_event_stream_is_split_over_every_master(cluster):
             masters = {client.get_node_from_key(s).name for s in used}
         assert len(masters) == len(cluster.nodes)
         assert sum(1 for e in memory.read_events(count=1000) if e.type == "task.added") == 40
+    finally:
+        memory.close()
+
+
+def test_staged_patterns_are_spread_over_every_master_and_list_as_one(cluster):
+    memory = RedisShortTermMemory(url=cluster.url)
+    agent = Caller("agent", AccessTier.CONTRIBUTOR)
+    reader = Caller("reader", AccessTier.OBSERVER)
+    try:
+        confidences = [round((i * 37 % 60) / 60, 3) for i in range(60)]  # ties included
+        for i, confidence in enumerate(confidences):
+            pattern = StagedPattern(f"p{i:02}", "agent", "fix", "n", "d", confidence=confidence)
+            staged.stage(memory, agent, pattern)
+        with cluster.client() as client:
+            used = [s for s in memory.keys.pattern_shards if client.zcard(s.patterns_staged)]
+            masters = {client.get_node_from_key(s.patterns_staged).name for s in used}
+        assert len(masters) == len(cluster.nodes)
+        assert staged.count_staged(memory, reader) == 60
+
+        def every(list_page) -> list[str]:
+            ids, cursor = [], None
+            while True:
+                page = list_page(cursor)
+                ids += [item[0].pattern_id if isinstance(item, tuple) else item.pattern_id
+                        for item in page]  # fmt: skip
+                if page.next_cursor is None:
+                    return ids
+                cursor = page.next_cursor
+
+        # Each order pages through all 60 once, in the order one sorted set would give.
+        by_confidence = every(lambda c: staged.list_sorted(memory, reader, "confidence", 7, c))
+        expected = sorted(range(60), key=lambda i: (confidences[i], f"p{i:02}"), reverse=True)
+        assert [int(pid[1:]) for pid in by_confidence] == expected
+        by_age = every(lambda c: staged.list_sorted(memory, reader, "staged_at", 7, c))
+        assert by_age == [f"p{i:02}" for i in range(60)]
+        newest_first = every(lambda c: staged.list_staged(memory, reader, 7, c))
+        soonest_first = every(lambda c: staged.list_by_expiry(memory, reader, 7, c))
+        assert sorted(newest_first) == sorted(soonest_first) == [f"p{i:02}" for i in range(60)]
+        assert newest_first == list(reversed(soonest_first))
     finally:
         memory.close()
 

@@ -184,10 +184,10 @@ def sorted_ids(memory, order: str, limit: int = 50, cursor: str | None = None) -
 
 
 def index_sizes(memory) -> tuple[int, int, int]:
-    keys = memory.keys
+    """The sizes of the three indexes, over every pattern shard."""
     return tuple(
-        memory.client.zcard(k)
-        for k in (keys.patterns_staged, keys.patterns_by_confidence, keys.patterns_by_staged_at)
+        sum(memory.client.zcard(getattr(shard, index)) for shard in memory.keys.pattern_shards)
+        for index in ("patterns_staged", "patterns_by_confidence", "patterns_by_staged_at")
     )
 
 

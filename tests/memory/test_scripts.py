@@ -12,7 +12,7 @@ import pytest
 
 from memory import RedisShortTermMemory, scripts
 from memory.exceptions import MemoryConnectionError
-from memory.keys import SESSION_PARTS, TEAM_PARTS, KeySchema
+from memory.keys import PATTERN_SHARDS, SESSION_PARTS, TEAM_PARTS, KeySchema
 from memory.tiers import AccessTier, Caller
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,9 +22,13 @@ VARIADIC_BUILDERS = {"mailboxes": ("signal", "signal_inbox")}
 
 
 def built_by_schema(name: str) -> bool:
-    schema = KeySchema("t:")
-    member = getattr(schema, name, None)
-    return isinstance(member, str) or inspect.ismethod(member)
+    """The schema, or one of its pattern shards, builds the key ``name``."""
+    schema = KeySchema("t:", PATTERN_SHARDS)
+    for builder in (schema, schema.pattern_shards[0]):
+        member = getattr(builder, name, None)
+        if isinstance(member, str) or inspect.ismethod(member):
+            return True
+    return False
 
 
 def test_the_library_loads_with_a_function_for_every_script(memory):

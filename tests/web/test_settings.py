@@ -141,3 +141,18 @@ def test_the_asgi_process_keeps_its_startup_heap_out_of_collections():
 
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) > 10_000  # Django, the apps, channels: all frozen
+
+
+def test_no_library_takes_over_the_root_logger_on_import():
+    """The MCP SDK calls ``logging.basicConfig`` when its server is built: unless the
+    settings configure the root logger first, that puts a rich-text handler at INFO on it,
+    and every MCP request then renders a log line."""
+    code = (
+        "import logging, django; django.setup(); import empathy_web.api.mcp; "
+        "root = logging.getLogger(); "
+        "print([type(h).__name__ for h in root.handlers], logging.getLevelName(root.level), "
+        "logging.getLogger('mcp.server.streamable_http').isEnabledFor(logging.INFO))"
+    )
+    result = run("-c", code, DJANGO_SETTINGS_MODULE="empathy_web.settings", **PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["['StreamHandler']", "WARNING", "False"]
