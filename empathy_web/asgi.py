@@ -1,4 +1,5 @@
-"""ASGI entry point: `daphne empathy_web.asgi:application`."""
+"""ASGI entry point (`empathy_web.asgi:application`), which `manage.py serve` runs in uvicorn
+or daphne workers."""
 
 from __future__ import annotations
 

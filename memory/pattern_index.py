@@ -16,6 +16,7 @@ from .keys import PatternShard
 SORTED_ORDERS = {"confidence": "highest confidence first", "staged_at": "staged longest ago first"}
 
 
+@redis_errors
 def per_shard(memory: RedisConnection, read: Callable[[Any, PatternShard], Any]) -> list[Any]:
     """``read(pipe, shard)`` for every pattern shard, in one pipeline; the answers."""
     with memory.client.pipeline(transaction=False) as pipe:

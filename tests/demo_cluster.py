@@ -5,7 +5,7 @@ Starts, from the system's packages:
 - a 3-master Redis Cluster for the agents' memory, and a plain redis-server for the
   dashboards' channel layer (channels-redis cannot use a cluster);
 - PostgreSQL for the database;
-- two daphne workers (ports 8000 and 8001 by default) and two bridges (one leads);
+- two web workers (uvicorn, ports 8000 and 8001 by default) and two bridges (one leads);
 - the simulated team, as two processes of agents (two teams).
 
 It prints the logins, then waits; Ctrl-C (or SIGTERM) stops everything, as does any of
@@ -29,11 +29,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+from tests.live_server import web_command
 from tests.postgres_server import start_postgres_server
 from tests.redis_server import HOST, start_cluster, start_redis_server
 
 ROOT = Path(__file__).resolve().parents[1]
-BIN = Path(sys.executable).parent
 TEAMS = ("code_review_team", "release_team")
 START_TIMEOUT = 60.0
 
@@ -74,8 +74,7 @@ class Demo:
             cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=300, check=True,
         ).stdout  # fmt: skip
         for port in (self.port, self.port + 1):
-            self._spawn(f"daphne-{port}", [str(BIN / "daphne"), "-b", HOST, "-p", str(port),
-                                           "empathy_web.asgi:application"])  # fmt: skip
+            self._spawn(f"web-{port}", web_command(port))
         for n in (1, 2):
             self._spawn(f"bridge-{n}", [sys.executable, "manage.py", "run_bridge"])
         for team in TEAMS:

@@ -1,5 +1,5 @@
-"""A live server as agents meet it: ``daphne`` serving the project on loopback, with its
-own redis-server and SQLite file database, and credentials issued the way a steward
+"""A live server as agents meet it: the project's ASGI server (uvicorn by default, as
+``manage.py serve``) on loopback, with its own redis-server and SQLite file database, and credentials issued the way a steward
 issues them from a shell (``manage.py agent_credential create``)."""
 
 from __future__ import annotations
@@ -16,12 +16,21 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from empathy_web.dashboard.management.commands.serve import DEFAULT_SERVER
 from memory import RedisShortTermMemory
 from tests.redis_server import RedisServer, start_redis_server
 
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 DAPHNE = str(Path(sys.executable).with_name("daphne"))
+
+
+def web_command(port: int, server: str = DEFAULT_SERVER) -> list[str]:
+    """One web process of ``server`` (uvicorn or daphne) serving the project on
+    ``HOST:port``, as ``manage.py serve`` starts each of its workers."""
+    if server == "daphne":
+        return [DAPHNE, "-b", HOST, "-p", str(port), "empathy_web.asgi:application"]
+    return [sys.executable, "-m", "empathy_web.dashboard.uvicorn_worker", HOST, str(port)]
 
 
 def free_port() -> int:
@@ -36,7 +45,7 @@ class LiveServer:
     workdir: Path
     env: dict[str, str]
     workers: int = 1
-    server: str = "daphne"  # or uvicorn (through manage.py serve)
+    server: str = DEFAULT_SERVER  # or daphne
     port: int = 0
     process: subprocess.Popen[bytes] | None = None
     memory: RedisShortTermMemory = field(init=False)
@@ -50,7 +59,7 @@ class LiveServer:
 
     @property
     def log(self) -> str:
-        path = self.workdir / "daphne.log"
+        path = self.workdir / "web.log"
         return path.read_text(errors="replace")[-4000:] if path.exists() else ""
 
     def manage(self, *args: str) -> str:
@@ -71,25 +80,25 @@ class LiveServer:
 
     def start(self) -> None:
         self.port = free_port()
-        command = [DAPHNE, "-b", HOST, "-p", str(self.port), "empathy_web.asgi:application"]
-        if self.workers > 1 or self.server != "daphne":  # workers on the port (serve)
+        command = web_command(self.port, self.server)
+        if self.workers > 1:  # workers on the port (serve)
             command = [sys.executable, "manage.py", "serve", "--host", HOST, "--port",
                        str(self.port), "--workers", str(self.workers),
                        "--server", self.server]  # fmt: skip
-        with open(self.workdir / "daphne.log", "wb") as out:
+        with open(self.workdir / "web.log", "wb") as out:
             self.process = subprocess.Popen(
                 command, cwd=ROOT, env=self.env, stdin=subprocess.DEVNULL, stdout=out, stderr=out
             )
         deadline = time.monotonic() + 60
         while True:
-            assert self.process.poll() is None, f"daphne exited:\n{self.log}"
+            assert self.process.poll() is None, f"the web process exited:\n{self.log}"
             try:
                 with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as answer:
                     if answer.status == 200:
                         return
             except OSError:
                 pass
-            assert time.monotonic() < deadline, f"daphne did not answer:\n{self.log}"
+            assert time.monotonic() < deadline, f"the web process did not answer:\n{self.log}"
             time.sleep(0.1)
 
     def stop(self) -> None:
@@ -119,8 +128,10 @@ def server_env(workdir: Path, redis_url: str) -> dict[str, str]:
     }
 
 
-def start_live_server(workers: int = 1, server: str = "daphne", **settings: str) -> LiveServer:
-    """A live server of ``workers`` processes of ``server`` (daphne or uvicorn);
+def start_live_server(
+    workers: int = 1, server: str = DEFAULT_SERVER, **settings: str
+) -> LiveServer:
+    """A live server of ``workers`` processes of ``server`` (uvicorn or daphne);
     ``settings`` are more environment variables for it."""
     workdir = Path(tempfile.mkdtemp(prefix="live-server-"))
     redis = start_redis_server(["--save", "", "--appendonly", "no"])

@@ -1,5 +1,5 @@
-"""One uvicorn worker of ``manage.py serve --server uvicorn``, on the listening socket the
-command opened for it (``python -m empathy_web.dashboard.uvicorn_worker FD``).
+"""One uvicorn worker: ``manage.py serve`` starts one on each listening socket it opened
+(``python -m empathy_web.dashboard.uvicorn_worker FD``); ``... HOST PORT`` opens its own.
 
 uvicorn's own ``--fd`` takes any inherited socket for a Unix one, so its TCP connections
 would lose ``TCP_NODELAY``, and a response written in two parts would wait for the
@@ -11,19 +11,41 @@ from __future__ import annotations
 
 import socket
 import sys
+from typing import Any
 
 import uvicorn
 
 APPLICATION = "empathy_web.asgi:application"
+# On SIGTERM, open connections (dashboards' websockets among them) get this long to end.
+GRACEFUL_SECONDS = 5
+
+
+def config(application: Any = APPLICATION) -> uvicorn.Config:
+    """How every uvicorn worker runs the site: websockets by the ``websockets`` package,
+    no lifespan events (the app has none), no access log (as daphne by default)."""
+    return uvicorn.Config(
+        application,
+        ws="websockets",
+        lifespan="off",
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
+    )
+
+
+def serve(sockets: list[socket.socket], application: Any = APPLICATION) -> None:
+    """Serve ``application`` on ``sockets`` until SIGTERM or SIGINT."""
+    uvicorn.Server(config(application)).run(sockets=sockets)
 
 
 def main(argv: list[str]) -> None:
-    if len(argv) != 1 or not argv[0].isdigit():
-        raise SystemExit("usage: python -m empathy_web.dashboard.uvicorn_worker FD")
-    listening = socket.socket(fileno=int(argv[0]))  # its family and type, as opened
-    # The app has no lifespan events; the access log is off, as daphne's is by default.
-    config = uvicorn.Config(APPLICATION, ws="websockets", lifespan="off", access_log=False)
-    uvicorn.Server(config).run(sockets=[listening])
+    if len(argv) == 1 and argv[0].isdigit():
+        serve([socket.socket(fileno=int(argv[0]))])  # its family and type, as opened
+    elif len(argv) == 2 and argv[1].isdigit():
+        from empathy_web.dashboard.management.commands.serve import listening_sockets
+
+        serve(listening_sockets(argv[0], int(argv[1]), 1))
+    else:
+        raise SystemExit("usage: python -m empathy_web.dashboard.uvicorn_worker FD | HOST PORT")
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ import pytest
 from mcp.client.session import ClientSession
 from mcp.client.streamable_http import streamable_http_client
 
+from empathy_web.dashboard.management.commands.serve import DEFAULT_SERVER
 from memory import AgentCoordinator, AgentTask, EmpathyOS
 from tests.benchmarks.report import markdown_table, text_table
 from tests.live_server import DAPHNE, HOST, ROOT, LiveServer, free_port, start_live_server
@@ -53,8 +54,8 @@ PRODUCTION = {
     "API_REQUESTS_PER_MINUTE": "100000000", "DB_CONN_MAX_AGE": "60",
 }  # fmt: skip
 WORKERS = (1, os.cpu_count() or 1)
-# The ASGI server (manage.py serve --server): daphne or uvicorn.
-SERVER = os.environ.get("BENCH_API_SERVER", "daphne")
+# The ASGI server (manage.py serve --server): uvicorn (the default) or daphne.
+SERVER = os.environ.get("BENCH_API_SERVER", DEFAULT_SERVER)
 
 
 @contextlib.contextmanager

@@ -27,7 +27,7 @@ not asserted.
 Knobs (environment): BENCH_LIVE_SECONDS (10), BENCH_LIVE_RATE (200), BENCH_LIVE_CLIENTS
 ("10,100,500"), BENCH_LIVE_COALESCE ("0.25,0.05"), BENCH_MEMORY_EVENTS (100000),
 BENCH_MEMORY_RATE (0 = as fast as the agent can), BENCH_MARKDOWN (append the tables),
-BENCH_LIVE_SERVER (daphne; or uvicorn-websockets, uvicorn-wsproto), BENCH_LIVE_WORKERS
+BENCH_LIVE_SERVER (uvicorn-websockets, as ``manage.py serve``; or daphne, uvicorn-wsproto), BENCH_LIVE_WORKERS
 (1; more runs ``manage.py serve``, whose workers share the clients) and BENCH_LIVE_BRIDGES
 (1; the others stand by).
 """
@@ -60,6 +60,7 @@ from pathlib import Path
 import pytest
 from channels_redis.core import RedisChannelLayer
 
+from empathy_web.dashboard.management.commands.serve import DEFAULT_SERVER
 from memory import RedisShortTermMemory
 from memory.signals import list_signals, signals_after
 from memory.tiers import AccessTier, Caller
@@ -262,11 +263,13 @@ class Proc:
 
 
 def web_command(port: int) -> list[str]:
-    """The ASGI server to measure (BENCH_LIVE_SERVER): daphne, or uvicorn with one of
-    its websocket implementations (``uvicorn-websockets``, ``uvicorn-wsproto``, which
-    needs that package); with BENCH_LIVE_WORKERS above 1, ``manage.py serve`` with that
+    """The ASGI server to measure (BENCH_LIVE_SERVER): uvicorn with one of its websocket
+    implementations (``uvicorn-websockets``, the default's, ``uvicorn-wsproto``, which
+    needs that package), or daphne; with BENCH_LIVE_WORKERS above 1, ``manage.py serve`` with that
     many workers on the port (daphne, or uvicorn with ``websockets``)."""
-    server = os.environ.get("BENCH_LIVE_SERVER", "daphne")
+    server = os.environ.get("BENCH_LIVE_SERVER") or (
+        "uvicorn-websockets" if DEFAULT_SERVER == "uvicorn" else DEFAULT_SERVER
+    )
     if WORKERS > 1:
         assert server in ("daphne", "uvicorn-websockets"), "manage.py serve runs these two"
         return [PYTHON, "manage.py", "serve", "--host", HOST, "--port", str(port),

@@ -12,16 +12,16 @@ import time
 from pathlib import Path
 
 import redis
-from channels.testing import ChannelsLiveServerTestCase
 from django.conf import settings
 from django.contrib.auth.models import Group, User
 from playwright.sync_api import Page, expect
 
 from memory import RedisShortTermMemory
+from tests.e2e.live_server_process import LiveServerTestCase
 from tests.redis_server import start_redis_server
 
 
-class LiveStack(ChannelsLiveServerTestCase):
+class LiveStack(LiveServerTestCase):
     """Each test starts on an empty Redis with ``users`` ((name, tier) pairs, password
     ``<name>-password-1``) and ``self.memory`` on that Redis."""
 

@@ -4,11 +4,11 @@ import os
 
 import pytest
 import redis
-from channels.testing import ChannelsLiveServerTestCase
 from django.contrib.auth.models import Group, User
 from playwright.sync_api import Page, expect
 
 from memory import AgentCoordinator, AgentTask, EmpathyOS, RedisShortTermMemory, StagedPattern
+from tests.e2e.live_server_process import LiveServerTestCase
 from tests.redis_server import start_redis_server
 from tests.web.pages import PAGES
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.e2e
 CSP_PAGES = [*PAGES, "/admin/"]
 
 
-class DashboardInABrowser(ChannelsLiveServerTestCase):
+class DashboardInABrowser(LiveServerTestCase):
     serve_static = True
 
     @classmethod

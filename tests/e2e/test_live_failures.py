@@ -1,8 +1,8 @@
-"""Live updates when parts of a deployment fail: several daphne workers behind one
+"""Live updates when parts of a deployment fail: several web workers behind one
 Redis, a bridge that dies and comes back, websockets that cannot connect at all, and a
 worker that goes away under an open page.
 
-Everything runs as real processes: a private redis-server, ``daphne`` workers on the
+Everything runs as real processes: a private redis-server, web workers (uvicorn) on the
 project's ASGI application, ``manage.py run_bridge`` and agents writing through the
 ``memory`` library, watched by Chromium pages logged in through the login form.
 """
@@ -27,12 +27,12 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from memory import AgentCoordinator, AgentTask, RedisShortTermMemory
+from tests.live_server import web_command
 from tests.redis_server import RedisServer, start_redis_server
 
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
 USERNAME = "watcher"
 PASSWORD = "watcher-password-1"
 START_TIMEOUT = 20.0
@@ -163,15 +163,14 @@ class Stack:
 
     def start_worker(self, port: int | None = None, wait: bool = True) -> int:
         port = port or _free_port(self.workers)
-        args = [str(BIN / "daphne"), "-b", "127.0.0.1", "-p", str(port)]
-        process, log = self._spawn([*args, "empathy_web.asgi:application"], f"daphne-{port}.log")
+        process, log = self._spawn(web_command(port), f"web-{port}.log")
         self.workers[port] = process
         if wait:
             self.wait_for_worker(port)
         return port
 
     def wait_for_worker(self, port: int) -> None:
-        process, log = self.workers[port], self.workdir / f"daphne-{port}.log"
+        process, log = self.workers[port], self.workdir / f"web-{port}.log"
 
         def answers() -> bool:
             assert process.poll() is None, log.read_text()
@@ -181,7 +180,7 @@ class Stack:
             except OSError:
                 return False
 
-        _wait_for(answers, START_TIMEOUT, f"daphne on port {port}")
+        _wait_for(answers, START_TIMEOUT, f"the web worker on port {port}")
 
     def kill_worker(self, port: int) -> None:
         _stop(self.workers.pop(port), signal.SIGKILL)
@@ -234,7 +233,7 @@ def deployment_env(workdir: Path, **redis: str) -> dict[str, str]:
 
 
 def start_one_worker_and_bridge(stack: Stack) -> None:
-    """Migrate, create the login, then start one daphne worker and one bridge."""
+    """Migrate, create the login, then start one web worker and one bridge."""
     setup = [sys.executable, "manage.py", "shell", "-v0", "-c", MIGRATE_AND_CREATE_USER]
     subprocess.run(setup, cwd=ROOT, env=stack.env, check=True, timeout=120)
     stack.start_worker()
@@ -347,7 +346,7 @@ def show_settled(stack: Stack, agent: str, *pages: Page) -> str:
     return sentinel
 
 
-def test_with_two_daphne_workers_each_browser_gets_each_event_once(
+def test_with_two_web_workers_each_browser_gets_each_event_once(
     stack: Stack, open_page: Callable[..., Page]
 ) -> None:
     first, second = list(stack.workers)

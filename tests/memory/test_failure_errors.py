@@ -66,6 +66,13 @@ SAMPLES: dict[str, Any] = {
     "capabilities": ["x"],
     "event_id": "1-0",
     "kind": None,
+    # the staged patterns' index reads (memory/pattern_index.py)
+    "members": [f"{1:013d}|p1"],
+    "cursor": None,
+    "read": lambda pipe, shard: pipe.zcard(shard.patterns_staged),
+    "start": 0,
+    "now": 0,
+    "count": 3,
 }
 # Calls that do not touch Redis, or are the connection's own plumbing.
 PURE = {

@@ -1,5 +1,5 @@
 """``manage.py serve``: several ASGI workers on one port, one per core by default:
-daphne, or uvicorn with the ``websockets`` implementation (``--server uvicorn``).
+uvicorn with the ``websockets`` implementation, or daphne (``--server daphne``).
 
 One worker process runs Python on one core at a time. To use every core of a machine,
 this opens one listening socket per worker on the same address with ``SO_REUSEPORT``
@@ -35,6 +35,9 @@ SERVERS = {
     "daphne": (["-m", "daphne", "--fd", "{fd}"], True),
     "uvicorn": (["-m", "empathy_web.dashboard.uvicorn_worker", "{fd}"], False),
 }
+# uvicorn by the numbers: lower latency per API call and per live update than daphne
+# (README, Benchmarks).
+DEFAULT_SERVER = "uvicorn"
 
 
 class Stopping(Exception):
@@ -79,7 +82,7 @@ class Command(BaseCommand):
             "--workers", type=int, default=os.cpu_count() or 1,
             help="worker processes (default: one per core)",
         )  # fmt: skip
-        parser.add_argument("--server", choices=sorted(SERVERS), default="daphne")
+        parser.add_argument("--server", choices=sorted(SERVERS), default=DEFAULT_SERVER)
         parser.add_argument(
             "server_args", nargs="*",
             help="more options for the server, after --, e.g. -- --proxy-headers",
