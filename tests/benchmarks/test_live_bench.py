@@ -1,7 +1,7 @@
 """Live feed, end to end: from ``send_signal`` in an agent process to the websocket frame
 that carries the signal, and the memory of the web and bridge processes under load.
 
-Everything is a real process on 127.0.0.1: a private redis-server, ``daphne`` serving
+Everything is a real process on 127.0.0.1: a private redis-server, the web server serving
 ``empathy_web.asgi:application`` (channel layer on that Redis, SQLite file database),
 ``manage.py run_bridge``, and an agent process that calls ``EmpathyOS.send_signal`` with
 its wall-clock send time in the data (``{"i": n, "t": time.time()}``). N websocket
@@ -15,11 +15,11 @@ each hint, reads the new signals from Redis without rendering anything. Its late
 ("hint") is what an instantly reacting consumer would see (agent -> Redis -> bridge
 window -> channel layer); the rest of the end-to-end figure is the web process (each
 consumer re-reading Redis and rendering its own copy of the fragment) and the client.
-The CPU used by each process during a run, daphne's CPU per delivered signal copy, and
+The CPU used by each process during a run, the web server's CPU per delivered copy, and
 the render cost of one consumer's fragment say where that rest goes.
 
 Targets, printed as PASS or FAIL and not asserted: p95 <= 250 ms with 100 clients at 200
-signals/s; daphne and bridge RSS flat after warm-up over 100,000 events (the last
+signals/s; web and bridge RSS flat after warm-up over 100,000 events (the last
 sample within 10 % of the one at 20,000). The asserts only check sanity: signals
 arrived, none twice, none out of order, none foreign. Refused handshakes are reported,
 not asserted.
@@ -285,7 +285,7 @@ def web_command(port: int) -> list[str]:
 
 @dataclass
 class Stack:
-    """redis-server, daphne and run_bridge, all on loopback."""
+    """redis-server, the web server and run_bridge, all on loopback."""
 
     redis: RedisServer
     workdir: Path
@@ -312,11 +312,11 @@ class Stack:
     def start_web(self) -> None:
         self.stop_web()
         self.port = _free_port()
-        self.web = self._spawn("daphne", web_command(self.port))
+        self.web = self._spawn("web", web_command(self.port))
         deadline = time.monotonic() + 30
         while True:
             if self.web.process.poll() is not None:
-                raise AssertionError(f"daphne exited:\n{self.web.tail()}")
+                raise AssertionError(f"the web server exited:\n{self.web.tail()}")
             try:
                 with urllib.request.urlopen(f"http://{HOST}:{self.port}/healthz", timeout=2) as r:
                     if r.status == 200:
@@ -324,7 +324,7 @@ class Stack:
             except OSError:
                 pass
             if time.monotonic() > deadline:
-                raise AssertionError(f"daphne did not answer /healthz:\n{self.web.tail()}")
+                raise AssertionError(f"the web server did not answer /healthz:\n{self.web.tail()}")
             time.sleep(0.1)
 
     def start_bridge(self, coalesce: float) -> None:
@@ -841,14 +841,12 @@ async def latency_run(stack: Stack, probe: HintProbe, clients: int) -> Run:
         per_connection = 1024 * grown / max(len(connected), 1)
         probe.reset(newest)
         pids = {
-            "daphne": stack.web.pid,
+            "web": stack.web.pid,
             "bridge": stack.bridge.pid,
             "clients": os.getpid(),
             "redis": stack.redis.pid,
         }
-        cpu_before = {
-            name: cpu_seconds(pid, children=name == "daphne") for name, pid in pids.items()
-        }
+        cpu_before = {name: cpu_seconds(pid, children=name == "web") for name, pid in pids.items()}
         wall = time.monotonic()
         recorder.since = time.time()
         agent.go()
@@ -859,7 +857,7 @@ async def latency_run(stack: Stack, probe: HintProbe, clients: int) -> Run:
         drain_seconds = time.monotonic() - sent_at
         wall = time.monotonic() - wall
         cpu = {
-            name: cpu_seconds(pid, children=name == "daphne") - cpu_before[name]
+            name: cpu_seconds(pid, children=name == "web") - cpu_before[name]
             for name, pid in pids.items()
         }
         cpu["wall"] = wall
@@ -990,11 +988,8 @@ def test_live_feed_latency(stack: Stack) -> None:
                 run.e2e_ms(95),
                 run.e2e_ms(99),
                 run.e2e_ms(100),
-                *(
-                    f"{run.cpu_percent(name):.0f}"
-                    for name in ("daphne", "bridge", "clients", "redis")
-                ),
-                f"{1000 * run.cpu['daphne'] / max(rec.signals, 1):.3f}",
+                *(f"{run.cpu_percent(name):.0f}" for name in ("web", "bridge", "clients", "redis")),
+                f"{1000 * run.cpu['web'] / max(rec.signals, 1):.3f}",
                 f"{run.kib_per_connection:.0f}",
                 f"{run.connect_seconds:.1f}",
                 f"{run.drain_seconds:.1f}",
@@ -1015,11 +1010,11 @@ def test_live_feed_latency(stack: Stack) -> None:
         "e2e p95",
         "e2e p99",
         "e2e max",
-        "daphne CPU%",
+        "web CPU%",
         "bridge CPU%",
         "clients CPU%",
         "redis CPU%",
-        "daphne CPU ms/copy",
+        "web CPU ms/copy",
         "web KiB/connection",
         "connect s",
         "drain s",
@@ -1046,13 +1041,15 @@ def test_live_feed_latency(stack: Stack) -> None:
     per_signal = (t1 - t0) / (b1 - b0) if b1 > b0 else t1 / b1
     per_hint = max(t0 - b0 * per_signal, 0.0)
     notes.append(
-        f"render CPU ~{per_signal:.3f} ms per signal per client + ~{per_hint:.2f} ms per "
-        "hint; one web process (one GIL) can then keep up with about "
+        f"render CPU ~{per_signal:.3f} ms per signal + ~{per_hint:.2f} ms per rendering; "
+        "viewers at the same place in the feed share one rendering per hint, so this is paid "
+        "once per hint and position, not per viewer (were each to render its own, one web "
+        "process could keep up with about "
         + ", ".join(
             f"{1000 / (RATE * per_signal + per_hint / c):.0f} clients at coalesce {c:g} s"
             for c in COALESCE
         )
-        + f" at {RATE:g} signals/s, on an idle core (before websocket and channel-layer work)"
+        + f" at {RATE:g} signals/s, on an idle core)"
     )
     for run in runs:
         if run.recorder.refused:
@@ -1068,7 +1065,7 @@ def test_live_feed_latency(stack: Stack) -> None:
             )
     notes.append(
         f"machine: {os.cpu_count()} CPUs, shared by the clients, probe and agent with "
-        "daphne, the bridge and redis-server (and whatever else runs: see load 1m)"
+        "the web server, the bridge and redis-server (and whatever else runs: see load 1m)"
     )
     publish([*tables, cost], notes)
 
@@ -1136,7 +1133,7 @@ def test_live_memory(stack: Stack) -> None:
     base = next(s for s in samples if s[0] == FLAT_FROM)
     last = next(s for s in reversed(samples) if s[0] > 0)
     verdicts = []
-    for name, col in (("daphne", 1), ("bridge", 2)):
+    for name, col in (("web", 1), ("bridge", 2)):
         growth = (last[col] - base[col]) / base[col]
         flat = abs(growth) <= FLAT_TOLERANCE
         verdicts.append(
@@ -1155,7 +1152,7 @@ def test_live_memory(stack: Stack) -> None:
     table = render(
         f"Resident memory (VmRSS, MB) while one agent sends {MEMORY_EVENTS:,} signals, "
         f"{MEMORY_CLIENTS} feed clients connected",
-        ["events sent", "daphne", "bridge", "redis-server"],
+        ["events sent", "web", "bridge", "redis-server"],
         rows,
     )
     publish([table], verdicts)
