@@ -180,9 +180,10 @@ class DashboardConsumer(AsyncWebsocketConsumer):
                 await self.woken.wait()
                 self.woken.clear()
                 state, self.layer_state = self.layer_state, None
-                if state is not None:
-                    handle = self.layer_lost if state["type"] == LOST else self.layer_restored
-                    await handle(state)
+                if state is not None and state["type"] == LOST:
+                    await self.send_status(unavailable=True)  # the page keeps what it shows
+                elif state is not None:  # back: re-send it all, shared as one hint
+                    await self.resync(state.get("hint"))
                 if self.hinted:
                     panels, self.hinted = sorted(self.hinted), set()
                     await self.memory_changed({"panels": panels, "hint": self.hint})
@@ -191,8 +192,9 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             logger.exception("dashboard: a live update failed; closing the socket")
             await self.close(code=1011)
 
-    async def resync(self) -> None:
-        """Join the groups and send everything the page shows, or say Redis is out."""
+    async def resync(self, hint: str | None = None) -> None:
+        """Join the groups and send everything the page shows, or say Redis is out.
+        Pages resending for the same ``hint`` share their renderings."""
         try:
             await self.channel_layer.group_add(self.access_group, self.channel_name)
             await self.relay.join(self)
@@ -200,19 +202,19 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             self.joined = False
             await self.send_status(unavailable=True)
             return
-        sent = await self.send_panels([name for name in self.panels if name != "signal-feed"])
+        sent = await self.send_panels([n for n in self.panels if n != "signal-feed"], hint)
         if sent and self.feed and self.resumed:
-            sent = await self.send_new_signals(hint=None)
+            sent = await self.send_new_signals(hint)
         self.joined = sent  # if Redis went away meanwhile, try it all again soon
 
     async def layer_lost(self, event: dict[str, Any]) -> None:
-        """The channel layer cannot reach Redis: no hints until it can."""
-        self.joined = False
+        """This socket's channel lost Redis: say so (the relay also tells, and then
+        tells when to re-send everything)."""
         await self.send_status(unavailable=True)
 
     async def layer_restored(self, event: dict[str, Any]) -> None:
-        """Redis is back; memberships and hints may have been lost with it."""
-        await self.resync()
+        """This socket's channel has Redis back: nothing to do here; the process's relay
+        re-joins the group and tells every page of the process to re-send, once."""
 
     async def send_status(self, *, unavailable: bool) -> None:
         """Tell the page whether Redis is reachable, when that changes."""

@@ -6,11 +6,13 @@ closes its websocket with 1011; every browser then reconnects at once, into a Re
 may still be down. Here ``receive`` turns the outage into two messages for the consumer
 instead: ``LOST`` at once, then ``RESTORED`` when Redis answers again, so it can tell its
 page, then re-join its group (a restart without persistence forgets memberships) and
-re-send what the page shows. One ping loop per Redis and process waits for the return,
-for ``receive`` and for consumers retrying their group (``until_reachable``).
+re-send what the page shows (the process's relay says when: relay.py). One ping loop
+per Redis and process waits for the return, for ``receive`` and for consumers retrying
+(``until_reachable``). A read that fails while Redis answers a PING (a pooled
+connection that went stale in a restart) is made once more instead of reported.
 
 A restart can also be too quick for anyone to see an error: the pooled connections'
-retries hide it, and the group memberships are gone all the same. So consumers re-join
+retries hide it, and the group memberships are gone all the same. So relays re-join
 now and then with ``rejoin``, which says when the membership had been lost.
 """
 
@@ -48,12 +50,25 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
             self._lost.discard(channel)
             await self.until_reachable(channel)
             return {"type": RESTORED}
+        for attempt in (1, 2):
+            try:
+                return await super().receive(channel)
+            except UNAVAILABLE as exc:
+                error = exc
+                # A connection that went stale while Redis restarted fails once though
+                # Redis is back: no outage to report then, just the read to make again.
+                if attempt == 2 or not await self._answers(channel):
+                    break
+        logger.warning("channel layer lost Redis (%s); waiting for it", error)
+        self._lost.add(channel)
+        return {"type": LOST}
+
+    async def _answers(self, channel: str) -> bool:
+        """Whether the Redis serving ``channel`` answers a PING now."""
         try:
-            return await super().receive(channel)
-        except UNAVAILABLE as exc:
-            logger.warning("channel layer lost Redis (%s); waiting for it", exc)
-            self._lost.add(channel)
-            return {"type": LOST}
+            return bool(await self.connection(self.consistent_hash(channel)).ping())
+        except UNAVAILABLE:
+            return False
 
     async def rejoin(self, group: str, channel: str) -> bool:
         """``group_add``, and True when ``channel`` was no longer in ``group``: Redis lost

@@ -9,8 +9,11 @@ the relay hands each message to the process's dashboards (``Listener.deliver``).
 
 Memberships live in Redis and vanish if it restarts without persistence, and hints sent
 meanwhile reach nobody; so the relay re-joins now and then (joining is idempotent), and
-sooner while it knows it is out. When it finds its membership lost, or joins again after
-an outage, it tells its dashboards to re-send everything (a ``RESTORED`` message).
+sooner while it knows it is out. The relay, not each dashboard, follows the layer's
+state: it passes on ``LOST`` when its channel loses Redis, and when it gets back into
+the group after an outage, or finds its membership lost, it tells every dashboard once
+to re-send everything (``RESTORED``), with a fresh hint id, so that dashboards showing
+the same thing share one rendering of it.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from typing import Any, Protocol
 
 from .agents_memory import UNAVAILABLE
@@ -27,8 +31,6 @@ from .panels import GROUP
 logger = logging.getLogger("empathy_web.live")
 
 HINT = "memory.changed"
-# What the relay passes on: the bridge's hints, and the layer's state.
-RELAYED = frozenset({HINT, LOST, RESTORED})
 REJOIN_EVERY = 2.0
 RETRY_JOIN_EVERY = 0.5
 
@@ -71,7 +73,8 @@ class Relay:
         with contextlib.suppress(Exception):  # Redis may be why everyone left
             await self.layer.group_discard(GROUP, channel)
 
-    async def _ensure_joined(self) -> None:
+    async def _ensure_joined(self) -> bool:
+        """Be in the group; True when this call got it in (it was out)."""
         async with self._joining:  # (one channel and one pair of tasks, whoever asks)
             if not self._tasks:
                 self.channel = await self.layer.new_channel()
@@ -79,22 +82,33 @@ class Relay:
                     asyncio.create_task(self._receive_forever()),
                     asyncio.create_task(self._rejoin_forever()),
                 ]
-            if not self.joined:
-                await self.layer.group_add(GROUP, self.channel)
-                self.joined = True
+            if self.joined:
+                return False
+            await self.layer.group_add(GROUP, self.channel)
+            self.joined = True
+            return True
 
     def _tell_everyone(self, message: dict[str, Any]) -> None:
         for listener in list(self.listeners):
             listener.deliver(message)
 
+    def _resend_everything(self) -> None:
+        logger.info("dashboard relay: back in the group; pages re-send everything")
+        self._tell_everyone({"type": RESTORED, "hint": f"restored-{uuid.uuid4().hex}"})
+
     async def _receive_forever(self) -> None:
         while True:
             message = await self.layer.receive(self.channel)
             kind = message.get("type")
-            if kind == LOST:
-                self.joined = False
-            if kind in RELAYED:
+            if kind == HINT:
                 self._tell_everyone(message)
+            elif kind == LOST:
+                self.joined = False
+                self._tell_everyone(message)
+            elif kind == RESTORED:
+                with contextlib.suppress(*UNAVAILABLE):  # else the rejoin loop gets in
+                    if await self._ensure_joined():
+                        self._resend_everything()
 
     async def _rejoin_forever(self) -> None:
         while True:
@@ -107,14 +121,12 @@ class Relay:
                     until_reachable = getattr(self.layer, "until_reachable", None)
                     if until_reachable is not None:
                         await until_reachable(self.channel)
-                    await self._ensure_joined()
-                    lost = True
+                    lost = await self._ensure_joined()
             except UNAVAILABLE:
                 self.joined = False
                 continue
             if lost:
-                logger.info("dashboard relay: back in the group; pages re-send everything")
-                self._tell_everyone({"type": RESTORED})
+                self._resend_everything()
 
     async def _rejoin(self) -> bool:
         """Join the group again; True when the membership had been lost."""

@@ -13,7 +13,9 @@ from channels.layers import get_channel_layer
 
 from empathy_web.dashboard import fragments
 from empathy_web.dashboard.panels import GROUP
+from empathy_web.dashboard.relay import REJOIN_EVERY
 from memory import AgentCoordinator, AgentTask, EmpathyOS
+from tests.redis_server import start_redis_server
 from tests.web.sockets import signal_ids
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -132,3 +134,51 @@ async def test_a_hint_during_a_resume_neither_repeats_nor_skips_a_signal(memory,
         fragments._render_new_signals = original
     assert sorted(shown) == sorted([*sent[1:], later])
     await feed.disconnect()
+
+
+async def test_after_an_outage_each_page_resends_once_from_one_shared_rendering(
+    memory, connect, settings
+):
+    """The channel layer's Redis stops and comes back (without persistence): every
+    channel of the process sees the outage, but the relay alone decides when to re-send,
+    so each page gets its panels once, and pages that show the same share a rendering."""
+    layer_redis = start_redis_server([])
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": BACKEND,
+            "CONFIG": {"hosts": [{"address": layer_redis.url}], "prefix": "outage"},
+        }
+    }
+    pages = [(await connect("panels=overview-panel"))[0] for _ in range(3)]
+    for page in pages:
+        await page.receive_from(timeout=5)  # the snapshot
+    renders: list[object] = []
+    original = fragments._render_panels
+
+    def counting(*args, **kwargs):
+        renders.append(args[0])
+        return original(*args, **kwargs)
+
+    port = layer_redis.port
+    layer_redis.stop()
+    for page in pages:
+        assert 'data-state="unavailable"' in await page.receive_from(timeout=10)
+    fragments._render_panels = counting
+    restarted = start_redis_server([], port=port)
+    try:
+        for page in pages:
+            assert 'id="overview-panel"' in await page.receive_from(timeout=10)
+            assert 'data-state="live"' in await page.receive_from(timeout=5)
+        for page in pages:
+            extra = (
+                []
+                if await page.receive_nothing(timeout=REJOIN_EVERY + 0.5)
+                else [await page.receive_from()]
+            )
+            assert not extra, extra[0][:300]
+        assert len(renders) == 1
+    finally:
+        fragments._render_panels = original
+        for page in pages:
+            await page.disconnect()
+        restarted.stop()
