@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import threading
 import weakref
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NamedTuple, TypeVar
@@ -16,6 +17,7 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest
 from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
 
 from memory.signals import newest_signals, signals_after
 from memory.tiers import AccessTier, Caller
@@ -26,6 +28,13 @@ from .panels import PANELS, SIGNAL_FILTERS
 FEED_BATCH = 200  # signals read per round trip, and at most sent in one message
 FEED_READS = 5  # round trips per message at most, when a filter skips most signals
 SHARED_HINTS = 2  # renderings are shared within a hint; only the newest hints' are kept
+# Each signal's line in the feed, rendered once per process and kept for the newest
+# SIGNAL_LINES signals: a signal never changes once sent, and every viewer sees the same
+# line (every tier may read the feed). Pages at different places in the feed then share
+# the lines they have in common, however their batches fall.
+SIGNAL_LINES = 4 * FEED_BATCH
+_signal_lines: dict[str, str] = {}
+_signal_lines_lock = threading.Lock()  # renderings run in worker threads
 
 # Viewers handling the same hint who would render the same thing share one rendering:
 # with many dashboards open, the cost of a hint follows the number of distinct views,
@@ -176,5 +185,19 @@ def _render_new_signals(
                 break
     if not signals:
         return FeedBatch("", cursor, False)
-    html = render_to_string("dashboard/_new_signals.html", {"signals": list(reversed(signals))})
+    lines = [_signal_line(signal) for signal in signals]  # oldest first: kept the longest
+    newest_first = mark_safe("".join(reversed(lines)))  # noqa: S308 (rendered, escaped)
+    html = render_to_string("dashboard/_new_signals.html", {"lines": newest_first})
     return FeedBatch(html, cursor, after is not None and len(signals) >= FEED_BATCH)
+
+
+def _signal_line(signal: Mapping[str, Any]) -> str:
+    """The feed's line for ``signal`` (``dashboard/_signal.html``), rendered once."""
+    line = _signal_lines.get(signal["id"])
+    if line is None:
+        line = render_to_string("dashboard/_signal.html", {"signal": signal})
+        with _signal_lines_lock:
+            _signal_lines[signal["id"]] = line
+            while len(_signal_lines) > SIGNAL_LINES:  # the first kept go first
+                del _signal_lines[next(iter(_signal_lines))]
+    return line

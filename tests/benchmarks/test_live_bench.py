@@ -883,28 +883,33 @@ async def latency_run(stack: Stack, probe: HintProbe, clients: int) -> Run:
 
 def render_cost(
     stack: Stack, batches: Sequence[int]
-) -> list[tuple[int, float, float, float, float]]:
+) -> list[tuple[int, float, float, float, float, float]]:
     """One consumer's work per hint for a batch of new signals, timed in this process
-    (median of 30, ms): the Redis reads alone (wall), the whole ``render_new_signals``
-    (wall, and CPU time of this thread, which other processes do not inflate); and the
+    (median of 30, ms): the Redis reads alone (wall); the whole ``render_new_signals``
+    with every signal's line rendered (wall, and CPU time of this thread, which other
+    processes do not inflate), and with the lines already kept (CPU); and the
     fragment's size in KiB."""
+    from empathy_web.dashboard import fragments
     from empathy_web.dashboard.agents_memory import use_memory
-    from empathy_web.dashboard.fragments import render_new_signals
 
     rows = []
     use_memory(stack.memory)
     try:
         for batch in batches:
             after = list_signals(stack.memory, READER, batch + 1)[-1]["id"]
-            reads, renders, cpu = [], [], []
+            reads, renders, cpu, kept = [], [], [], []
             for _ in range(30):
                 start = time.perf_counter()
                 page = signals_after(stack.memory, READER, after, 200)
                 reads.append(time.perf_counter() - start)
+                fragments._signal_lines.clear()
                 start, start_cpu = time.perf_counter(), time.thread_time()
-                html = render_new_signals(READER, after, {}).html
+                html = fragments.render_new_signals(READER, after, {}).html
                 renders.append(time.perf_counter() - start)
                 cpu.append(time.thread_time() - start_cpu)
+                start_cpu = time.thread_time()
+                assert fragments.render_new_signals(READER, after, {}).html == html
+                kept.append(time.thread_time() - start_cpu)
             assert len(page) == batch and html.count("data-signal-id=") == batch
             rows.append(
                 (
@@ -912,6 +917,7 @@ def render_cost(
                     statistics.median(reads) * 1000,
                     statistics.median(renders) * 1000,
                     statistics.median(cpu) * 1000,
+                    statistics.median(kept) * 1000,
                     len(html) / 1024,
                 )
             )
@@ -1032,19 +1038,29 @@ def test_live_feed_latency(stack: Stack) -> None:
     costs = render_cost(stack, batches)
     cost = render(
         "One consumer's work per hint (median ms, in the benchmark process)",
-        ["new signals", "Redis reads", "render_new_signals", "its CPU", "fragment KiB"],
-        [[str(b), f"{r:.2f}", f"{w:.2f}", f"{c:.2f}", f"{k:.1f}"] for b, r, w, c, k in costs],
+        [
+            "new signals",
+            "Redis reads",
+            "render_new_signals",
+            "its CPU",
+            "CPU, lines kept",
+            "fragment KiB",
+        ],
+        [
+            [str(b), f"{r:.2f}", f"{w:.2f}", f"{c:.2f}", f"{q:.2f}", f"{k:.1f}"]
+            for b, r, w, c, q, k in costs
+        ],  # fmt: skip
     )
     # Every consumer renders its own copy, under one GIL: a web process can serve about
     # 1 / (rate * per_signal + hints_per_s * per_hint) feed clients before it falls behind.
-    (b0, _, _, t0, _), (b1, _, _, t1, _) = costs[0], costs[-1]
+    (b0, _, _, t0, _, _), (b1, _, _, t1, _, _) = costs[0], costs[-1]
     per_signal = (t1 - t0) / (b1 - b0) if b1 > b0 else t1 / b1
     per_hint = max(t0 - b0 * per_signal, 0.0)
     notes.append(
-        f"render CPU ~{per_signal:.3f} ms per signal + ~{per_hint:.2f} ms per rendering; "
-        "viewers at the same place in the feed share one rendering per hint, so this is paid "
-        "once per hint and position, not per viewer (were each to render its own, one web "
-        "process could keep up with about "
+        f"render CPU ~{per_signal:.3f} ms per signal line + ~{per_hint:.2f} ms per "
+        "rendering; each line is rendered once per process (then kept), and viewers at the "
+        "same place in the feed share one rendering per hint (were each to render every "
+        "line itself, one web process could keep up with about "
         + ", ".join(
             f"{1000 / (RATE * per_signal + per_hint / c):.0f} clients at coalesce {c:g} s"
             for c in COALESCE
