@@ -22,12 +22,17 @@ GRACEFUL_SECONDS = 5
 
 def config(application: Any = APPLICATION) -> uvicorn.Config:
     """How every uvicorn worker runs the site: websockets by the ``websockets`` package,
-    no lifespan events (the app has none), no access log (as daphne by default)."""
+    no lifespan events (the app has none), no access log (as daphne by default), and the
+    client's address and scheme from the connection. uvicorn would otherwise take them
+    from ``X-Forwarded-For`` and ``X-Forwarded-Proto`` on any connection from loopback;
+    which proxy to trust is the site's own setting (``TRUSTED_PROXY_HEADER``,
+    ``SECURE_PROXY_SSL``), off by default, as daphne's ``--proxy-headers`` is."""
     return uvicorn.Config(
         application,
         ws="websockets",
         lifespan="off",
         access_log=False,
+        proxy_headers=False,
         timeout_graceful_shutdown=GRACEFUL_SECONDS,
     )
 

@@ -1,4 +1,4 @@
-"""``manage.py serve``: daphne (or uvicorn) workers on one port, connections spread over them, and
+"""``manage.py serve``: uvicorn (or daphne) workers on one port, connections spread over them, and
 the set stopped together, on a signal or when one worker dies."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.live_server import HOST, ROOT, server_env
+from tests.live_server import HOST, ROOT, server_env, start_live_server
 from tests.redis_server import RedisServer, start_redis_server
 
 PIDFD_GETFD = 438  # the system call's number on Linux
@@ -166,3 +166,34 @@ def test_several_workers_need_redis():
     )  # fmt: skip
     shutil.rmtree(workdir, ignore_errors=True)
     assert done.returncode != 0 and "set REDIS_URL" in done.stderr
+
+
+USER = """
+from django.contrib.auth import get_user_model
+get_user_model().objects.create_user("alice", password="right-password-1")
+"""
+
+
+def test_the_worker_takes_the_clients_address_from_the_connection_not_a_header():
+    """Behind no proxy, ``X-Forwarded-For`` is the client's to forge: a uvicorn worker
+    must not take the address from it (uvicorn trusts it from loopback by default), or
+    an attacker could give every failed login a new address and never be locked out.
+    Trusting a proxy's header is the project's own setting (``TRUSTED_PROXY_HEADER``)."""
+    import httpx
+
+    live = start_live_server()
+    try:
+        live.manage("shell", "-c", USER)
+        with httpx.Client(base_url=live.url) as client:
+
+            def fail(n: int) -> int:
+                page = client.get("/accounts/login/").text
+                token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
+                form = {"username": "alice", "password": f"guess {n}", "csrfmiddlewaretoken": token}
+                headers = {"X-Forwarded-For": f"192.0.2.{n}", "Referer": f"{live.url}/"}
+                return client.post("/accounts/login/", data=form, headers=headers).status_code
+
+            codes = [fail(n) for n in range(6)]
+        assert codes == [200, 200, 200, 200, 429, 429]  # one address: locked at the 5th
+    finally:
+        live.stop()
