@@ -52,15 +52,33 @@ def expiry_members(
     low = member_bound(now)  # expired ones are gone
     if cursor is not None:
         low = max(low, "(" + check_cursor(cursor))
+    members = staged_range(memory, low, "+", limit + 1)
+    shown = members[:limit]
+    return shown, shown[-1] if len(members) > limit else None
+
+
+@redis_errors
+def staged_range(
+    memory: RedisConnection, start: str, stop: str, count: int, *, rev: bool = False
+) -> list[str]:
+    """The first ``count`` members of the staged index from ``start`` to ``stop`` (lex
+    bounds, in Redis's ``ZRANGE ... BYLEX`` form; ``rev``: from the end), over every
+    shard."""
     answers = per_shard(
         memory,
         lambda pipe, shard: pipe.execute_command(
-            "ZRANGE", shard.patterns_staged, low, "+", "BYLEX", "LIMIT", 0, limit + 1
-        ),
+            "ZRANGE",
+            shard.patterns_staged,
+            start,
+            stop,
+            "BYLEX",
+            *(["REV"] if rev else []),
+            "LIMIT",
+            0,
+            count,
+        ),  # fmt: skip
     )
-    members = first_members(answers, limit + 1)
-    shown = members[:limit]
-    return shown, shown[-1] if len(members) > limit else None
+    return first_members(answers, count, rev=rev)
 
 
 @redis_errors

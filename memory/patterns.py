@@ -27,6 +27,7 @@ from .pattern_index import (
     first_members,
     per_shard,
     sorted_members,
+    staged_range,
 )
 from .tiers import READ, VALIDATE, WRITE, Caller
 from .ttl import TTLStrategy
@@ -153,13 +154,7 @@ def list_staged(
         check_cursor(cursor)
     low = member_bound(memory.server_time_ms())  # expired ones are gone
     high = "+" if cursor is None else "(" + cursor
-    answers = per_shard(
-        memory,
-        lambda pipe, shard: pipe.execute_command(
-            "ZRANGE", shard.patterns_staged, high, low, "BYLEX", "REV", "LIMIT", 0, limit + 1
-        ),
-    )
-    members = first_members(answers, limit + 1, rev=True)
+    members = staged_range(memory, high, low, limit + 1, rev=True)
     found = bodies(memory, members[:limit])
     items = [StagedPattern.from_json(b) for b in found if b is not None]
     next_cursor = members[limit - 1] if len(members) > limit else None
@@ -322,9 +317,7 @@ def recent_expired(
         memory, lambda pipe, shard: pipe.lrange(shard.patterns_expired_log, 0, limit - 1)
     )
     found = []
-    for raw in first_members(
-        logs, limit, rev=True
-    ):  # newest first: the member starts with its expiry
+    for raw in first_members(logs, limit, rev=True):  # newest first: members lead by expiry
         expiry, pattern_id = parse_pattern_member(raw)
         if expiry >= oldest:
             found.append({"pattern_id": pattern_id, "expired_at": expiry})

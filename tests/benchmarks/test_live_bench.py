@@ -66,6 +66,7 @@ from memory.signals import list_signals, signals_after
 from memory.tiers import AccessTier, Caller
 from tests.benchmarks.report import markdown_table, text_table
 from tests.live_server import server_env
+from tests.live_server import web_command as single_web_command
 from tests.redis_server import RedisServer, start_redis_server
 
 READER = Caller("reader", AccessTier.OBSERVER)  # the reads below read as an observer
@@ -74,7 +75,6 @@ pytestmark = pytest.mark.benchmark
 
 ROOT = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
-DAPHNE = str(Path(PYTHON).with_name("daphne"))
 HOST = "127.0.0.1"
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
@@ -274,9 +274,9 @@ def web_command(port: int) -> list[str]:
         assert server in ("daphne", "uvicorn-websockets"), "manage.py serve runs these two"
         return [PYTHON, "manage.py", "serve", "--host", HOST, "--port", str(port),
                 "--workers", str(WORKERS), "--server", server.partition("-")[0]]  # fmt: skip
-    if server == "daphne":
-        return [DAPHNE, "-b", HOST, "-p", str(port), "empathy_web.asgi:application"]
-    ws = server.partition("-")[2] or "websockets"
+    if server in ("daphne", "uvicorn-websockets"):  # one worker, as serve starts each
+        return single_web_command(port, server.partition("-")[0])
+    ws = server.partition("-")[2]
     return [
         PYTHON, "-m", "uvicorn", "empathy_web.asgi:application", "--host", HOST, "--port",
         str(port), "--ws", ws, "--lifespan", "off", "--no-access-log",

@@ -71,6 +71,7 @@ SAMPLES: dict[str, Any] = {
     "cursor": None,
     "read": lambda pipe, shard: pipe.zcard(shard.patterns_staged),
     "start": 0,
+    "stop": "+",
     "now": 0,
     "count": 3,
 }

@@ -50,9 +50,14 @@ def loaded_settings(**variables: str) -> dict:
         "print(json.dumps({'database': {k: db.get(k) for k in ('ENGINE', 'NAME', 'HOST', 'PORT')}, "
         "'channel_layer': settings.CHANNEL_LAYERS['default']}, default=repr))"
     )
+    return json.loads(printed_with_settings(code, **variables))
+
+
+def printed_with_settings(code: str, **variables: str) -> str:
+    """What ``code`` prints in a fresh process with the project's settings module."""
     result = run("-c", code, DJANGO_SETTINGS_MODULE="empathy_web.settings", **variables)
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)
+    return result.stdout
 
 
 def test_production_settings_pass_the_deployment_checklist():
@@ -153,6 +158,5 @@ def test_no_library_takes_over_the_root_logger_on_import():
         "print([type(h).__name__ for h in root.handlers], logging.getLevelName(root.level), "
         "logging.getLogger('mcp.server.streamable_http').isEnabledFor(logging.INFO))"
     )
-    result = run("-c", code, DJANGO_SETTINGS_MODULE="empathy_web.settings", **PRODUCTION)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["['StreamHandler']", "WARNING", "False"]
+    printed = printed_with_settings(code, **PRODUCTION)
+    assert printed.split() == ["['StreamHandler']", "WARNING", "False"]
