@@ -34,7 +34,14 @@ from memory import InvalidValue
 from memory.limits import release_slot, take_slot
 
 from .agents_memory import UNAVAILABLE, get_memory
-from .fragments import masked_csrf_token, new_signals_for_hint, panels_for_hint
+from .fragments import (
+    feed_view,
+    masked_csrf_token,
+    new_signals_for_hint,
+    panels_for_hint,
+    panels_view,
+    rendering,
+)
 from .layers import LOST
 from .panels import PANELS
 from .relay import HINT, REJOIN_EVERY, RETRY_JOIN_EVERY, relay_for
@@ -76,6 +83,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         params = dict(parse_qsl(self.scope.get("query_string", b"").decode()))
         wanted = params.pop("panels", "").split(",")
         self.panels = [name for name in wanted if name in PANELS]
+        self.shown = frozenset(self.panels)
         self.params = params
         # Who opened it, to check again when their access changes (accounts/live.py).
         self.user_pk = user.pk
@@ -97,6 +105,8 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.hint: str | None = None
         self.layer_state: dict[str, Any] | None = None
         self.woken = asyncio.Event()
+        self.idle = False  # waiting to be woken
+        self.preparing = 0  # shared renderings to wait for before waking
         self.sending = asyncio.Lock()  # one page update at a time, in order
         self.relay = relay_for(self.channel_layer)
         await self.accept()
@@ -166,18 +176,54 @@ class DashboardConsumer(AsyncWebsocketConsumer):
 
     def deliver(self, message: dict[str, Any]) -> None:
         """A message from the process's relay. Hints merge with those not yet handled,
-        so a page that falls behind renders the newest state once, not every one."""
+        so a page that falls behind renders the newest state once, not every one.
+
+        A page with nothing under way first starts (or joins) the shared renderings that
+        the hint asks of it, and wakes when they are done: its update then finds them
+        ready. (Were it to wake first and wait for them, then wake again, the waiting of
+        hundreds of pages on one view would cost more than the view's rendering.)"""
         if message["type"] == HINT:
-            self.hinted.update(message.get("panels", ()))
+            named = self.shown.intersection(message.get("panels", ()))
+            if not named:
+                return  # about panels this page does not show
+            self.hinted |= named
             self.hint = message.get("hint")
         else:
             self.layer_state = message
+        if self.preparing:
+            return  # it wakes when they are done, and handles this message then too
+        if self.idle and self.layer_state is None and self.hint is not None:
+            pending = [shared for shared in self._renderings() if not shared.done()]
+            if pending:
+                self.preparing = len(pending)
+                for shared in pending:
+                    shared.add_done_callback(self._prepared)
+                return
         self.woken.set()
+
+    def _renderings(self) -> list[asyncio.Future[Any]]:
+        """The shared renderings that the panels hinted so far ask of this page (those
+        ``memory_changed`` then finds ready)."""
+        assert self.hint is not None
+        views = []
+        panels = [n for n in self.panels if n in self.hinted and n != "signal-feed"]
+        if panels:
+            views.append(panels_view(panels, self.params, self.viewer))
+        if self.feed and self.resumed and "signal-feed" in self.hinted:
+            views.append(feed_view(self.viewer, self.last_signal, self.params))
+        return [rendering(self.hint, key, render) for key, render in views]
+
+    def _prepared(self, shared: asyncio.Future[Any]) -> None:
+        self.preparing -= 1
+        if not self.preparing:
+            self.woken.set()
 
     async def _follow_relay(self) -> None:
         try:
             while True:
+                self.idle = True
                 await self.woken.wait()
+                self.idle = False
                 self.woken.clear()
                 state, self.layer_state = self.layer_state, None
                 if state is not None and state["type"] == LOST:
@@ -281,7 +327,8 @@ class DashboardConsumer(AsyncWebsocketConsumer):
             await self.send_status(unavailable=True)  # the page keeps what it shows
             return False
         await self.send(text_data=html)
-        await self.send_status(unavailable=False)
+        if self.unavailable:
+            await self.send_status(unavailable=False)
         return True
 
     async def send_new_signals(self, hint: str | None) -> bool:

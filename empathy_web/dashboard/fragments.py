@@ -7,6 +7,7 @@ a page looks the same whichever way its updates arrive.
 from __future__ import annotations
 
 import asyncio
+import functools
 import secrets
 import threading
 import weakref
@@ -38,8 +39,8 @@ _signal_lines_lock = threading.Lock()  # renderings run in worker threads
 
 # Viewers handling the same hint who would render the same thing share one rendering:
 # with many dashboards open, the cost of a hint follows the number of distinct views,
-# not the number of viewers. One consumer renders, in a worker thread; the others in
-# the event loop wait for its result without taking a thread each. Shared panels carry
+# not the number of viewers. The rendering runs in a worker thread; the consumers in
+# the event loop wait for it without taking a thread each. Shared panels carry
 # this stand-in for the CSRF token in their forms, which each viewer's copy replaces
 # with its own; it is random per process, so no text an agent writes can predict it.
 _CSRF_STAND_IN = secrets.token_hex(24)
@@ -47,35 +48,37 @@ _CSRF_STAND_IN = secrets.token_hex(24)
 _renderings: weakref.WeakKeyDictionary[
     asyncio.AbstractEventLoop, dict[str, dict[tuple, asyncio.Future[Any]]]
 ] = weakref.WeakKeyDictionary()
-_FAILED = object()
-
 T = TypeVar("T")
 
 
-async def _shared(hint: str, key: tuple, render: Callable[[], T]) -> T:
-    """``render()`` in a worker thread, once per ``hint`` and ``key`` however many
-    consumers of this event loop ask; if that rendering fails, each renders on its own."""
+def rendering(hint: str, key: tuple, render: Callable[[], T]) -> asyncio.Future[T]:
+    """The rendering of ``key`` for ``hint`` that the consumers of this event loop share:
+    ``render()``, started now in a worker thread unless it is under way or done. One
+    that fails fails for every consumer that waits for it, and is forgotten, so that
+    the next to ask starts afresh."""
     loop = asyncio.get_running_loop()
     by_hint = _renderings.setdefault(loop, {})
     by_key = by_hint.setdefault(hint, {})
     while len(by_hint) > SHARED_HINTS:
         by_hint.pop(next(iter(by_hint)))
-    rendering = by_key.get(key)
-    if rendering is None:
-        rendering = by_key[key] = loop.create_future()
-        try:
-            value = await sync_to_async(render, thread_sensitive=False)()
-        except BaseException:
-            rendering.set_result(_FAILED)
-            by_key.pop(key, None)
-            raise
-        rendering.set_result(value)
-        return value
+    shared = by_key.get(key)
+    if shared is None:
+        shared = by_key[key] = loop.create_task(sync_to_async(render, thread_sensitive=False)())
+        shared.add_done_callback(functools.partial(_forget_if_failed, by_key, key))
+    return shared
+
+
+def _forget_if_failed(by_key: dict[tuple, Any], key: tuple, shared: asyncio.Task[Any]) -> None:
+    if (shared.cancelled() or shared.exception() is not None) and by_key.get(key) is shared:
+        del by_key[key]
+
+
+async def _shared(hint: str, key: tuple, render: Callable[[], T]) -> T:
+    shared = rendering(hint, key, render)
+    if shared.done():
+        return shared.result()
     # (shielded: a waiter that is cancelled must not cancel the others' rendering)
-    value = await asyncio.shield(rendering)
-    if value is _FAILED:
-        return await sync_to_async(render, thread_sensitive=False)()
-    return value
+    return await asyncio.shield(shared)
 
 
 def masked_csrf_token(cookie_secret: str) -> str:
@@ -107,6 +110,16 @@ def render_panels(
     return _render_panels(tuple(names), params, viewer, csrf_token)
 
 
+def panels_view(
+    names: Iterable[str], params: Mapping[str, str], viewer: Caller
+) -> tuple[tuple, Callable[[], str]]:
+    """The key that viewers who see the same panels with the same query and tier share,
+    and the rendering they share (with the CSRF stand-in)."""
+    names = tuple(names)
+    key = ("panels", names, tuple(sorted(params.items())), viewer.tier)
+    return key, lambda: _render_panels(names, params, viewer, _CSRF_STAND_IN)
+
+
 async def panels_for_hint(
     names: Iterable[str],
     params: Mapping[str, str],
@@ -116,13 +129,11 @@ async def panels_for_hint(
 ) -> str:
     """``render_panels`` for a consumer: viewers handling the same ``hint`` who see the
     same panels with the same query and tier share one rendering."""
-    names = tuple(names)
     if hint is None:
         return await sync_to_async(_render_panels, thread_sensitive=False)(
-            names, params, viewer, csrf_token
+            tuple(names), params, viewer, csrf_token
         )
-    key = ("panels", names, tuple(sorted(params.items())), viewer.tier)
-    html = await _shared(hint, key, lambda: _render_panels(names, params, viewer, _CSRF_STAND_IN))
+    html = await _shared(hint, *panels_view(names, params, viewer))
     return html.replace(_CSRF_STAND_IN, csrf_token)
 
 
@@ -151,17 +162,26 @@ def render_new_signals(viewer: Caller, after: str | None, params: Mapping[str, s
     return _render_new_signals(viewer, after, _feed_filters(params))
 
 
+def feed_view(
+    viewer: Caller, after: str | None, params: Mapping[str, str]
+) -> tuple[tuple, Callable[[], FeedBatch]]:
+    """The key that feeds at the same place with the same filters share, and their
+    batch (the same for every viewer: every tier may read the feed)."""
+    filters = _feed_filters(params)
+    return ("feed", after, tuple(filters.items())), lambda: _render_new_signals(
+        viewer, after, filters
+    )
+
+
 async def new_signals_for_hint(
     viewer: Caller, after: str | None, params: Mapping[str, str], hint: str | None
 ) -> FeedBatch:
-    """``render_new_signals`` for a consumer. The fragment is the same for every viewer
-    (every tier may read the feed), so the consumers that handle one hint at the same
-    position share one rendering, read as whichever of them asked first."""
-    filters = _feed_filters(params)
-    render = lambda: _render_new_signals(viewer, after, filters)  # noqa: E731
+    """``render_new_signals`` for a consumer. The consumers that handle one hint at the
+    same position share one rendering, read as whichever of them asked first."""
+    key, render = feed_view(viewer, after, params)
     if hint is None:  # a resume or a poll: nobody to share with, and nothing to key on
         return await sync_to_async(render, thread_sensitive=False)()
-    return await _shared(hint, ("feed", after, tuple(filters.items())), render)
+    return await _shared(hint, key, render)
 
 
 def _feed_filters(params: Mapping[str, str]) -> dict[str, str | None]:

@@ -179,7 +179,8 @@ PAGES = {
     "pattern queue": ("panels=pattern-queue&sort=confidence", "pt"),
 }
 MIX = os.environ.get("BENCH_LIVE_PAGES", "feed") == "mix"
-MARK = re.compile(rb"(tk|tm|pt)(\d+)at(\d+)")
+# A marker of each kind (a literal prefix lets the scan skip ahead: the clients' CPU).
+MARK = {kind: re.compile(kind.encode() + rb"(\d+)at(\d+)") for kind in ("tk", "tm", "pt")}
 
 # The feed's fragment: each signal's id, and its data as escaped, indented JSON.
 SIGNAL_ID = re.compile(rb'data-signal-id="([^"]+)"')
@@ -475,9 +476,13 @@ class Recorder:
         self.marks: dict[str, array] = {kind: array("d") for _, kind in PAGES.values() if kind}
         self.made: dict[str, int] = {}
         self.since = math.inf
+        self.page_frames: dict[str, int] = dict.fromkeys(PAGES, 0)  # by page: frames
+        self.page_bytes: dict[str, int] = dict.fromkeys(PAGES, 0)  # and their bytes
 
     def frame(self, client: FeedClient, payload: bytes, now: float) -> None:
         self.frames += 1
+        self.page_frames[client.page] += 1
+        self.page_bytes[client.page] += len(payload)
         if client.kind is not None:
             self._marks(client, payload, now)
             return
@@ -504,9 +509,9 @@ class Recorder:
             client.high = max(client.high, *numbers)
 
     def _marks(self, client: FeedClient, payload: bytes, now: float) -> None:
-        for kind, number, made_at in MARK.findall(payload):
+        for number, made_at in MARK[client.kind].findall(payload):
             at = int(made_at) / 1000
-            if kind.decode() != client.kind or at < self.since or number in client.marks:
+            if at < self.since or number in client.marks:
                 continue
             client.marks.add(number)
             self.marks[client.kind].append(now - at)
@@ -933,6 +938,7 @@ def panels_table(runs: Sequence[Run]) -> list[tuple[str, str]]:
         for page in run.pages():
             kind, clients = PAGES[page][1], len(run.recorder.on(page))
             made, seen = run.recorder.made.get(kind, 0), len(run.recorder.marks[kind])
+            frames = run.recorder.page_frames[page]
             rows.append(
                 [
                     f"{run.coalesce:g}",
@@ -941,13 +947,15 @@ def panels_table(runs: Sequence[Run]) -> list[tuple[str, str]]:
                     str(clients),
                     str(made),
                     f"{100 * seen / max(made * clients, 1):.1f}%",
+                    f"{frames:,}",
+                    f"{run.recorder.page_bytes[page] / 1024 / max(frames, 1):.1f}",
                     *(run.panel_ms(page, q) for q in (50, 95, 99, 100)),
                 ]
             )
     if not rows:
         return []
-    header = ["coalesce s", "clients", "page", "its clients", "changes", "seen"]
-    header += ["p50", "p95", "p99", "max"]
+    header = ["coalesce s", "clients", "page", "its clients", "changes", "seen", "frames"]
+    header += ["KiB/frame", "p50", "p95", "p99", "max"]
     title = "The other pages, ms from the agent's change to the first frame that shows it"
     return [render(title, header, rows)]
 

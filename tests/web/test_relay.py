@@ -11,7 +11,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 
-from empathy_web.dashboard import fragments
+from empathy_web.dashboard import consumers, fragments
 from empathy_web.dashboard.panels import GROUP
 from empathy_web.dashboard.relay import REJOIN_EVERY
 from memory import AgentCoordinator, AgentTask, EmpathyOS
@@ -63,8 +63,9 @@ async def test_a_process_is_one_member_of_the_group_however_many_pages_it_serves
 
 
 async def test_a_page_that_falls_behind_renders_the_newest_state_once(memory, connect):
-    """While one rendering is under way, three more hints arrive: the page then renders
-    once more, for the newest hint and every panel the three named, not three times."""
+    """While the rendering for one hint is under way, three more hints arrive: the page
+    then renders once more, for the newest hint and every panel the four named, and
+    sends that newest state once (not four times, nor the first hint's older state)."""
     board, _, _ = await connect("panels=task-board,overview-panel&team=team")
     await board.receive_from(timeout=5)  # the snapshot
     started, release = threading.Event(), threading.Event()
@@ -90,15 +91,54 @@ async def test_a_page_that_falls_behind_renders_the_newest_state_once(memory, co
             await layer.group_send(GROUP, hint)
         await asyncio.sleep(0.2)  # the relay has handed them over
         release.set()
-        first, second = await board.receive_from(timeout=5), await board.receive_from(timeout=5)
+        update = await board.receive_from(timeout=5)
         assert await board.receive_nothing(timeout=0.3)
     finally:
         release.set()
         fragments._render_panels = original
     assert renders == [("task-board",), ("task-board", "overview-panel")]
-    assert 'id="task-board"' in first and 'id="overview-panel"' not in first
-    assert 'id="task-board"' in second and 'id="overview-panel"' in second
+    assert 'id="task-board"' in update and 'id="overview-panel"' in update
     await board.disconnect()
+
+
+async def test_pages_wake_once_their_shared_rendering_is_done(memory, connect, monkeypatch):
+    """Idle pages that show the same view start (or join) its one rendering when the hint
+    arrives, and wake when it is done: none waits for it in the event loop."""
+    pages = [(await connect("panels=overview-panel"))[0] for _ in range(5)]
+    for page in pages:
+        await page.receive_from(timeout=5)  # the snapshot
+    started, release = threading.Event(), threading.Event()
+    original = fragments._render_panels
+    renders, woken = [], []
+
+    def slow(*args, **kwargs):
+        renders.append(args[0])
+        started.set()
+        assert release.wait(30)
+        return original(*args, **kwargs)
+
+    async def counting(names, params, viewer, csrf_token, hint):
+        woken.append(
+            fragments.rendering(hint, *fragments.panels_view(names, params, viewer)).done()
+        )
+        return await fragments.panels_for_hint(names, params, viewer, csrf_token, hint)
+
+    monkeypatch.setattr(fragments, "_render_panels", slow)
+    monkeypatch.setattr(consumers, "panels_for_hint", counting)
+    try:
+        hint = {"type": "memory.changed", "panels": ["overview-panel"], "hint": "h-wake"}
+        await get_channel_layer().group_send(GROUP, hint)
+        assert await asyncio.to_thread(started.wait, 10)
+        await asyncio.sleep(0.2)
+        assert woken == []  # the rendering is under way: every page still sleeps
+    finally:
+        release.set()
+    for page in pages:
+        assert 'id="overview-panel"' in await page.receive_from(timeout=5)
+    assert len(renders) == 1
+    assert woken == [True] * len(pages)
+    for page in pages:
+        await page.disconnect()
 
 
 async def test_a_hint_during_a_resume_neither_repeats_nor_skips_a_signal(memory, connect):

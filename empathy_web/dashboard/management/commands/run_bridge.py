@@ -11,7 +11,7 @@ from channels.layers import get_channel_layer
 from django.core.management.base import BaseCommand, CommandError
 
 from empathy_web.dashboard.agents_memory import get_memory
-from empathy_web.dashboard.bridge import Bridge
+from empathy_web.dashboard.bridge import FEED_WINDOW, PANEL_WINDOW, Bridge
 from memory import leadership
 
 
@@ -23,10 +23,16 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument(
-            "--coalesce", type=float, default=0.25, help="least seconds between panel updates"
+            "--coalesce",
+            type=float,
+            default=PANEL_WINDOW,
+            help="least seconds between panel updates",
         )
         parser.add_argument(
-            "--feed-coalesce", type=float, default=0.1, help="the same for the signal feed"
+            "--feed-coalesce",
+            type=float,
+            default=FEED_WINDOW,
+            help="the same for the signal feed",
         )
         parser.add_argument(
             "--check", action="store_true",
