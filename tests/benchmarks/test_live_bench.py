@@ -25,9 +25,9 @@ arrived, none twice, none out of order, none foreign. Refused handshakes are rep
 not asserted.
 
 Knobs (environment): BENCH_LIVE_SECONDS (10), BENCH_LIVE_RATE (200), BENCH_LIVE_CLIENTS
-("10,100,500"), BENCH_LIVE_COALESCE ("0.25,0.05"), BENCH_MEMORY_EVENTS (100000),
+("10,100,500"), BENCH_LIVE_COALESCE (the bridge's panel window, then 0.05), BENCH_MEMORY_EVENTS (100000),
 BENCH_MEMORY_RATE (0 = as fast as the agent can), BENCH_MARKDOWN (append the tables),
-BENCH_LIVE_SERVER (uvicorn-websockets, as ``manage.py serve``; or daphne, uvicorn-wsproto), BENCH_LIVE_WORKERS
+BENCH_LIVE_SERVER (uvicorn, as ``manage.py serve``; or daphne, uvicorn-websockets, uvicorn-wsproto), BENCH_LIVE_WORKERS
 (1; more runs ``manage.py serve``, whose workers share the clients) and BENCH_LIVE_BRIDGES
 (1; the others stand by).
 """
@@ -60,6 +60,7 @@ from pathlib import Path
 import pytest
 from channels_redis.core import RedisChannelLayer
 
+from empathy_web.dashboard.bridge import PANEL_WINDOW
 from empathy_web.dashboard.management.commands.serve import DEFAULT_SERVER
 from memory import RedisShortTermMemory
 from memory.signals import list_signals, signals_after
@@ -86,7 +87,7 @@ def _floats(name: str, default: str) -> list[float]:
 SECONDS = float(os.environ.get("BENCH_LIVE_SECONDS", "10"))
 RATE = float(os.environ.get("BENCH_LIVE_RATE", "200"))
 CLIENTS = [int(x) for x in _floats("BENCH_LIVE_CLIENTS", "10,100,500")]
-COALESCE = _floats("BENCH_LIVE_COALESCE", "0.25,0.05")
+COALESCE = _floats("BENCH_LIVE_COALESCE", f"{PANEL_WINDOW},0.05")
 MEMORY_EVENTS = int(os.environ.get("BENCH_MEMORY_EVENTS", "100000"))
 MEMORY_RATE = float(os.environ.get("BENCH_MEMORY_RATE", "0"))
 WORKERS = int(os.environ.get("BENCH_LIVE_WORKERS", "1"))
@@ -264,23 +265,23 @@ class Proc:
 
 
 def web_command(port: int) -> list[str]:
-    """The ASGI server to measure (BENCH_LIVE_SERVER): uvicorn with one of its websocket
-    implementations (``uvicorn-websockets``, the default's, ``uvicorn-wsproto``, which
-    needs that package), or daphne; with BENCH_LIVE_WORKERS above 1, ``manage.py serve`` with that
-    many workers on the port (daphne, or uvicorn with ``websockets``)."""
-    server = os.environ.get("BENCH_LIVE_SERVER") or (
-        "uvicorn-websockets" if DEFAULT_SERVER == "uvicorn" else DEFAULT_SERVER
-    )
+    """The ASGI server to measure (BENCH_LIVE_SERVER): ``uvicorn`` or ``daphne`` as
+    ``manage.py serve`` runs them (with BENCH_LIVE_WORKERS above 1, ``serve`` itself with
+    that many workers on the port), or ``uvicorn-IMPL`` for another of uvicorn's websocket
+    implementations (``websockets``, the legacy one; ``wsproto``, which needs that
+    package), one worker, uncompressed as serve's."""
+    server = os.environ.get("BENCH_LIVE_SERVER") or DEFAULT_SERVER
     if WORKERS > 1:
-        assert server in ("daphne", "uvicorn-websockets"), "manage.py serve runs these two"
+        assert server in ("daphne", "uvicorn"), "manage.py serve runs these two"
         return [PYTHON, "manage.py", "serve", "--host", HOST, "--port", str(port),
-                "--workers", str(WORKERS), "--server", server.partition("-")[0]]  # fmt: skip
-    if server in ("daphne", "uvicorn-websockets"):  # one worker, as serve starts each
-        return single_web_command(port, server.partition("-")[0])
+                "--workers", str(WORKERS), "--server", server]  # fmt: skip
+    if server in ("daphne", "uvicorn"):  # one worker, as serve starts each
+        return single_web_command(port, server)
     ws = server.partition("-")[2]
     return [
         PYTHON, "-m", "uvicorn", "empathy_web.asgi:application", "--host", HOST, "--port",
-        str(port), "--ws", ws, "--lifespan", "off", "--no-access-log",
+        str(port), "--ws", ws, "--ws-per-message-deflate", "false", "--lifespan", "off",
+        "--no-access-log",
     ]  # fmt: skip
 
 
@@ -1117,7 +1118,7 @@ def test_live_memory(stack: Stack) -> None:
 
     async def main() -> None:
         stack.start_web()  # fresh processes: nothing left over from the latency runs
-        stack.start_bridge(0.25)
+        stack.start_bridge(PANEL_WINDOW)
         clients = await connect(stack, MEMORY_CLIENTS, recorder, stack.newest_signal())
         agent = await Agent.start(stack.redis.url, MEMORY_RATE, MEMORY_EVENTS, MEMORY_EVERY)
         try:
