@@ -33,6 +33,25 @@ def web_command(port: int, server: str = DEFAULT_SERVER) -> list[str]:
     return [sys.executable, "-m", "empathy_web.dashboard.uvicorn_worker", HOST, str(port)]
 
 
+# ``manage.py shell -c`` script: a user in a tier's group and a logged-in session for it,
+# whose key it prints last (format it with ``username`` and ``tier``).
+SESSION_SCRIPT = """
+from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.contrib.sessions.backends.db import SessionStore
+
+user = get_user_model().objects.create_user({username!r}, password=None)
+user.groups.add(Group.objects.get(name={tier!r}))
+session = SessionStore()
+session[SESSION_KEY] = str(user.pk)
+session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
+session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+session.create()
+print(session.session_key)
+"""
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((HOST, 0))
@@ -77,6 +96,11 @@ class LiveServer:
         if tier == "steward":
             args.append("--confirm-steward")
         return self.manage(*args).strip().splitlines()[-1]
+
+    def session(self, username: str, tier: str) -> str:
+        """The key of a logged-in session of a new user of ``tier``."""
+        script = SESSION_SCRIPT.format(username=username, tier=tier)
+        return self.manage("shell", "-c", script).strip().splitlines()[-1]
 
     def start(self) -> None:
         self.port = free_port()

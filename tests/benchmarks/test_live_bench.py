@@ -66,7 +66,7 @@ from memory import RedisShortTermMemory
 from memory.signals import list_signals, signals_after
 from memory.tiers import AccessTier, Caller
 from tests.benchmarks.report import markdown_table, text_table
-from tests.live_server import server_env
+from tests.live_server import SESSION_SCRIPT, server_env
 from tests.live_server import web_command as single_web_command
 from tests.redis_server import RedisServer, start_redis_server
 
@@ -151,23 +151,6 @@ for i in range(count):
     if every and (i + 1) % every == 0:
         print(i + 1, flush=True)
 print("done", time.perf_counter() - start, made["tk"], made["tm"], made["pt"], flush=True)
-"""
-
-# An observer and a logged-in session for it, in the server's database.
-SESSION = """
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
-from django.contrib.sessions.backends.db import SessionStore
-
-user = get_user_model().objects.create_user("bench-observer", password=None)
-user.groups.add(Group.objects.get(name="observer"))
-session = SessionStore()
-session[SESSION_KEY] = str(user.pk)
-session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-session.create()
-print(session.session_key)
 """
 
 # The pages the clients open, in turn (BENCH_LIVE_PAGES): the feed alone, or with "mix"
@@ -390,7 +373,8 @@ def stack() -> Iterator[Stack]:
     built: Stack | None = None
     try:
         _manage(env, "migrate", "--noinput", "-v", "0")
-        session_key = _manage(env, "shell", "-c", SESSION).strip().splitlines()[-1]
+        script = SESSION_SCRIPT.format(username="bench-observer", tier="observer")
+        session_key = _manage(env, "shell", "-c", script).strip().splitlines()[-1]
         built = Stack(server, workdir, env, session_key)
         built.start_web()
         yield built

@@ -199,23 +199,6 @@ def test_the_worker_takes_the_clients_address_from_the_connection_not_a_header()
         live.stop()
 
 
-SESSION = """
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
-from django.contrib.sessions.backends.db import SessionStore
-
-user = get_user_model().objects.create_user("watcher", password=None)
-user.groups.add(Group.objects.get(name="observer"))
-session = SessionStore()
-session[SESSION_KEY] = str(user.pk)
-session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-session.create()
-print(session.session_key)
-"""
-
-
 def test_the_worker_does_not_compress_the_dashboards_frames():
     """A browser offers ``permessage-deflate``; the worker declines it, so that no frame
     is compressed per viewer, nor together with the viewer's CSRF token."""
@@ -223,7 +206,7 @@ def test_the_worker_does_not_compress_the_dashboards_frames():
 
     live = start_live_server()
     try:
-        session_key = live.manage("shell", "-c", SESSION).strip().splitlines()[-1]
+        session_key = live.session("watcher", "observer")
         url = f"ws://{HOST}:{live.port}/ws/dashboard/?panels=overview-panel"
         headers = {"Origin": live.url, "Cookie": f"sessionid={session_key}"}
         with connect(url, additional_headers=headers, compression="deflate") as socket_:
