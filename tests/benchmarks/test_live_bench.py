@@ -494,11 +494,14 @@ class Recorder:
             client.high = max(client.high, *numbers)
 
     def _marks(self, client: FeedClient, payload: bytes, now: float) -> None:
-        for number, made_at in MARK[client.kind].findall(payload):
-            at = int(made_at) / 1000
-            if at < self.since or number in client.marks:
+        # A page shows mostly markers it showed before: set arithmetic skips them.
+        found = set(MARK[client.kind].findall(payload))
+        for mark in found.difference(client.marks, client.earlier):
+            at = int(mark[1]) / 1000
+            if at < self.since:  # an earlier run's
+                client.earlier.add(mark)
                 continue
-            client.marks.add(number)
+            client.marks.add(mark)
             self.marks[client.kind].append(now - at)
 
     def complete(self) -> bool:
@@ -513,26 +516,34 @@ class Recorder:
         return [c for c in self.clients if c.page == page]
 
 
-class FeedClient:
-    """A minimal RFC 6455 client on asyncio streams: the handshake with the session
+class FeedClient(asyncio.Protocol):
+    """A minimal RFC 6455 client as an asyncio protocol: the handshake with the session
     cookie and an Origin, masked text frames out, unmasked frames in (pings answered).
+    Frames are cut from the bytes as they arrive, with no await per frame, so that a
+    thousand clients in one process take little of the machine from the servers.
     (autobahn's asyncio flavour cannot load here: daphne has set txaio to Twisted.)"""
 
     def __init__(self, recorder: Recorder, page: str = "feed") -> None:
         self.recorder = recorder
         self.page = page
         self.kind = PAGES[page][1]
-        self.marks: set[bytes] = set()
+        self.marks: set[tuple[bytes, bytes]] = set()  # (number, made at) seen
+        self.earlier: set[tuple[bytes, bytes]] = set()  # markers of an earlier run
         self.seen = bytearray(recorder.expected)
         self.received = 0
         self.high = -1
         self.close_code: int | None = None
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-        self.task: asyncio.Task[None] | None = None
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray()
+        self.parts: list[bytes] = []
+        self.head: asyncio.Future[bytes] | None = None  # the handshake's answer
+        self.closed: asyncio.Future[None] | None = None
 
     async def open(self, stack: Stack) -> None:
-        self.reader, self.writer = await asyncio.open_connection(HOST, stack.port)
+        loop = asyncio.get_running_loop()
+        self.head, self.closed = loop.create_future(), loop.create_future()
+        await loop.create_connection(lambda: self, HOST, stack.port)
+        assert self.transport is not None
         key = base64.b64encode(os.urandom(16)).decode()
         request = (
             f"GET /ws/dashboard/?{PAGES[self.page][0]} HTTP/1.1\r\n"
@@ -542,16 +553,65 @@ class FeedClient:
             f"Origin: http://{HOST}:{stack.port}\r\n"
             f"Cookie: sessionid={stack.session_key}\r\n\r\n"
         )
-        self.writer.write(request.encode())
-        head = await self.reader.readuntil(b"\r\n\r\n")
+        self.transport.write(request.encode())
+        head = await self.head
         status = head.split(b"\r\n", 1)[0]
         accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest())
         if b" 101 " not in status or accept not in head:
             raise ConnectionError(f"handshake refused: {head[:200]!r}")
-        self.task = asyncio.create_task(self._read())
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if self.head is not None and not self.head.done():
+            end = self.buffer.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            self.head.set_result(bytes(self.buffer[: end + 4]))
+            del self.buffer[: end + 4]
+        self._frames(time.time())
+
+    def _frames(self, now: float) -> None:
+        buffer = self.buffer
+        while len(buffer) >= 2:
+            first, second = buffer[0], buffer[1]
+            size, at = second & 0x7F, 2
+            if size == 126:
+                if len(buffer) < 4:
+                    return
+                (size,), at = struct.unpack_from("!H", buffer, 2), 4
+            elif size == 127:
+                if len(buffer) < 10:
+                    return
+                (size,), at = struct.unpack_from("!Q", buffer, 2), 10
+            if len(buffer) < at + size:
+                return  # the rest is on its way (a server does not mask its frames)
+            payload = bytes(buffer[at : at + size])
+            del buffer[: at + size]
+            opcode = first & 0x0F
+            if opcode == 0x8:
+                self.close_code = struct.unpack("!H", payload[:2])[0] if payload else 1005
+                if self.transport is not None:
+                    self.transport.close()
+                return
+            if opcode == 0x9:
+                self.send_text(payload.decode(errors="replace"), opcode=0xA)
+            elif opcode in (0x0, 0x1, 0x2):
+                self.parts.append(payload)
+                if first & 0x80:
+                    self.recorder.frame(self, b"".join(self.parts), now)
+                    self.parts = []
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.head is not None and not self.head.done():
+            self.head.set_exception(ConnectionError(f"closed in the handshake: {exc!r}"))
+        if self.closed is not None and not self.closed.done():
+            self.closed.set_result(None)
 
     def send_text(self, text: str, opcode: int = 0x1) -> None:
-        assert self.writer is not None
+        assert self.transport is not None
         payload = text.encode()
         mask = os.urandom(4)
         size = len(payload)
@@ -562,49 +622,17 @@ class FeedClient:
         else:
             head = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, size)
         masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-        self.writer.write(head + mask + masked)
-
-    async def _read(self) -> None:
-        assert self.reader is not None
-        reader, parts = self.reader, []
-        try:
-            while True:
-                first, second = await reader.readexactly(2)
-                size = second & 0x7F
-                if size == 126:
-                    (size,) = struct.unpack("!H", await reader.readexactly(2))
-                elif size == 127:
-                    (size,) = struct.unpack("!Q", await reader.readexactly(8))
-                mask = await reader.readexactly(4) if second & 0x80 else b""
-                payload = await reader.readexactly(size)
-                if mask:
-                    payload = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-                opcode = first & 0x0F
-                if opcode == 0x8:
-                    self.close_code = struct.unpack("!H", payload[:2])[0] if payload else 1005
-                    return
-                if opcode == 0x9:
-                    self.send_text(payload.decode(errors="replace"), opcode=0xA)
-                    continue
-                if opcode in (0x0, 0x1, 0x2):
-                    parts.append(payload)
-                    if first & 0x80:
-                        self.recorder.frame(self, b"".join(parts), time.time())
-                        parts = []
-        except (asyncio.IncompleteReadError, ConnectionError):
-            return
+        self.transport.write(head + mask + masked)
 
     async def close(self) -> None:
-        if self.writer is None:
+        if self.transport is None:
             return
         with contextlib.suppress(Exception):
             if self.close_code is None:
-                self.writer.write(b"\x88\x82" + b"\0\0\0\0" + struct.pack("!H", 1000))
-            if self.task is not None:
-                await asyncio.wait_for(self.task, 5)
-        if self.task is not None:
-            self.task.cancel()
-        self.writer.transport.abort()
+                self.transport.write(b"\x88\x82" + b"\0\0\0\0" + struct.pack("!H", 1000))
+            if self.closed is not None:
+                await asyncio.wait_for(asyncio.shield(self.closed), 5)
+        self.transport.abort()
 
 
 async def connect(stack: Stack, n: int, recorder: Recorder, resume: str) -> list[FeedClient]:
