@@ -144,12 +144,13 @@ async def claim_task(team: str, task_type: str, ctx: Context, wait: float = 0) -
 
 
 @server.tool(
-    description="Complete a task you claimed, with the `fencing_token` from the claim and a JSON result."
+    description="Complete a task you claimed, with the `fencing_token` from the claim and a JSON result. With `claim_next` (a task type) the same call then claims your next task of that type: the result's `next` (null: none)."
 )
 async def complete_task(
-    team: str, task_id: str, fencing_token: int, ctx: Context, result: Any = None
-) -> Any:
-    body = tasks.Complete(fencing_token=fencing_token, result=result)
+    team: str, task_id: str, fencing_token: int, ctx: Context, result: Any = None,
+    claim_next: str | None = None,
+) -> Any:  # fmt: skip
+    body = tasks.Complete(fencing_token=fencing_token, result=result, claim_next=claim_next)
     return await _run(ctx, "complete_task", tasks.complete, team, task_id, body)
 
 

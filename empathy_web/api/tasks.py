@@ -64,6 +64,18 @@ class Claimed(Schema):
 class Complete(Schema):
     fencing_token: int
     result: Any = None
+    claim_next: str | None = Field(
+        None,
+        description="a task type: once this task is complete, claim the next task of that "
+        "type for this agent, in the same call (one call per task in an agent's loop)",
+    )
+
+
+class Completed(Schema):
+    ok: bool = True
+    next: Task | None = Field(
+        None, description="with claim_next: the task claimed next (null: none to claim)"
+    )
 
 
 class Fail(Schema):
@@ -83,10 +95,6 @@ class Extend(Schema):
 
 class Extended(Schema):
     lease_expires_ms: int
-
-
-class Done(Schema):
-    ok: bool = True
 
 
 class Tasks(Schema):
@@ -143,11 +151,22 @@ def claim(request: HttpRequest, team: str, body: Claim) -> Claimed:
     return at_once_or_wait(attempt, in_team, body.wait, answer)
 
 
-@router.post("/{team}/tasks/{task_id}/complete", response={200: Done, **ERRORS}, summary="Complete")
-def complete(request: HttpRequest, team: str, task_id: str, body: Complete) -> Done:
-    """Complete a task this agent holds, with its fencing token and a result."""
-    coordinator(request, team).complete_task(task_id, body.result, fencing_token=body.fencing_token)
-    return Done()
+@router.post(
+    "/{team}/tasks/{task_id}/complete", response={200: Completed, **ERRORS}, summary="Complete"
+)
+def complete(request: HttpRequest, team: str, task_id: str, body: Complete) -> Completed:
+    """Complete a task this agent holds, with its fencing token and a result; with
+    ``claim_next``, then claim the next task of that type. Sent again (after an error
+    or a lost reply), the call completes nothing twice and claims the same next task:
+    completing is idempotent, and the next claim's request id is this claim's token."""
+    tasks = coordinator(request, team)
+    tasks.complete_task(task_id, body.result, fencing_token=body.fencing_token)
+    if body.claim_next is None:
+        return Completed()
+    at_least(request, WRITE, "claim_task")
+    request_id = f"after-{body.fencing_token}"  # tokens are unique in a team
+    task = tasks.claim_task(request.auth.agent_id, body.claim_next, request_id=request_id)
+    return Completed(next=Task(**asdict(task)) if task else None)
 
 
 @router.post("/{team}/tasks/{task_id}/fail", response={200: Failed, **ERRORS}, summary="Fail")

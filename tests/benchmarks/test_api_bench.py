@@ -1,9 +1,11 @@
 """The agent API and the MCP server against the library itself: per-call latency over
-HTTP (httpx, keep-alive) and over MCP (the SDK's client) next to the same calls made
-directly and next to daphne's floor (a bare ASGI app), throughput with 1, 16 and 64 agents over HTTP with one daphne and with one
-per core (``manage.py serve``), and how soon a waiting ``receive`` returns after a
-signal is sent. Everything is a real process on 127.0.0.1: a private redis-server and
-daphne, with production settings (no DEBUG). Targets (printed, not asserted): p50 <= 3
+HTTP (httpx, keep-alive) and over MCP (the SDK's client, and plain JSON-RPC posts) next
+to the same calls made directly and next to daphne's floor (a bare ASGI app),
+throughput with 1, 16 and 64 agents over HTTP with one worker and with one per core
+(``manage.py serve``), and how soon a waiting ``receive`` returns after a signal is
+sent. Everything is a real process on 127.0.0.1: a private redis-server and the web
+server (``BENCH_API_SERVER``: uvicorn, the default, or daphne), with production
+settings (no DEBUG). Targets (printed, not asserted): p50 <= 3
 ms for one agent; at least 1,000 operations/s with 16 agents. Run with ``make bench``;
 set ``BENCH_MARKDOWN`` to a path to append the tables there."""
 
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import http.client
 import json
 import os
 import re
@@ -18,7 +21,7 @@ import statistics
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +86,9 @@ def timed(call: Callable[[int], Any], n: int = N) -> list[float]:
     return samples
 
 
+# A claim+complete in an agent's loop: each call completes a task and claims the next
+# (``claim_next``), so a task costs one call.
+ONE_CALL = "claim+complete, one call"
 # The claim and the complete of each claim+complete, by way, in milliseconds.
 HALVES: dict[str, list[tuple[float, float]]] = {}
 
@@ -125,18 +131,32 @@ def http_ops(http: httpx.Client) -> dict[str, Callable[[int], Any]]:
              {"fencing_token": task["fencing_token"], "result": {"ok": i}})  # fmt: skip
         halves("HTTP", started, claimed)
 
+    held: list[dict[str, Any]] = []  # the task that the last call claimed next
+
+    def in_one_call(i: int) -> None:
+        if not held:
+            held.append(post(f"/teams/{TEAM}/tasks/claim", {"task_type": "http-loop"})["task"])
+        task = held.pop()
+        body = {"fencing_token": task["fencing_token"], "result": {"ok": i},
+                "claim_next": "http-loop"}  # fmt: skip
+        held.append(post(f"/teams/{TEAM}/tasks/{task['task_id']}/complete", body)["next"])
+
     return {
         "stash": lambda i: post("/memory/stash", {"key": f"k{i % 100}", "value": {"i": i}}),
         "retrieve": lambda i: http.get("/api/v1/memory/retrieve", params={"key": f"k{i % 100}"}),
         "claim+complete": claim_complete,
+        ONE_CALL: in_one_call,
         "send_signal": lambda i: post("/signals/send", {"signal_type": "bench", "data": {"i": i},
                                                         "target_agent": "bench-1"}),
     }  # fmt: skip
 
 
+Call = Callable[..., Awaitable[Any]]
+
+
 async def mcp_samples(live: LiveServer, secret: str) -> dict[str, list[float]]:
+    """The MCP calls with the SDK's client (a session over Streamable HTTP)."""
     headers = {"Authorization": f"Bearer {secret}"}
-    results: dict[str, list[float]] = {}
     async with (
         httpx2.AsyncClient(headers=headers, timeout=30) as client,
         streamable_http_client(f"{live.url}/mcp", http_client=client) as (read, write),
@@ -151,30 +171,76 @@ async def mcp_samples(live: LiveServer, secret: str) -> dict[str, list[float]]:
                 return json.loads("".join(getattr(p, "text", "") for p in result.content))
             return result.structured_content.get("result", result.structured_content)
 
-        async def claim_complete(i: int) -> None:
-            started = time.perf_counter()
-            task = (await call("claim_task", team=TEAM, task_type="mcp"))["task"]
-            claimed = time.perf_counter()
-            await call("complete_task", team=TEAM, task_id=task["task_id"],
-                       fencing_token=task["fencing_token"], result={"ok": i})  # fmt: skip
-            halves("MCP", started, claimed)
+        return await mcp_timings(call, "MCP")
 
-        ops = {
-            "stash": lambda i: call("stash", key=f"k{i % 100}", value={"i": i}),
-            "retrieve": lambda i: call("retrieve", key=f"k{i % 100}"),
-            "claim+complete": claim_complete,
-            "send_signal": lambda i: call("send_signal", signal_type="bench", data={"i": i},
-                                          target_agent="bench-1"),
-        }  # fmt: skip
-        for name, op in ops.items():
-            for i in range(10):
-                await op(-i - 1)
-            samples = []
-            for i in range(N // 2):
-                started = time.perf_counter()
-                await op(i)
-                samples.append((time.perf_counter() - started) * 1000)
-            results[name] = samples
+
+async def lean_mcp_samples(live: LiveServer, secret: str) -> dict[str, list[float]]:
+    """The same calls as plain JSON-RPC posts (what the SDK's client sends to a stateless
+    server with JSON responses) over one keep-alive connection: the server's part,
+    without the SDK client's CPU (about 1.4 ms a call here), which shares the 2 cores."""
+    connection = http.client.HTTPConnection(HOST, live.port, timeout=30)
+    headers = {
+        "Authorization": f"Bearer {secret}", "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18",
+    }  # fmt: skip
+    ids = iter(range(1, 1 << 30))
+
+    async def call(tool: str, **args: Any) -> Any:
+        rpc = {"jsonrpc": "2.0", "id": next(ids), "method": "tools/call",
+               "params": {"name": tool, "arguments": args}}  # fmt: skip
+        connection.request("POST", "/mcp", json.dumps(rpc), headers)
+        result = json.loads(connection.getresponse().read())["result"]
+        assert not result.get("isError"), result
+        if (structured := result.get("structuredContent")) is not None:
+            return structured.get("result", structured)
+        return json.loads("".join(part.get("text", "") for part in result["content"]))
+
+    try:
+        return await mcp_timings(call, "MCP, lean client")
+    finally:
+        connection.close()
+
+
+async def mcp_timings(call: Call, way: str) -> dict[str, list[float]]:
+    """Every op over MCP through ``call(tool, **arguments)``, timed."""
+
+    async def claim_complete(i: int) -> None:
+        started = time.perf_counter()
+        task = (await call("claim_task", team=TEAM, task_type="mcp"))["task"]
+        claimed = time.perf_counter()
+        await call("complete_task", team=TEAM, task_id=task["task_id"],
+                   fencing_token=task["fencing_token"], result={"ok": i})  # fmt: skip
+        halves(way, started, claimed)
+
+    held: list[dict[str, Any]] = []  # the task that the last call claimed next
+
+    async def in_one_call(i: int) -> None:
+        if not held:
+            held.append((await call("claim_task", team=TEAM, task_type="mcp-loop"))["task"])
+        task = held.pop()
+        done = await call("complete_task", team=TEAM, task_id=task["task_id"],
+                          fencing_token=task["fencing_token"], result={"ok": i},
+                          claim_next="mcp-loop")  # fmt: skip
+        held.append(done["next"])
+
+    ops = {
+        "stash": lambda i: call("stash", key=f"k{i % 100}", value={"i": i}),
+        "retrieve": lambda i: call("retrieve", key=f"k{i % 100}"),
+        "claim+complete": claim_complete,
+        ONE_CALL: in_one_call,
+        "send_signal": lambda i: call("send_signal", signal_type="bench", data={"i": i},
+                                      target_agent="bench-1"),
+    }  # fmt: skip
+    results: dict[str, list[float]] = {}
+    for name, op in ops.items():
+        for i in range(10):
+            await op(-i - 1)
+        samples = []
+        for i in range(N // 2):
+            started = time.perf_counter()
+            await op(i)
+            samples.append((time.perf_counter() - started) * 1000)
+        results[name] = samples
     return results
 
 
@@ -285,28 +351,42 @@ def test_api_and_mcp_against_the_library() -> None:
     rates: dict[tuple[int, int], float] = {}
     with serving(1) as live:
         secrets = issue_secrets(live)
-        for task_type in ("direct", "http", "mcp"):
-            add_tasks(live, task_type, N + 20)
+        for task_type in ("direct", "http", "mcp", "http-loop", "mcp-loop"):
+            add_tasks(live, task_type, 2 * N + 50)  # MCP's are claimed by two clients
         direct = {name: timed(op) for name, op in direct_ops(live).items()}
         with httpx.Client(base_url=live.url, timeout=30,
-                          headers={"Authorization": f"Bearer {secrets[0]}"}) as http:  # fmt: skip
-            over_http = {name: timed(op) for name, op in http_ops(http).items()}
+                          headers={"Authorization": f"Bearer {secrets[0]}"}) as client:  # fmt: skip
+            over_http = {name: timed(op) for name, op in http_ops(client).items()}
         over_mcp = asyncio.run(mcp_samples(live, secrets[0]))
+        over_lean_mcp = asyncio.run(lean_mcp_samples(live, secrets[0]))
         waits = receive_latency(live, secrets[1])
         rates.update({(1, n): asyncio.run(throughput(live, secrets, n)) for n in AGENTS})
     for workers in WORKERS[1:]:
         with serving(workers) as live:
             secrets = issue_secrets(live)
             rates.update({(workers, n): asyncio.run(throughput(live, secrets, n)) for n in AGENTS})
-    timings = {"library": direct, "HTTP": over_http, "MCP": over_mcp}
+    timings = {
+        "library": direct, "HTTP": over_http, "MCP": over_mcp, "MCP, lean client": over_lean_mcp,
+    }  # fmt: skip
     for way, timed_way in timings.items():  # the halves of the timed pairs, not the warm-up
         pairs = HALVES[way][-len(timed_way["claim+complete"]) :]
         timed_way["(claim)"] = [claim for claim, _ in pairs]
         timed_way["(complete)"] = [complete for _, complete in pairs]
     p50, p95 = percentiles(floor_samples())
     rows.append(["(a bare ASGI app)", "HTTP", str(N), f"{p50:.2f}", f"{p95:.2f}", "-", "-"])
-    for name in ("stash", "retrieve", "claim+complete", "(claim)", "(complete)", "send_signal"):
+    names = (
+        "stash",
+        "retrieve",
+        "claim+complete",
+        "(claim)",
+        "(complete)",
+        ONE_CALL,
+        "send_signal",
+    )
+    for name in names:
         for way, timed_way in timings.items():
+            if name not in timed_way:  # the library has no call that does both
+                continue
             samples = timed_way[name]
             p50, p95 = percentiles(samples)
             target = "p50 <= 3 ms" if way != "library" else "-"

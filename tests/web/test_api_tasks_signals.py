@@ -68,9 +68,28 @@ def test_an_agent_claims_and_completes_a_task_as_itself(memory):
     token = task["fencing_token"]
     done = worker.post("/teams/alpha/tasks/t-1/complete", {"fencing_token": token, "result": 42})
 
-    assert done.json() == {"ok": True}
+    assert done.json() == {"ok": True, "next": None}
     finished = worker.get("/teams/alpha/tasks/t-1").json()
     assert (finished["status"], finished["result"]) == ("completed", 42)
+
+
+def test_one_call_completes_a_task_and_claims_the_next_and_may_be_sent_again(memory):
+    worker = agent("worker", teams=("alpha",))
+    for n in (1, 2):
+        worker.post("/teams/alpha/tasks", {"task_id": f"t-{n}", "task_type": "review"})
+    first = worker.post("/teams/alpha/tasks/claim", {"task_type": "review"}).json()["task"]
+    body = {"fencing_token": first["fencing_token"], "result": 1, "claim_next": "review"}
+
+    done = worker.post("/teams/alpha/tasks/t-1/complete", body).json()
+    again = worker.post("/teams/alpha/tasks/t-1/complete", body).json()  # a lost reply
+
+    following = done["next"]
+    assert (following["task_id"], following["claimed_by"]) == ("t-2", "worker")
+    assert again == done  # the same next task, with the same token: no second claim
+    assert AgentCoordinator(memory, "alpha").counts()["completed"] == 1
+    last = {"fencing_token": following["fencing_token"], "claim_next": "review"}
+    assert worker.post("/teams/alpha/tasks/t-2/complete", last).json() == {"ok": True, "next": None}
+    assert worker.get("/teams/alpha/tasks/t-2").json()["status"] == "completed"
 
 
 def test_another_agent_with_the_token_cannot_finish_the_task(memory):

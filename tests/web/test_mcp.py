@@ -81,7 +81,7 @@ async def test_a_whole_agent_round_through_mcp(live):
         )  # fmt: skip
 
     assert task["claimed_by"] == "mcp-bot" and staged["agent_id"] == "mcp-bot"
-    assert done == {"ok": True}
+    assert done == {"ok": True, "next": None}
     # What the dashboards are sent: the round's events, in order, as the agent.
     events = [e for e in live.memory.read_events(after, count=100) if e.actor == "mcp-bot"]
     assert [e.type for e in events] == [
@@ -126,3 +126,22 @@ async def test_the_library_search_and_a_session_share(live):
             await agent.call("share_in_session", session_id="s-none", key="k", value=1)
 
     assert found["items"] == [] and found["total"] == 0
+
+
+async def test_complete_task_can_claim_the_next_in_the_same_call(live):
+    coordinator = AgentCoordinator(live.memory, "loop")
+    for n in (1, 2):
+        coordinator.add_task(AgentTask(f"loop-{n}", "review", "Check"))
+
+    async with Agent(live, live.credential("looper", "contributor", "loop")) as agent:
+        task = (await agent.call("claim_task", team="loop", task_type="review"))["task"]
+        done = await agent.call(
+            "complete_task", team="loop", task_id=task["task_id"],
+            fencing_token=task["fencing_token"], result=1, claim_next="review",
+        )  # fmt: skip
+
+    assert done["ok"] and (done["next"]["task_id"], done["next"]["claimed_by"]) == (
+        "loop-2", "looper",
+    )  # fmt: skip
+    assert coordinator.get_task("loop-1").status == "completed"
+    assert coordinator.get_task("loop-2").status == "claimed"
