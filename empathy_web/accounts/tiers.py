@@ -24,6 +24,8 @@ TIER_GROUPS = {
     "validator": AccessTier.VALIDATOR,
     "steward": AccessTier.STEWARD,
 }
+# A tier as a model field stores it: its name (``AccessTier[name]`` reads it back).
+TIER_CHOICES = [(tier.name, tier.name.lower()) for tier in AccessTier]
 
 
 # The security wizard acts for a person as the agent "<prefix><username>"; what it keeps

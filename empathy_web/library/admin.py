@@ -134,7 +134,7 @@ class AgentCredentialAdmin(StewardAdmin):
 
     @admin.display(description="teams")
     def team_scope(self, credential: AgentCredential) -> str:
-        return "all" if credential.all_teams else ", ".join(credential.teams) or "none"
+        return credential.scope.describe()
 
     @admin.display(description="status")
     def status(self, credential: AgentCredential) -> str:

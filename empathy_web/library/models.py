@@ -10,6 +10,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
+from empathy_web.accounts.teams import TeamScope, scope_of_credential
+from empathy_web.accounts.tiers import TIER_CHOICES
 from memory.codec import MAX_ACTOR_LENGTH, MAX_ID_LENGTH, check_id
 from memory.exceptions import InvalidValue
 from memory.tiers import AccessTier
@@ -133,15 +135,13 @@ class AgentCredential(models.Model):
     here, never from the request. Only a SHA-256 of the secret is kept; stewards see
     the secret once, when they issue it, and revoke it here with effect at once."""
 
-    TIERS = [(t.name, t.name.lower()) for t in AccessTier]
-
     agent_id = models.CharField(
         max_length=MAX_ID_LENGTH,
         validators=[_check_agent_id],
         db_index=True,
         help_text="the agent it acts as",
     )
-    tier = models.CharField(max_length=20, choices=TIERS, default=AccessTier.OBSERVER.name)
+    tier = models.CharField(max_length=20, choices=TIER_CHOICES, default=AccessTier.OBSERVER.name)
     all_teams = models.BooleanField(default=False, help_text="it may act in every team")
     teams = models.JSONField(default=list, blank=True, help_text="the teams it may act in")
     expires_at = models.DateTimeField(null=True, blank=True, help_text="none: never")
@@ -181,6 +181,11 @@ class AgentCredential(models.Model):
     def active(self) -> bool:
         return self.status == "active"
 
+    @property
+    def scope(self) -> TeamScope:
+        """Its teams, at its tier."""
+        return scope_of_credential(self)
+
     def may_act_in(self, team: str) -> bool:
         """Whether it may act in ``team``."""
-        return self.all_teams or team in self.teams
+        return self.scope.includes(team)

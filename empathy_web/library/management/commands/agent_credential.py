@@ -97,7 +97,7 @@ class Command(BaseCommand):
 
     @staticmethod
     def _line(credential: AgentCredential) -> str:
-        teams = "all teams" if credential.all_teams else ",".join(credential.teams) or "no team"
+        teams = credential.scope.describe()
         expires = f"{credential.expires_at:%Y-%m-%d %H:%M}" if credential.expires_at else "never"
         used = f"{credential.last_used_at:%Y-%m-%d %H:%M}" if credential.last_used_at else "never"
         return (
