@@ -70,7 +70,6 @@ REDIS_SENTINELS = sentinel_settings()
 SHARED_REDIS = bool(REDIS_URL or REDIS_SENTINELS)
 
 INSTALLED_APPS = [
-    "daphne",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",

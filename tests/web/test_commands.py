@@ -59,3 +59,62 @@ def test_simulate_agents_runs_a_team_on_the_configured_redis(redis_server):
     assert {"security_agent", "performance_agent", "lead_reviewer"} <= agents
     counts = coordinator.counts()
     assert counts["pending"] + counts["claimed"] + counts["completed"] + counts["dead"] > 0
+
+
+def test_the_demo_serves_the_dashboard_live_and_stops_on_ctrl_c(tmp_path):
+    """``make demo``: one process with the mock memory, the simulated team and the
+    embedded bridge; a login sees the team's work arrive over the websocket."""
+    import re
+    import signal
+    import time
+
+    import httpx
+    from websockets.sync.client import connect
+
+    from tests.live_server import HOST, free_port
+
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"},
+        "DJANGO_DEBUG": "true", "REDIS_URL": "", "PYTHONUNBUFFERED": "1",
+        "DATABASE_URL": f"sqlite:///{tmp_path}/demo.db",
+    }  # fmt: skip
+    demo = subprocess.Popen(
+        [sys.executable, "manage.py", "demo", "--addrport", f"{HOST}:{port}", "--pace", "0.2"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        lines = []
+        while not any(line.startswith("  steward") for line in lines):
+            line = demo.stdout.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        password = next(line.split()[1] for line in lines if line.startswith("  observer"))
+        url = f"http://{HOST}:{port}"
+        with httpx.Client(base_url=url, timeout=10) as client:
+            for _ in range(300):  # until it serves
+                try:
+                    page = client.get("/accounts/login/")
+                    break
+                except httpx.TransportError:
+                    time.sleep(0.1)
+            token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)[1]
+            form = {"username": "observer", "password": password, "csrfmiddlewaretoken": token}
+            client.post("/accounts/login/", data=form, headers={"Referer": f"{url}/"})
+            cookie = f"sessionid={client.cookies['sessionid']}"
+        socket_url = f"ws://{HOST}:{port}/ws/dashboard/?panels=task-board"
+        headers = {"Origin": url, "Cookie": cookie}
+        with connect(socket_url, additional_headers=headers) as dashboard:
+            first = dashboard.recv(timeout=10)
+            assert 'id="task-board"' in first
+            deadline, latest = time.monotonic() + 30, first
+            while latest == first and time.monotonic() < deadline:
+                latest = dashboard.recv(timeout=30)
+            assert latest != first  # the team's work, live
+        demo.send_signal(signal.SIGINT)  # Ctrl-C
+        assert demo.wait(timeout=15) == 0
+        assert "Traceback" not in demo.stdout.read()
+    finally:
+        if demo.poll() is None:
+            demo.kill()
+            demo.wait(10)

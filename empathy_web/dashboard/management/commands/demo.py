@@ -20,6 +20,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from empathy_web.accounts.tiers import TIER_GROUPS
 from empathy_web.dashboard.agents_memory import get_memory
+from empathy_web.dashboard.management.commands.serve import listening_sockets
+from empathy_web.dashboard.uvicorn_worker import serve
 from memory.simulation import SimulatedTeam
 
 
@@ -27,7 +29,7 @@ class Command(BaseCommand):
     help = "Migrate, create one demo user per tier, start a simulated team and serve."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--addrport", default="127.0.0.1:8000")
+        parser.add_argument("--addrport", default="127.0.0.1:8000", help="HOST:PORT to serve on")
         parser.add_argument("--pace", type=float, default=1.0)
         parser.add_argument("--no-serve", action="store_true", help="set up, then exit")
 
@@ -37,6 +39,7 @@ class Command(BaseCommand):
                 "The demo creates users whose passwords it prints; it only runs with "
                 "DJANGO_DEBUG=true."
             )
+        host, port = _address(options["addrport"])
         call_command("migrate", interactive=False, verbosity=0)
         logins = self._demo_users()
         memory = get_memory()
@@ -61,7 +64,11 @@ class Command(BaseCommand):
             ]
             process = subprocess.Popen(command, cwd=settings.BASE_DIR)
         try:
-            call_command("runserver", options["addrport"], use_reloader=False)
+            # One uvicorn worker, as ``manage.py serve`` runs each, in this process: the
+            # mock memory and the embedded bridge live here.
+            serve(listening_sockets(host, port, 1))
+        except KeyboardInterrupt:  # Ctrl-C: the server has shut down; so does the team
+            pass
         finally:
             if team is not None:
                 team.stop()
@@ -81,3 +88,11 @@ class Command(BaseCommand):
             user.groups.set([Group.objects.get(name=group_name)])
             logins.append((username, password))
         return logins
+
+
+def _address(addrport: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6) as a host and a port."""
+    host, _, port = addrport.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise CommandError(f"--addrport: {addrport!r} is not HOST:PORT")
+    return host.strip("[]"), int(port)
