@@ -1,5 +1,5 @@
 """People's tiers in teams. A person's tier group applies to org-wide records (those
-of no team); in a team, their membership's tier does (``teams.scope_of_user``)."""
+of no team); in a team, their membership's tier does (``teams.access_of_user``)."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 A team is a memory team id. An agent's credential names the teams it may act in (or
 every team); a person has a tier in a team through a membership (``Membership``), and
-superusers and org-wide stewards act in every team. ``TeamScope`` says which teams,
+superusers and org-wide stewards act in every team. ``TeamAccess`` says which teams,
 at which tier, for both: the one notion of team that the pages, the live updates and
 the API share.
 """
@@ -30,7 +30,7 @@ def check_team(team_id: object) -> str:
 
 
 @dataclass(frozen=True)
-class TeamScope:
+class TeamAccess:
     """The teams someone may see and act in, with their tier in each: every team at
     ``every`` (unless None), and the teams of ``tiers`` at theirs."""
 
@@ -38,7 +38,7 @@ class TeamScope:
     tiers: Mapping[str, AccessTier] = field(default_factory=dict)
 
     @classmethod
-    def of(cls, tier: AccessTier, teams: Iterable[str], *, every: bool = False) -> TeamScope:
+    def of(cls, tier: AccessTier, teams: Iterable[str], *, every: bool = False) -> TeamAccess:
         """``teams`` (or every team) at one ``tier``."""
         if every:
             return cls(every=tier)
@@ -56,7 +56,7 @@ class TeamScope:
 
     @property
     def key(self) -> tuple[object, ...]:
-        """Equal for scopes that see the same teams at the same tiers (what shared
+        """Equal for accesses that see the same teams at the same tiers (what shared
         renderings are keyed by)."""
         return (self.every, tuple(sorted(self.tiers.items())))
 
@@ -67,18 +67,18 @@ class TeamScope:
         return ", ".join(sorted(self.tiers)) or "no team"
 
 
-def scope_of_credential(credential: AgentCredential) -> TeamScope:
+def access_of_credential(credential: AgentCredential) -> TeamAccess:
     """An agent credential's teams, each at the credential's tier."""
-    return TeamScope.of(credential.access_tier, credential.teams, every=credential.all_teams)
+    return TeamAccess.of(credential.access_tier, credential.teams, every=credential.all_teams)
 
 
-def scope_of_user(user: AbstractBaseUser | AnonymousUser) -> TeamScope:
+def access_of_user(user: AbstractBaseUser | AnonymousUser) -> TeamAccess:
     """A person's teams: every team for superusers and org-wide stewards, else their
     memberships (none for anonymous or inactive users)."""
     tier = user_tier(user)
     if tier is None:
-        return TeamScope()
+        return TeamAccess()
     if tier is AccessTier.STEWARD:
-        return TeamScope(every=AccessTier.STEWARD)
+        return TeamAccess(every=AccessTier.STEWARD)
     memberships = user.memberships.values_list("team", "tier")  # type: ignore[union-attr]
-    return TeamScope(tiers={team: AccessTier[name] for team, name in memberships})
+    return TeamAccess(tiers={team: AccessTier[name] for team, name in memberships})

@@ -134,7 +134,7 @@ class AgentCredentialAdmin(StewardAdmin):
 
     @admin.display(description="teams")
     def team_scope(self, credential: AgentCredential) -> str:
-        return credential.scope.describe()
+        return credential.access.describe()
 
     @admin.display(description="status")
     def status(self, credential: AgentCredential) -> str:

@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
-from empathy_web.accounts.teams import TeamScope, scope_of_credential
+from empathy_web.accounts.teams import TeamAccess, access_of_credential
 from empathy_web.accounts.tiers import TIER_CHOICES
 from memory.codec import MAX_ACTOR_LENGTH, MAX_ID_LENGTH, check_id
 from memory.exceptions import InvalidValue
@@ -182,10 +182,10 @@ class AgentCredential(models.Model):
         return self.status == "active"
 
     @property
-    def scope(self) -> TeamScope:
+    def access(self) -> TeamAccess:
         """Its teams, at its tier."""
-        return scope_of_credential(self)
+        return access_of_credential(self)
 
     def may_act_in(self, team: str) -> bool:
         """Whether it may act in ``team``."""
-        return self.scope.includes(team)
+        return self.access.includes(team)

@@ -1,5 +1,5 @@
 """Teams as the boundary: a person's tier in each team (memberships), an agent's teams
-(its credential), and the one ``TeamScope`` both come down to."""
+(its credential), and the one ``TeamAccess`` both come down to."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from empathy_web.accounts.models import Membership
-from empathy_web.accounts.teams import TeamScope, scope_of_credential, scope_of_user
+from empathy_web.accounts.teams import TeamAccess, access_of_credential, access_of_user
 from empathy_web.library.models import AgentCredential
 from memory import AccessTier
 
@@ -23,26 +23,30 @@ OB, CO, VA, ST = (
 )
 
 
-def test_a_scope_gives_each_team_its_tier_and_every_other_team_none():
-    scope = TeamScope(tiers={"alpha": VA, "beta": OB})
+def test_an_access_gives_each_team_its_tier_and_every_other_team_none():
+    access = TeamAccess(tiers={"alpha": VA, "beta": OB})
 
-    assert (scope.tier_in("alpha"), scope.tier_in("beta"), scope.tier_in("gamma")) == (VA, OB, None)
-    assert scope.includes("beta") and not scope.includes("gamma")
-    assert scope.describe() == "alpha, beta"
-    assert TeamScope().describe() == "no team" and not TeamScope().includes("alpha")
+    assert (access.tier_in("alpha"), access.tier_in("beta"), access.tier_in("gamma")) == (
+        VA,
+        OB,
+        None,
+    )
+    assert access.includes("beta") and not access.includes("gamma")
+    assert access.describe() == "alpha, beta"
+    assert TeamAccess().describe() == "no team" and not TeamAccess().includes("alpha")
 
 
 def test_every_team_at_a_tier_and_a_higher_tier_in_one_of_them():
-    scope = TeamScope(every=OB, tiers={"alpha": VA, "beta": OB})
+    access = TeamAccess(every=OB, tiers={"alpha": VA, "beta": OB})
 
-    assert (scope.tier_in("alpha"), scope.tier_in("beta"), scope.tier_in("any")) == (VA, OB, OB)
-    assert scope.describe() == "all teams"
+    assert (access.tier_in("alpha"), access.tier_in("beta"), access.tier_in("any")) == (VA, OB, OB)
+    assert access.describe() == "all teams"
 
 
-def test_scopes_that_see_the_same_share_a_key():
-    assert TeamScope(tiers={"a": OB, "b": VA}).key == TeamScope(tiers={"b": VA, "a": OB}).key
-    assert TeamScope(tiers={"a": OB}).key != TeamScope(tiers={"a": VA}).key
-    assert TeamScope(tiers={"a": OB}).key != TeamScope(every=OB).key
+def test_accesses_that_see_the_same_share_a_key():
+    assert TeamAccess(tiers={"a": OB, "b": VA}).key == TeamAccess(tiers={"b": VA, "a": OB}).key
+    assert TeamAccess(tiers={"a": OB}).key != TeamAccess(tiers={"a": VA}).key
+    assert TeamAccess(tiers={"a": OB}).key != TeamAccess(every=OB).key
 
 
 def test_a_person_has_the_tier_of_each_membership_and_no_other_team(make_user):
@@ -50,9 +54,13 @@ def test_a_person_has_the_tier_of_each_membership_and_no_other_team(make_user):
     Membership.objects.create(user=person, team="alpha", tier=VA.name)
     Membership.objects.create(user=person, team="beta", tier=OB.name)
 
-    scope = scope_of_user(person)
+    access = access_of_user(person)
 
-    assert (scope.tier_in("alpha"), scope.tier_in("beta"), scope.tier_in("gamma")) == (VA, OB, None)
+    assert (access.tier_in("alpha"), access.tier_in("beta"), access.tier_in("gamma")) == (
+        VA,
+        OB,
+        None,
+    )
 
 
 def test_org_wide_stewards_and_superusers_are_in_every_team(make_user, django_user_model):
@@ -60,7 +68,7 @@ def test_org_wide_stewards_and_superusers_are_in_every_team(make_user, django_us
     root = django_user_model.objects.create_superuser("root", password="x")
 
     for person in (steward, root):
-        assert scope_of_user(person) == TeamScope(every=ST)
+        assert access_of_user(person) == TeamAccess(every=ST)
 
 
 def test_nobody_without_a_tier_is_in_any_team(make_user):
@@ -72,15 +80,15 @@ def test_nobody_without_a_tier_is_in_any_team(make_user):
     former.save()
 
     for person in (AnonymousUser(), outsider, former):
-        assert scope_of_user(person) == TeamScope()
+        assert access_of_user(person) == TeamAccess()
 
 
 def test_a_credential_is_in_its_teams_at_its_tier():
     listed = AgentCredential(agent_id="a", tier=CO.name, teams=["alpha", "beta"])
     every = AgentCredential(agent_id="b", tier=OB.name, all_teams=True)
 
-    assert scope_of_credential(listed) == TeamScope(tiers={"alpha": CO, "beta": CO})
-    assert scope_of_credential(every) == TeamScope(every=OB)
+    assert access_of_credential(listed) == TeamAccess(tiers={"alpha": CO, "beta": CO})
+    assert access_of_credential(every) == TeamAccess(every=OB)
     assert listed.may_act_in("beta") and not listed.may_act_in("gamma")
     assert every.may_act_in("gamma")
 

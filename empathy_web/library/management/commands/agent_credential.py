@@ -97,7 +97,7 @@ class Command(BaseCommand):
 
     @staticmethod
     def _line(credential: AgentCredential) -> str:
-        teams = credential.scope.describe()
+        teams = credential.access.describe()
         expires = f"{credential.expires_at:%Y-%m-%d %H:%M}" if credential.expires_at else "never"
         used = f"{credential.last_used_at:%Y-%m-%d %H:%M}" if credential.last_used_at else "never"
         return (
