@@ -6,6 +6,7 @@ coordinator's ``alive_seconds``, late until ``dead_seconds``, and dead after tha
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import redis
@@ -149,12 +150,32 @@ def prune_teams(memory: RedisConnection, caller: Caller, sample: int = 20) -> in
 
 @redis_errors
 def team_page(
-    memory: RedisConnection, caller: Caller, limit: int = 50, cursor: str | None = None
+    memory: RedisConnection,
+    caller: Caller,
+    limit: int = 50,
+    cursor: str | None = None,
+    *,
+    among: Collection[str] | None = None,
 ) -> Page[str]:
-    """Teams a page at a time, most recently active first."""
+    """Teams a page at a time, most recently active first; with ``among``, only those
+    of these that exist, at a cost that follows their number, not every team's."""
     caller.require(READ, "listing teams")
     start = offset_cursor(cursor)
     limit = check_limit(limit)
+    if among is not None:
+        wanted = sorted({check_id(team_id, "team") for team_id in among})
+        scores = memory.client.zmscore(memory.keys.teams, wanted) if wanted else []
+        found = sorted(
+            (
+                (score, team_id)
+                for team_id, score in zip(wanted, scores, strict=True)
+                if score is not None
+            ),
+            key=lambda pair: (-pair[0], pair[1]),
+        )
+        more = start + limit < len(found)
+        page = [team_id for _, team_id in found[start : start + limit]]
+        return Page(page, str(start + limit) if more else None, len(found))
     with memory.client.pipeline(transaction=False) as pipe:
         pipe.zcard(memory.keys.teams)
         pipe.zrevrange(memory.keys.teams, start, start + limit - 1)

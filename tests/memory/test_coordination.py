@@ -287,6 +287,25 @@ def test_teams_page_most_recently_active_first(memory):
     assert (list(rest), rest.next_cursor) == (["b"], None)
 
 
+def test_a_page_among_some_teams_has_only_those_that_exist_most_recent_first(memory):
+    for team_id in ("a", "b", "c", "d"):
+        AgentCoordinator(memory, team_id).add_task(task(f"{team_id}-1"))
+        time.sleep(0.002)  # activity is scored in ms
+    AgentCoordinator(memory, "b").register_agent("w", ["review"])  # b is active again
+
+    first = team_page(memory, READER, limit=2, among=["a", "b", "d", "never"])
+    rest = team_page(memory, READER, limit=2, cursor=first.next_cursor, among={"a", "b", "d"})
+
+    assert (list(first), first.total) == (["b", "d"], 3)
+    assert (list(rest), rest.next_cursor) == (["a"], None)
+    assert (
+        list(team_page(memory, READER, among=[])),
+        team_page(memory, READER, among=[]).total,
+    ) == ([], 0)
+    with pytest.raises(InvalidValue):
+        team_page(memory, READER, among=["{slot}"])
+
+
 def test_team_summaries_count_tasks_and_agents_of_many_teams_at_once(memory):
     busy = AgentCoordinator(memory, "busy", alive_seconds=30, max_attempts=1)
     busy.register_agent("fresh", ["review"])
