@@ -166,22 +166,19 @@ def team_page(
         wanted = sorted({check_id(team_id, "team") for team_id in among})
         scores = memory.client.zmscore(memory.keys.teams, wanted) if wanted else []
         found = sorted(
-            (
-                (score, team_id)
-                for team_id, score in zip(wanted, scores, strict=True)
-                if score is not None
-            ),
-            key=lambda pair: (-pair[0], pair[1]),
+            (-score, team_id)
+            for team_id, score in zip(wanted, scores, strict=True)
+            if score is not None
         )
-        more = start + limit < len(found)
-        page = [team_id for _, team_id in found[start : start + limit]]
-        return Page(page, str(start + limit) if more else None, len(found))
-    with memory.client.pipeline(transaction=False) as pipe:
-        pipe.zcard(memory.keys.teams)
-        pipe.zrevrange(memory.keys.teams, start, start + limit - 1)
-        total, members = pipe.execute()
+        total, teams = len(found), [team_id for _, team_id in found[start : start + limit]]
+    else:
+        with memory.client.pipeline(transaction=False) as pipe:
+            pipe.zcard(memory.keys.teams)
+            pipe.zrevrange(memory.keys.teams, start, start + limit - 1)
+            total, members = pipe.execute()
+        teams = [member.decode() for member in members]
     more = start + limit < total
-    return Page([t.decode() for t in members], str(start + limit) if more else None, total)
+    return Page(teams, str(start + limit) if more else None, total)
 
 
 @redis_errors

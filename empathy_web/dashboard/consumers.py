@@ -206,10 +206,10 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         ``memory_changed`` then finds ready)."""
         assert self.hint is not None
         views = []
-        panels = [n for n in self.panels if n in self.hinted and n != "signal-feed"]
+        panels, feed = self._to_update(self.hinted)
         if panels:
             views.append(panels_view(panels, self.params, self.viewer))
-        if self.feed and self.resumed and "signal-feed" in self.hinted:
+        if feed:
             views.append(feed_view(self.viewer, self.last_signal, self.params))
         return [rendering(self.hint, key, render) for key, render in views]
 
@@ -299,12 +299,16 @@ class DashboardConsumer(AsyncWebsocketConsumer):
 
     async def memory_changed(self, event: dict[str, Any]) -> None:
         """A hint from the bridge, through the relay: these panels may have changed."""
-        changed = set(event.get("panels", ()))
-        await self.send_panels(
-            [n for n in self.panels if n in changed and n != "signal-feed"], event.get("hint")
-        )
-        if self.feed and self.resumed and "signal-feed" in changed:
+        panels, feed = self._to_update(set(event.get("panels", ())))
+        await self.send_panels(panels, event.get("hint"))
+        if feed:
             await self.send_new_signals(hint=event.get("hint"))
+
+    def _to_update(self, changed: set[str]) -> tuple[list[str], bool]:
+        """What a hint about ``changed`` panels re-sends: the page's panels among them
+        (but the feed), and whether the feed's new signals."""
+        panels = [n for n in self.panels if n in changed and n != "signal-feed"]
+        return panels, self.feed and self.resumed and "signal-feed" in changed
 
     async def send_panels(self, names: list[str], hint: str | None = None) -> bool:
         """Send fresh renderings of ``names``; False when Redis could not be read."""
