@@ -10,6 +10,9 @@ from .exceptions import InvalidValue
 T = TypeVar("T")
 
 MAX_PAGE = 500
+# A listing that filters what it reads (by team, by a signal's fields) reads this many
+# records at a time, or a page when that is more, until its page is full.
+FILTER_BATCH = 200
 # Offsets past this are no listing's: Redis refuses indexes beyond 64 bits.
 MAX_OFFSET = 10**12
 
@@ -30,6 +33,11 @@ def check_limit(limit: object) -> int:
     if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
         raise InvalidValue(f"limit must be an integer from 1 to {MAX_PAGE}, got {limit!r}")
     return limit
+
+
+def filter_batch(limit: int) -> int:
+    """How many records a filtering listing with pages of ``limit`` reads at a time."""
+    return max(limit, FILTER_BATCH)
 
 
 def offset_cursor(cursor: str | None) -> int:

@@ -289,11 +289,15 @@ class RemoteSession(TeamSession):
         actor: str | None = None,
         access_tier: AccessTier = AccessTier.CONTRIBUTOR,
         create: bool = True,
+        team: str | None = None,
     ) -> None:
+        if team is not None:
+            raise AccessDenied("a session's team is not offered over the server")
         self.remote = memory
         self.memory = memory  # type: ignore[assignment]
         self.session_id = session_id
         self.purpose = purpose
+        self.team = None
         self.actor = actor or f"session:{session_id}"
         self.access_tier = AccessTier(access_tier)
         if create and self.access_tier.can_write:

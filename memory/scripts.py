@@ -418,7 +418,7 @@ DELETE_WORKING = LuaScript(
 TOUCH_SESSION = LuaScript(
     "touch_session",
     keys=("meta", "agents", "context", "sessions"),
-    args=("session_id", "ttl_ms", "op", "name", "value"),
+    args=("session_id", "ttl_ms", "op", "name", "value", "team"),
     elsewhere=("sessions",),
 )
 CREATE_CONFLICT = LuaScript(

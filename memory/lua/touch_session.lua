@@ -1,6 +1,7 @@
 --- @include "fail"
 -- Every write to a session (create, join, leave, share) refreshes the SESSION TTL on
 -- all its keys, so a session lives while it is used; delete ends it for everyone.
+-- Creating sets the purpose and the team (none when ''); an existing session keeps both.
 local ttl = tonumber(ttl_ms)
 if op == 'delete' then
   local n = redis.call('DEL', meta, agents, context)
@@ -11,6 +12,7 @@ end
 if op == 'create' then
   if redis.call('HSETNX', meta, 'purpose', value) == 1 then
     redis.call('HSET', meta, 'created_at', now, 'created_by', actor)
+    if team ~= '' then redis.call('HSET', meta, 'team', team) end
     emit('session.created', 'session_id', session_id)
   end
 elseif redis.call('EXISTS', meta) == 0 then
