@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
-
 from .connection import RedisConnection, redis_errors
 from .formats import member_bound, signal_bound
 from .registry import list_teams
@@ -51,10 +49,6 @@ def collect_stats(memory: RedisConnection, *, teams: bool = True) -> dict[str, A
             tasks[state] += summary[state]
         for state in liveness:
             liveness[state] += summary["agents"][state]
-    try:
-        used = memory.client.info("memory").get("used_memory")
-    except redis.ResponseError:
-        used = None
     return {
         "mode": memory.mode,
         "address": memory.address,
@@ -66,5 +60,5 @@ def collect_stats(memory: RedisConnection, *, teams: bool = True) -> dict[str, A
         "agents": liveness if teams else None,
         "sessions": sessions,
         "events": events,
-        "used_memory": used,
+        "used_memory": memory.used_memory(),
     }

@@ -6,11 +6,17 @@ from django.http import HttpRequest
 
 from memory import AccessTier
 
-from .tiers import user_tier
+from .teams import viewer_of
 
 
 def tier(request: HttpRequest) -> dict[str, Any]:
-    """``tier`` (an AccessTier or None), and each tier by name (``STEWARD``...) for
-    comparisons such as ``{% if tier >= CONTRIBUTOR %}``. (The enum class itself cannot
-    go in: templates call callables, and calling it fails.)"""
-    return {"tier": user_tier(request.user), **{t.name: t for t in AccessTier}}
+    """``viewer`` (a ``teams.Viewer`` or None), ``tier`` (their org-wide tier, or
+    OBSERVER for a member of teams only; None for no tier), and each tier by name
+    (``STEWARD``...) for comparisons such as ``{% if tier >= CONTRIBUTOR %}``. (The enum
+    class itself cannot go in: templates call callables, and calling it fails.)"""
+    viewer = viewer_of(request.user)
+    return {
+        "viewer": viewer,
+        "tier": viewer.tier if viewer else None,
+        **{t.name: t for t in AccessTier},
+    }

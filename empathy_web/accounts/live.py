@@ -1,6 +1,6 @@
-"""Open dashboards follow their user's access: a logout, a deactivation, a deletion or a
-change of tier reaches the user's sockets at once, and each one checks again whether
-it may stay open (``DashboardConsumer.access_changed``)."""
+"""Open dashboards follow their user's access: a logout, a deactivation, a deletion, a
+change of tier or of teams reaches the user's sockets at once, and each one checks again
+what it may show (``DashboardConsumer.access_changed``)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,8 @@ from django.contrib.auth.signals import user_logged_out
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from memory import AccessTier
-
-from .tiers import user_tier
+from .models import Membership
+from .teams import Viewer, viewer_of
 
 logger = logging.getLogger("empathy_web")
 User = get_user_model()
@@ -30,15 +29,16 @@ def access_group(user_pk: Any) -> str:
     return f"user-{user_pk}"
 
 
-def still_allowed(user_pk: Any, tier: AccessTier, session_key: str | None) -> bool:
-    """Whether a dashboard opened by ``user_pk`` with ``tier`` in session
-    ``session_key`` may stay open: the user is active, has that tier still, and the
-    session was not ended (logout, expiry)."""
+def viewer_now(user_pk: Any, session_key: str | None) -> Viewer | None:
+    """Who a dashboard opened by ``user_pk`` in session ``session_key`` shows things to
+    now; None when it must close: the user is gone or inactive, has no tier anywhere, or
+    the session ended (logout, expiry)."""
     user = User.objects.filter(pk=user_pk, is_active=True).first()
-    if user is None or user_tier(user) != tier:
-        return False
+    viewer = None if user is None else viewer_of(user)
     store = import_module(settings.SESSION_ENGINE).SessionStore
-    return session_key is None or store().exists(session_key)
+    if viewer is None or (session_key is not None and not store().exists(session_key)):
+        return None
+    return viewer
 
 
 def announce_access_change(user_pks: Iterable[Any]) -> None:
@@ -66,3 +66,9 @@ def _on_user_change(sender: Any, instance: Any, **kwargs: Any) -> None:
     if kwargs.get("update_fields") == frozenset({"last_login"}):  # every login does this
         return
     announce_access_change([instance.pk])
+
+
+@receiver(post_save, sender=Membership)
+@receiver(post_delete, sender=Membership)
+def _on_membership_change(sender: Any, instance: Membership, **kwargs: Any) -> None:
+    announce_access_change([instance.user_id])

@@ -10,11 +10,13 @@ from django.db import models
 from memory import InvalidValue
 from memory.codec import MAX_ID_LENGTH
 
-from .teams import check_team
+from .teams import EVERY_TEAM, check_team
 from .tiers import TIER_CHOICES
 
 
 def _check_team(value: str) -> None:
+    if value == EVERY_TEAM:
+        return
     try:
         check_team(value)
     except InvalidValue as exc:
@@ -22,7 +24,7 @@ def _check_team(value: str) -> None:
 
 
 class Membership(models.Model):
-    """A person's tier in one team."""
+    """A person's tier in one team (``EVERY_TEAM``: in every team)."""
 
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"

@@ -6,14 +6,7 @@ again on every call, so a view that forgot its check would still be refused ther
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-from typing import Any
-
-from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
 
 from memory import AccessTier
 from memory.tiers import Caller
@@ -54,35 +47,3 @@ def user_tier(user: AbstractBaseUser | AnonymousUser) -> AccessTier | None:
     tier = max((TIER_GROUPS[name] for name in names), default=None)
     user._empathy_tier = tier
     return tier
-
-
-def caller_for_user(user: AbstractBaseUser, tier: AccessTier) -> Caller:
-    """``user`` as the library knows them: username and tier (see ``user_tier``)."""
-    return Caller(user.get_username(), tier)
-
-
-def caller_for(request: HttpRequest) -> Caller:
-    """The person behind ``request`` as the library knows them: username and tier.
-
-    Only for requests that passed ``tier_required``, which sets ``request.tier``.
-    """
-    return caller_for_user(request.user, request.tier)
-
-
-def tier_required(needed: AccessTier) -> Callable:
-    """View decorator: log in first, then 403 unless the user's tier is at least ``needed``."""
-
-    def decorate(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        @login_required
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            tier = user_tier(request.user)
-            if tier is None or tier < needed:
-                raise PermissionDenied(f"This needs the {needed.name.lower()} tier.")
-            request.tier = tier
-            return view(request, *args, **kwargs)
-
-        wrapper.required_tier = needed
-        return wrapper
-
-    return decorate

@@ -44,6 +44,7 @@ class Library(Schema):
 class Search(Schema):
     q: str = Field("", max_length=200, description="text in the name, description or code")
     type: str = Field("", max_length=200, description="one pattern type")
+    team: str = Field("", max_length=200, description="the team it was found in")
     limit: int = Field(25, ge=1, le=MAX_PAGE)
     cursor: str | None = None
 
@@ -57,10 +58,10 @@ def _entry(row: PromotedPattern) -> LibraryPattern:
 
 @router.get("", response={200: Library, **ERRORS}, summary="Search the library")
 def search(request: HttpRequest, query: Query[Search]) -> Library:
-    """Approved patterns, newest first, by text and type."""
+    """Approved patterns, newest first, by text, type and the team they came from."""
     start = offset_cursor(query.cursor)
     found = PromotedPattern.objects.select_related("promoted_by").search(
-        query.q.strip(), query.type
+        query.q.strip(), query.type, query.team
     )
     total = found.count()
     rows = list(found[start : start + query.limit])

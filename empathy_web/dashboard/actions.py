@@ -1,5 +1,6 @@
 """What people can do from the dashboard. POST only; each action goes through the
-library as the person (their username and tier) and is written to the audit trail."""
+library as the person (their username, and their tier in the record's team: a team they
+are not in answers 404) and is written to the audit trail."""
 
 from __future__ import annotations
 
@@ -11,13 +12,16 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_POST
 
-from empathy_web.accounts.tiers import caller_for, tier_required
+from empathy_web.accounts.teams import caller_for, tier_required
 from empathy_web.library.audit import record
 from memory import AgentCoordinator, AgentTask, NotFound, StateConflict, TeamSession
-from memory.tiers import ADMIN, WRITE
+from memory.registry import agent_teams_of
+from memory.sessions import get_session
+from memory.signals import send
+from memory.tiers import ADMIN, WRITE, AccessTier
 
 from . import views
-from .agents_memory import coordinator_for, empathy_for, session_for
+from .agents_memory import coordinator_for, empathy_for, get_memory, session_for
 from .forms import AddTaskForm, SendSignalForm, ShareForm
 
 
@@ -35,11 +39,12 @@ def add_task(request: HttpRequest) -> HttpResponse:
     data = form.cleaned_data
     task = AgentTask(data["task_id"], data["task_type"], data["description"], data["priority"])
     try:
-        added = _coordinator(request, data["team_id"]).add_task(task)
+        added = _coordinator(request, data["team_id"], WRITE, "Queueing a task").add_task(task)
     except (ValueError, TypeError) as exc:
         return _invalid(form, exc, views.render_tasks, request)
     if added:
-        record(request, "task.add", f"{data['team_id']}/{data['task_id']}", **data)
+        target = f"{data['team_id']}/{data['task_id']}"
+        record(request, "task.add", target, team=data["team_id"], **data)
         messages.success(request, f"Task {data['task_id']} queued in {data['team_id']}.")
     else:
         messages.warning(request, f"Task {data['task_id']} already exists; nothing changed.")
@@ -53,9 +58,13 @@ def send_signal(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         return views.render_signals(request, form=form, status=400)
     data = form.cleaned_data
-    person = empathy_for(caller_for(request))
+    team = data["team"] or None
+    person = caller_for(request).acting_in(team, WRITE, "Sending a signal")
     try:
-        sent = person.send_signal(data["signal_type"], data["data"], data["target_agent"] or None)
+        sent = send(
+            get_memory(), person, data["signal_type"], data["data"], data["target_agent"] or None,
+            team=team,
+        )  # fmt: skip
     except (ValueError, TypeError) as exc:
         return _invalid(form, exc, views.render_signals, request)
     record(request, "signal.send", data["target_agent"] or "*", signal_id=sent["id"], **data)
@@ -69,15 +78,17 @@ def share(request: HttpRequest, session_id: str) -> HttpResponse:
     form = ShareForm(request.POST)
     if not form.is_valid():
         return views.render_session(request, session_id, form=form, status=400)
-    session = _session(request, session_id)
+    session, team = _session(request, session_id, WRITE, "Sharing with a session")
     try:
+        if session is None:
+            raise NotFound(f"no session {session_id} (never created, expired or deleted)")
         session.share(form.cleaned_data["key"], form.cleaned_data["value"])
     except NotFound as exc:
         messages.error(request, str(exc))
         return HttpResponseRedirect(reverse("sessions"))
     except (ValueError, TypeError) as exc:
         return _invalid(form, exc, views.render_session, request, session_id)
-    record(request, "session.share", session_id, key=form.cleaned_data["key"])
+    record(request, "session.share", session_id, team=team, key=form.cleaned_data["key"])
     messages.success(request, f"Shared {form.cleaned_data['key']} with the session.")
     return HttpResponseRedirect(reverse("session_detail", args=[session_id]))
 
@@ -87,7 +98,7 @@ def share(request: HttpRequest, session_id: str) -> HttpResponse:
 def task_action(request: HttpRequest, team_id: str, task_id: str, action: str) -> HttpResponse:
     if action not in ("requeue", "cancel"):
         raise Http404(f"No task action {action!r}.")
-    coordinator = _coordinator(request, team_id)
+    coordinator = _coordinator(request, team_id, ADMIN, f"{action.capitalize()} of a task")
     try:
         if action == "requeue":
             coordinator.requeue_task(task_id)
@@ -96,7 +107,7 @@ def task_action(request: HttpRequest, team_id: str, task_id: str, action: str) -
     except (NotFound, StateConflict) as exc:
         messages.error(request, str(exc))
     else:
-        record(request, f"task.{action}", f"{team_id}/{task_id}")
+        record(request, f"task.{action}", f"{team_id}/{task_id}", team=team_id)
         messages.success(request, f"Task {task_id}: {action} done.")
     return _to_team(team_id)
 
@@ -104,8 +115,9 @@ def task_action(request: HttpRequest, team_id: str, task_id: str, action: str) -
 @require_POST
 @tier_required(ADMIN)
 def delete_session(request: HttpRequest, session_id: str) -> HttpResponse:
-    if _session(request, session_id).delete():
-        record(request, "session.delete", session_id)
+    session, team = _session(request, session_id, ADMIN, "Deleting a session")
+    if session is not None and session.delete():
+        record(request, "session.delete", session_id, team=team)
         messages.success(request, f"Session {session_id} deleted.")
     else:
         messages.warning(request, f"Session {session_id} was already gone.")
@@ -115,8 +127,12 @@ def delete_session(request: HttpRequest, session_id: str) -> HttpResponse:
 @require_POST
 @tier_required(ADMIN)
 def clear_memory(request: HttpRequest, agent_id: str) -> HttpResponse:
-    count = empathy_for(caller_for(request)).clear_memory(agent_id)
-    record(request, "memory.clear", agent_id, keys=count)
+    teams = agent_teams_of(get_memory(), caller_for(request), [agent_id])[agent_id]
+    person = caller_for(request).acting_in(teams, ADMIN, "Clearing working memory")
+    count = empathy_for(person).clear_memory(agent_id)
+    # (an agent in several teams: audited as org-wide, with its teams)
+    team = teams[0] if len(teams) == 1 else None
+    record(request, "memory.clear", agent_id, team=team, keys=count, teams=teams)
     messages.success(request, f"Cleared {count} keys of {agent_id}'s working memory.")
     return HttpResponseRedirect(reverse("working_memory"))
 
@@ -125,9 +141,19 @@ def _to_team(team_id: str) -> HttpResponse:
     return HttpResponseRedirect(f"{reverse('tasks')}?{urlencode({'team': team_id})}")
 
 
-def _coordinator(request: HttpRequest, team_id: str) -> AgentCoordinator:
-    return coordinator_for(caller_for(request), team_id)
+def _coordinator(
+    request: HttpRequest, team_id: str, needed: AccessTier, action: str
+) -> AgentCoordinator:
+    return coordinator_for(caller_for(request).acting_in(team_id, needed, action), team_id)
 
 
-def _session(request: HttpRequest, session_id: str) -> TeamSession:
-    return session_for(caller_for(request), session_id)
+def _session(
+    request: HttpRequest, session_id: str, needed: AccessTier, action: str
+) -> tuple[TeamSession | None, str | None]:
+    """The session as the person acts on it, with their tier in its team (404 for a
+    team they are not in), and its team; None when it is gone."""
+    viewer = caller_for(request)
+    info = get_session(get_memory(), viewer, session_id)
+    if info is None:
+        return None, None
+    return session_for(viewer.acting_in(info.team, needed, action), session_id), info.team

@@ -26,10 +26,11 @@ from asgiref.sync import sync_to_async
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.http import Http404
 from django.template.loader import render_to_string
 
-from empathy_web.accounts.live import access_group, still_allowed
-from empathy_web.accounts.tiers import caller_for_user, user_tier
+from empathy_web.accounts.live import access_group, viewer_now
+from empathy_web.accounts.teams import viewer_of
 from memory import InvalidValue
 from memory.limits import release_slot, take_slot
 
@@ -54,6 +55,7 @@ PER_SECONDS = 1.0
 # While a consumer knows Redis is out, it tries to join again this often (REJOIN_EVERY,
 # RETRY_JOIN_EVERY: relay.py, which keeps the process in the bridge's group).
 CLOSE_FORBIDDEN = 4403
+CLOSE_NOT_FOUND = 4404
 CLOSE_TOO_MANY = 4429
 # Each open dashboard holds a slot among its user's, counted in Redis across every web
 # process (at most DASHBOARD_SOCKETS_PER_USER), renewed at each access check; a process
@@ -72,11 +74,11 @@ CLOSE_FLOOD = 4429
 class DashboardConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         user = self.scope.get("user")
-        tier = await database_sync_to_async(user_tier)(user) if user is not None else None
-        if tier is None:
+        viewer = await database_sync_to_async(viewer_of)(user) if user is not None else None
+        if viewer is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        self.viewer = caller_for_user(user, tier)
+        self.viewer = viewer
         if await self._hold_slot() is False:
             await self.close(code=CLOSE_TOO_MANY)
             return
@@ -87,7 +89,6 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.params = params
         # Who opened it, to check again when their access changes (accounts/live.py).
         self.user_pk = user.pk
-        self.tier = tier
         self.session_key = getattr(self.scope.get("session"), "session_key", None)
         self.access_group = access_group(user.pk)
         self.access_checked = time.monotonic()
@@ -146,16 +147,19 @@ class DashboardConsumer(AsyncWebsocketConsumer):
                 await self.channel_layer.group_discard(self.access_group, self.channel_name)
 
     async def access_changed(self, event: dict[str, Any] | None = None) -> bool:
-        """The user logged out, was deactivated or deleted, or changed tier, or it is
-        time to look again: close unless the socket may stay open as it was opened.
-        Returns whether it stays open."""
+        """The user logged out, was deactivated or deleted, changed tier or teams, or
+        it is time to look again: close unless the socket may stay open; when what they
+        may see changed, show the page as they now see it. Returns whether it stays
+        open."""
         self.access_checked = time.monotonic()
-        allowed = await database_sync_to_async(still_allowed)(
-            self.user_pk, self.tier, self.session_key
-        )
-        if not allowed:
+        viewer = await database_sync_to_async(viewer_now)(self.user_pk, self.session_key)
+        if viewer is None:
             await self.close(code=CLOSE_FORBIDDEN)
-        return allowed
+            return False
+        if viewer != self.viewer:
+            self.viewer = viewer
+            await self.resync()
+        return True
 
     async def _rejoin_forever(self) -> None:
         while True:
@@ -329,6 +333,9 @@ class DashboardConsumer(AsyncWebsocketConsumer):
                 html = await render(names, self.params, self.viewer, self.csrf_token, hint)
         except UNAVAILABLE:
             await self.send_status(unavailable=True)  # the page keeps what it shows
+            return False
+        except Http404:  # what the page shows is gone, or no longer theirs to see
+            await self.close(code=CLOSE_NOT_FOUND)
             return False
         await self.send(text_data=html)
         if self.unavailable:

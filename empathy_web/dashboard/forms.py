@@ -31,6 +31,7 @@ class AddTaskForm(forms.Form):
 
 class SendSignalForm(forms.Form):
     signal_type = forms.CharField(max_length=200)
+    team = forms.CharField(max_length=200, required=False, help_text="empty: an org-wide signal")
     target_agent = forms.CharField(
         max_length=200, required=False, help_text="empty: broadcast to every agent"
     )

@@ -20,8 +20,9 @@ from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
 from django.utils.safestring import mark_safe
 
+from empathy_web.accounts.teams import Viewer
 from memory.signals import newest_signals, signals_after
-from memory.tiers import AccessTier, Caller
+from memory.tiers import AccessTier
 
 from .agents_memory import get_memory
 from .panels import PANELS, SIGNAL_FILTERS
@@ -91,10 +92,11 @@ def masked_csrf_token(cookie_secret: str) -> str:
     return get_token(request)
 
 
-def template_context(viewer: Caller, csrf_token: str) -> dict[str, Any]:
+def template_context(viewer: Viewer, csrf_token: str) -> dict[str, Any]:
     """What the context processors would give a page: the tier names, and the CSRF
     token for action buttons."""
     return {
+        "viewer": viewer,
         "tier": viewer.tier,
         **{t.name: t for t in AccessTier},
         "csrf_token": csrf_token,
@@ -104,26 +106,26 @@ def template_context(viewer: Caller, csrf_token: str) -> dict[str, Any]:
 
 
 def render_panels(
-    names: Iterable[str], params: Mapping[str, str], viewer: Caller, csrf_token: str
+    names: Iterable[str], params: Mapping[str, str], viewer: Viewer, csrf_token: str
 ) -> str:
     """The named panels, rebuilt from Redis, each swapped in by its id."""
     return _render_panels(tuple(names), params, viewer, csrf_token)
 
 
 def panels_view(
-    names: Iterable[str], params: Mapping[str, str], viewer: Caller
+    names: Iterable[str], params: Mapping[str, str], viewer: Viewer
 ) -> tuple[tuple, Callable[[], str]]:
-    """The key that viewers who see the same panels with the same query and tier share,
-    and the rendering they share (with the CSRF stand-in)."""
+    """The key that viewers who see the same panels with the same query, tiers and
+    teams share, and the rendering they share (with the CSRF stand-in)."""
     names = tuple(names)
-    key = ("panels", names, tuple(sorted(params.items())), viewer.tier)
+    key = ("panels", names, tuple(sorted(params.items())), viewer.key)
     return key, lambda: _render_panels(names, params, viewer, _CSRF_STAND_IN)
 
 
 async def panels_for_hint(
     names: Iterable[str],
     params: Mapping[str, str],
-    viewer: Caller,
+    viewer: Viewer,
     csrf_token: str,
     hint: str | None,
 ) -> str:
@@ -138,7 +140,7 @@ async def panels_for_hint(
 
 
 def _render_panels(
-    names: Iterable[str], params: Mapping[str, str], viewer: Caller, csrf_token: str
+    names: Iterable[str], params: Mapping[str, str], viewer: Viewer, csrf_token: str
 ) -> str:
     base = template_context(viewer, csrf_token)
     parts = []
@@ -155,7 +157,7 @@ class FeedBatch(NamedTuple):
     more: bool  # the batch is full: there may be more after it
 
 
-def render_new_signals(viewer: Caller, after: str | None, params: Mapping[str, str]) -> FeedBatch:
+def render_new_signals(viewer: Viewer, after: str | None, params: Mapping[str, str]) -> FeedBatch:
     """One batch of the signals newer than ``after`` for the feed, at most
     ``FEED_BATCH`` of them (call again from ``cursor`` while ``more``). With no
     ``after`` (a page that shows none yet), the newest batch only."""
@@ -163,18 +165,17 @@ def render_new_signals(viewer: Caller, after: str | None, params: Mapping[str, s
 
 
 def feed_view(
-    viewer: Caller, after: str | None, params: Mapping[str, str]
+    viewer: Viewer, after: str | None, params: Mapping[str, str]
 ) -> tuple[tuple, Callable[[], FeedBatch]]:
-    """The key that feeds at the same place with the same filters share, and their
-    batch (the same for every viewer: every tier may read the feed)."""
+    """The key that feeds at the same place with the same filters and teams share, and
+    their batch (the same for every tier: every tier may read the feed)."""
     filters = _feed_filters(params)
-    return ("feed", after, tuple(filters.items())), lambda: _render_new_signals(
-        viewer, after, filters
-    )
+    key = ("feed", after, tuple(filters.items()), viewer.access.key)
+    return key, lambda: _render_new_signals(viewer, after, filters)
 
 
 async def new_signals_for_hint(
-    viewer: Caller, after: str | None, params: Mapping[str, str], hint: str | None
+    viewer: Viewer, after: str | None, params: Mapping[str, str], hint: str | None
 ) -> FeedBatch:
     """``render_new_signals`` for a consumer. The consumers that handle one hint at the
     same position share one rendering, read as whichever of them asked first."""
@@ -189,16 +190,16 @@ def _feed_filters(params: Mapping[str, str]) -> dict[str, str | None]:
 
 
 def _render_new_signals(
-    viewer: Caller, after: str | None, filters: dict[str, str | None]
+    viewer: Viewer, after: str | None, filters: dict[str, str | None]
 ) -> FeedBatch:
     memory = get_memory()
     if after is None:
-        newest = newest_signals(memory, viewer, FEED_BATCH, **filters)
+        newest = newest_signals(memory, viewer, FEED_BATCH, teams=viewer.teams, **filters)
         signals, cursor = list(newest), newest.next_cursor
     else:
         signals, cursor = [], after
         for _ in range(FEED_READS):
-            page = signals_after(memory, viewer, cursor, FEED_BATCH, **filters)
+            page = signals_after(memory, viewer, cursor, FEED_BATCH, teams=viewer.teams, **filters)
             signals.extend(page)
             moved, cursor = page.next_cursor != cursor, page.next_cursor
             if signals or not moved:

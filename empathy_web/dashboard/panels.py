@@ -14,15 +14,16 @@ from typing import Any
 
 from django.http import Http404
 
+from empathy_web.accounts.teams import Viewer
 from empathy_web.accounts.tiers import may_read_memory_of
+from memory import RedisShortTermMemory, TTLStrategy
 from memory import patterns as staged
 from memory.metrics import queue_depth, signal_rate
 from memory.page import Page
-from memory.registry import team_page
+from memory.registry import agent_teams_of, team_page
 from memory.sessions import get_session, list_sessions
 from memory.signals import list_signals
 from memory.summaries import team_summaries
-from memory.tiers import Caller
 from memory.working import list_agents, list_entries
 
 from .agents_memory import coordinator_for, get_memory, session_for
@@ -40,12 +41,12 @@ def _cursor(params: Params, name: str = "cursor") -> str | None:
     return params.get(name) or None
 
 
-def overview(params: Params, viewer: Caller) -> dict[str, Any]:
+def overview(params: Params, viewer: Viewer) -> dict[str, Any]:
     memory = get_memory()
-    # One page of teams, most recently active first: every figure about teams (agents'
-    # liveness, the queue's history) is that page's, so the cost does not grow with
-    # the number of teams.
-    teams = team_page(memory, viewer, PAGE, _cursor(params))
+    # One page of the viewer's teams, most recently active first: every figure about
+    # teams (agents' liveness, the queue's history) is that page's, so the cost does not
+    # grow with the number of teams.
+    teams = team_page(memory, viewer, PAGE, _cursor(params), among=viewer.teams)
     summaries = team_summaries(memory, viewer, list(teams))
     liveness = {"alive": 0, "late": 0, "dead": 0}
     for summary in summaries.values():
@@ -55,23 +56,48 @@ def overview(params: Params, viewer: Caller) -> dict[str, Any]:
         "teams": teams,
         "team_rows": [{"team_id": team_id, **summaries[team_id]} for team_id in teams],
         "liveness": liveness,
-        "stats": memory.get_stats(teams=False),
-        "expiring_soon": staged.count_staged(memory, viewer, expiring_within_ms=3_600_000),
-        "signal_rate": signal_rate(memory, viewer),
+        "stats": _stats(memory, viewer),
+        "expiring_soon": staged.count_staged(
+            memory, viewer, expiring_within_ms=3_600_000, teams=viewer.teams
+        ),
+        "signal_rate": signal_rate(memory, viewer, teams=viewer.teams),
         "queue_depth": queue_depth(memory, viewer, list(teams)),
     }
 
 
-def signal_feed(params: Params, viewer: Caller) -> dict[str, Any]:
+SESSIONS_COUNTED = 100  # a viewer of some teams sees "100+" sessions past this
+
+
+def _stats(memory: RedisShortTermMemory, viewer: Viewer) -> dict[str, Any]:
+    """The overview's counts: of everything for a viewer of every team, else of their
+    teams' records and the org-wide ones."""
+    if viewer.teams is None:
+        return memory.get_stats(teams=False)
+    sessions = list_sessions(memory, viewer, SESSIONS_COUNTED, teams=viewer.teams)
+    minutes = memory.ttl_ms(TTLStrategy.COORDINATION) // 60_000  # what the feed holds
+    recent = signal_rate(memory, viewer, minutes, teams=viewer.teams)
+    return {
+        "mode": memory.mode,
+        "address": memory.address,
+        "staged_patterns": staged.count_staged(memory, viewer, teams=viewer.teams),
+        "sessions": f"{len(sessions)}+" if sessions.next_cursor else len(sessions),
+        "signals": sum(recent),
+        "used_memory": memory.used_memory(),
+    }
+
+
+def signal_feed(params: Params, viewer: Viewer) -> dict[str, Any]:
     filters = {name: params.get(name) or None for name in SIGNAL_FILTERS}
-    page = list_signals(get_memory(), viewer, PAGE, _cursor(params), **filters)
+    page = list_signals(get_memory(), viewer, PAGE, _cursor(params), teams=viewer.teams, **filters)
     return {"page": page, "filters": {k: v or "" for k, v in filters.items()}}
 
 
-def task_board(params: Params, viewer: Caller) -> dict[str, Any]:
+def task_board(params: Params, viewer: Viewer) -> dict[str, Any]:
     memory = get_memory()
-    recent = team_page(memory, viewer, PAGE)  # the tabs: the most recently active teams
+    # The tabs: the most recently active of the viewer's teams.
+    recent = team_page(memory, viewer, PAGE, among=viewer.teams)
     team_id = params.get("team") or (recent[0] if recent else None)
+    viewer.seeing(team_id)
     teams = list(recent) + ([team_id] if team_id and team_id not in recent else [])
     sections: list[dict[str, Any]] = []
     counts: dict[str, Any] = {}
@@ -102,6 +128,7 @@ def task_board(params: Params, viewer: Caller) -> dict[str, Any]:
         "teams": teams,
         "more_teams": (recent.total or 0) - len(teams),
         "team_id": team_id,
+        "team_tier": viewer.tier_for(team_id),
         "counts": counts,
         "sections": sections,
         "now_ms": memory.server_time_ms(),
@@ -111,9 +138,11 @@ def task_board(params: Params, viewer: Caller) -> dict[str, Any]:
 AGENT_TEAMS_PAGE = 10  # teams per page of the agents list, each with its own agent pages
 
 
-def agent_list(params: Params, viewer: Caller) -> dict[str, Any]:
+def agent_list(params: Params, viewer: Viewer) -> dict[str, Any]:
     memory = get_memory()
-    team_ids = team_page(memory, viewer, AGENT_TEAMS_PAGE, _cursor(params, "teams"))
+    team_ids = team_page(
+        memory, viewer, AGENT_TEAMS_PAGE, _cursor(params, "teams"), among=viewer.teams
+    )
     teams = []
     now = memory.server_time_ms() if team_ids else 0  # for heartbeat ages
     for team_id in team_ids:
@@ -130,30 +159,37 @@ def agent_list(params: Params, viewer: Caller) -> dict[str, Any]:
     return {"teams": teams, "team_ids": team_ids, "teams_cursor": params.get("teams", "")}
 
 
-def session_list(params: Params, viewer: Caller) -> dict[str, Any]:
-    return {"page": list_sessions(get_memory(), viewer, PAGE, _cursor(params))}
+def session_list(params: Params, viewer: Viewer) -> dict[str, Any]:
+    page = list_sessions(get_memory(), viewer, PAGE, _cursor(params), teams=viewer.teams)
+    return {"page": page, "rows": [(info, viewer.tier_for(info.team)) for info in page]}
 
 
-def session_detail(params: Params, viewer: Caller) -> dict[str, Any]:
+def session_detail(params: Params, viewer: Viewer) -> dict[str, Any]:
     memory = get_memory()
     session_id = params.get("session_id", "")
     info = get_session(memory, viewer, session_id) if session_id else None
     if info is None:
         raise Http404("No such session: it never existed, expired or was deleted.")
+    viewer.seeing(info.team)
     session = session_for(viewer, session_id)
     return {
         "info": info,
+        "session_tier": viewer.tier_for(info.team),
         "context_items": sorted(session.get_context().items()),
         "signals": session.signals(limit=PAGE, cursor=_cursor(params)),
     }
 
 
-def working_memory(params: Params, viewer: Caller) -> dict[str, Any]:
+def working_memory(params: Params, viewer: Viewer) -> dict[str, Any]:
     memory = get_memory()
     agent_id = params.get("agent") or None
-    agents_page = list_agents(memory, viewer, 100, _cursor(params, "agents_cursor"))
+    agents_page = list_agents(
+        memory, viewer, 100, _cursor(params, "agents_cursor"), teams=viewer.teams
+    )
     if agent_id is None and agents_page:
         agent_id = agents_page[0]
+    agent_teams = agent_teams_of(memory, viewer, [agent_id])[agent_id] if agent_id else []
+    viewer.seeing(agent_teams)
     entries = list_entries(memory, viewer, agent_id, PAGE, _cursor(params)) if agent_id else None
     private = agent_id is not None and not may_read_memory_of(viewer, agent_id)
     if private and entries is not None:  # keys and expiries, not values
@@ -165,6 +201,7 @@ def working_memory(params: Params, viewer: Caller) -> dict[str, Any]:
         "agent_id": agent_id,
         "entries": entries,
         "private": private,
+        "agent_tier": viewer.tier_for(agent_teams),
     }
 
 
@@ -175,7 +212,7 @@ class Panel:
 
     name: str
     template: str
-    build: Callable[[Params, Caller], dict[str, Any]]
+    build: Callable[[Params, Viewer], dict[str, Any]]
     topics: tuple[str, ...]
 
 

@@ -13,12 +13,14 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from empathy_web.accounts.tiers import caller_for, may_read_memory_of, tier_required
+from empathy_web.accounts.teams import Viewer, caller_for, tier_required
+from empathy_web.accounts.tiers import may_read_memory_of
 from memory import InvalidValue
 from memory.codec import check_id, check_key
+from memory.registry import agent_teams_of
 from memory.sessions import get_session
 from memory.signals import get_signal
-from memory.tiers import READ, Caller
+from memory.tiers import READ
 from memory.working import retrieve
 
 from .agents_memory import coordinator_for, get_memory, session_for
@@ -35,7 +37,7 @@ def _checked(check: Any, value: str, what: str) -> str:
         raise Http404(f"No such {what}.") from None
 
 
-def _keyed(request: HttpRequest, owner: str, what: str) -> tuple[Caller, str, str]:
+def _keyed(request: HttpRequest, owner: str, what: str) -> tuple[Viewer, str, str]:
     """The viewer, the checked id of the value's ``owner`` and the ``?key=``."""
     owner = _checked(check_id, owner, what)
     return caller_for(request), owner, _checked(check_key, request.GET.get("key", ""), "key")
@@ -59,6 +61,7 @@ def signal_value(request: HttpRequest, signal_id: str) -> HttpResponse:
         signal = None
     if signal is None:
         raise Http404("No such signal: it never existed or has expired.")
+    caller_for(request).seeing(signal.get("team"))
     facts = {
         "type": signal["signal_type"],
         "from": signal["sender"],
@@ -75,7 +78,7 @@ def signal_value(request: HttpRequest, signal_id: str) -> HttpResponse:
 def task_value(request: HttpRequest, team_id: str, task_id: str) -> HttpResponse:
     team_id = _checked(check_id, team_id, "team")
     task_id = _checked(check_id, task_id, "task")
-    task = coordinator_for(caller_for(request), team_id).get_task(task_id)
+    task = coordinator_for(caller_for(request).seeing(team_id), team_id).get_task(task_id)
     if task is None:
         raise Http404("No such task: it never existed, or its result has expired.")
     facts = {
@@ -94,6 +97,7 @@ def task_value(request: HttpRequest, team_id: str, task_id: str) -> HttpResponse
 @tier_required(READ)
 def memory_value(request: HttpRequest, agent_id: str) -> HttpResponse:
     viewer, agent_id, key = _keyed(request, agent_id, "agent")
+    viewer.seeing(agent_teams_of(get_memory(), viewer, [agent_id])[agent_id])
     if not may_read_memory_of(viewer, agent_id):
         raise Http404("No such value.")
     value = retrieve(get_memory(), viewer, key, agent_id)
@@ -106,8 +110,10 @@ def memory_value(request: HttpRequest, agent_id: str) -> HttpResponse:
 @tier_required(READ)
 def session_value(request: HttpRequest, session_id: str) -> HttpResponse:
     viewer, session_id, key = _keyed(request, session_id, "session")
-    if get_session(get_memory(), viewer, session_id) is None:
+    info = get_session(get_memory(), viewer, session_id)
+    if info is None:
         raise Http404("No such session: it never existed, expired or was deleted.")
+    viewer.seeing(info.team)
     value = session_for(viewer, session_id).get(key)
     if value is None:
         raise Http404("Nothing is shared under that key.")

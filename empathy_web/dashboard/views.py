@@ -13,7 +13,7 @@ from django.shortcuts import render
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
-from empathy_web.accounts.tiers import caller_for, tier_required
+from empathy_web.accounts.teams import caller_for, tier_required
 from memory.exceptions import EvictionUnknown
 from memory.registry import prune_teams
 from memory.tiers import READ

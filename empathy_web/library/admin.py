@@ -5,15 +5,19 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
 from django.utils.cache import add_never_cache_headers
 
-from empathy_web.accounts.admin import StewardAdmin
+from empathy_web.accounts.admin import StewardAdmin, TeamStewardAdmin, steward_scope
+from empathy_web.accounts.models import Membership
+from empathy_web.accounts.teams import EVERY_TEAM
 from memory.tiers import AccessTier
 
+from . import memberships
 from .credentials import check_teams, issue, revoke
 from .export import stream
 from .models import AgentCredential, AuditEntry, PromotedPattern
@@ -27,11 +31,12 @@ class PromotedPatternAdmin(StewardAdmin):
 
 
 @admin.register(AuditEntry)
-class AuditEntryAdmin(StewardAdmin):
-    """The audit trail can be read and exported, never edited."""
+class AuditEntryAdmin(TeamStewardAdmin):
+    """The audit trail can be read and exported, never edited; a steward of some teams
+    reads and exports those teams' entries only."""
 
-    list_display = ("created", "actor_name", "tier", "action", "target")
-    list_filter = ("action", "tier", "actor_name")
+    list_display = ("created", "actor_name", "tier", "team", "action", "target")
+    list_filter = ("action", "tier", "team", "actor_name")
     search_fields = ("actor_name", "target", "action")
     date_hierarchy = "created"
     change_list_template = "library/admin/audit_change_list.html"
@@ -174,3 +179,43 @@ class AgentCredentialAdmin(StewardAdmin):
     def revoke(self, request: HttpRequest, queryset: QuerySet[AgentCredential]) -> None:
         count = revoke(queryset, request.user)
         messages.success(request, f"Revoked {count}. Agents using them now get 401.")
+
+
+@admin.register(Membership)
+class MembershipAdmin(TeamStewardAdmin):
+    """People's tiers in teams; every change is audited (``memberships``). A steward of
+    some teams manages those teams' memberships only."""
+
+    list_display = ("team", "user", "tier", "created")
+    list_filter = ("tier",)
+    search_fields = ("team", "user__username")
+    raw_id_fields = ("user",)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, **kwargs)
+        scope = steward_scope(request)
+
+        class ScopedForm(form):  # a team they steward, and no other
+            def clean_team(self) -> str:
+                team = self.cleaned_data["team"]
+                if not scope.covers("" if team == EVERY_TEAM else team):
+                    raise ValidationError(f"You are not a steward of {team}.")
+                return team
+
+        return ScopedForm
+
+    def save_model(self, request: HttpRequest, obj: Membership, form: Any, change: bool) -> None:
+        before = form.initial.get("tier") if change else None
+        with transaction.atomic():
+            super().save_model(request, obj, form, change)
+            action = "membership.change" if change else "membership.add"
+            memberships.audit(obj, action, request.user, "", before=before)
+
+    def delete_model(self, request: HttpRequest, obj: Membership) -> None:
+        with transaction.atomic():
+            super().delete_model(request, obj)
+            memberships.audit(obj, "membership.remove", request.user, "")
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Membership]) -> None:
+        for membership in queryset.select_related("user"):
+            self.delete_model(request, membership)

@@ -73,7 +73,8 @@ def serialise(pattern: PromotedPattern) -> dict[str, Any]:
 @require_GET
 @token_required
 def library_list(request: HttpRequest) -> HttpResponse:
-    """``?q=`` text, ``?type=``, ``?page=`` (from 1), ``?page_size=`` (1 to 100)."""
+    """``?q=`` text, ``?type=``, ``?team=``, ``?page=`` (from 1), ``?page_size=`` (1 to
+    100)."""
     try:
         size = int(request.GET.get("page_size") or PAGE_SIZE)
         number = int(request.GET.get("page") or 1)
@@ -82,7 +83,9 @@ def library_list(request: HttpRequest) -> HttpResponse:
     if not 1 <= size <= MAX_PAGE_SIZE:
         return _error(400, f"page_size must be from 1 to {MAX_PAGE_SIZE}")
     found = PromotedPattern.objects.select_related("promoted_by").search(
-        (request.GET.get("q") or "").strip(), (request.GET.get("type") or "").strip()
+        (request.GET.get("q") or "").strip(),
+        (request.GET.get("type") or "").strip(),
+        (request.GET.get("team") or "").strip(),
     )
     paginator = Paginator(found, size)
     try:
@@ -91,7 +94,7 @@ def library_list(request: HttpRequest) -> HttpResponse:
         return _error(404, f"there is no page {number}; the last is {paginator.num_pages}")
 
     def link(n: int) -> str:
-        query = {k: v for k, v in request.GET.items() if k in ("q", "type", "page_size")}
+        query = {k: v for k, v in request.GET.items() if k in ("q", "type", "team", "page_size")}
         return f"{request.path}?{urlencode({**query, 'page': n})}"
 
     return JsonResponse(

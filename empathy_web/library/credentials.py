@@ -127,7 +127,9 @@ def audit(
     """Write an issue or a revocation down, by ``user`` (or ``by`` from a shell)."""
     name = user.get_username() if user is not None else by
     tier = "STEWARD" if user is not None else ""
-    write(user, name, tier, action, credential.agent_id, describe(credential))
+    # (a credential of several teams, or of every team, is audited as org-wide)
+    team = credential.teams[0] if len(credential.teams) == 1 and not credential.all_teams else None
+    write(user, name, tier, action, credential.agent_id, describe(credential), team=team)
 
 
 def describe(credential: AgentCredential) -> dict[str, Any]:

@@ -21,11 +21,14 @@ if TYPE_CHECKING:
 
 
 class PromotedPatternQuerySet(models.QuerySet):
-    def search(self, text: str = "", pattern_type: str = "") -> PromotedPatternQuerySet:
+    def search(
+        self, text: str = "", pattern_type: str = "", team: str = ""
+    ) -> PromotedPatternQuerySet:
         """Patterns with ``text`` in their name, description, code or id, of
-        ``pattern_type``; a blank one matches every pattern. No stored text holds a NUL
-        (staging refuses one), and PostgreSQL refuses one in a query: none matches."""
-        if "\x00" in text or "\x00" in pattern_type:
+        ``pattern_type``, found in ``team``; a blank one matches every pattern. No
+        stored text holds a NUL (staging refuses one), and PostgreSQL refuses one in a
+        query: none matches."""
+        if "\x00" in text or "\x00" in pattern_type or "\x00" in team:
             return self.none()
         found = self
         if text:
@@ -37,6 +40,8 @@ class PromotedPatternQuerySet(models.QuerySet):
             )
         if pattern_type:
             found = found.filter(pattern_type=pattern_type)
+        if team:
+            found = found.filter(team=team)
         return found
 
 
@@ -101,7 +106,8 @@ class PromotedPattern(models.Model):
 
 
 class AuditEntry(models.Model):
-    """One action a person took: who, with which tier, what, on what, when, and details."""
+    """One action a person took: who, with which tier, in which team, what, on what,
+    when, and details."""
 
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
@@ -110,6 +116,9 @@ class AuditEntry(models.Model):
         max_length=MAX_ACTOR_LENGTH, help_text="kept if the user is deleted"
     )
     tier = models.CharField(max_length=20)
+    team = models.CharField(
+        max_length=MAX_ID_LENGTH, blank=True, db_index=True, help_text="empty: org-wide"
+    )
     action = models.CharField(max_length=64, db_index=True)
     target = models.TextField()
     details = models.JSONField(default=dict, blank=True)

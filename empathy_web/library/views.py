@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
-from empathy_web.accounts.tiers import tier_required
+from empathy_web.accounts.teams import tier_required
 from memory.tiers import READ
 
 from .models import PromotedPattern
@@ -14,13 +14,21 @@ from .models import PromotedPattern
 @require_GET
 @tier_required(READ)
 def library(request: HttpRequest) -> HttpResponse:
-    """Promoted patterns, searchable by name, type and text."""
+    """Promoted patterns (org-wide knowledge), searchable by text, type and the team
+    they were found in."""
     query = request.GET.get("q", "").strip()
     pattern_type = request.GET.get("type", "").strip()
-    found = PromotedPattern.objects.select_related("promoted_by").search(query, pattern_type)
+    team = request.GET.get("team", "").strip()
+    found = PromotedPattern.objects.select_related("promoted_by").search(query, pattern_type, team)
     page = Paginator(found, 25).get_page(request.GET.get("page"))
     types = PromotedPattern.objects.order_by().values_list("pattern_type", flat=True).distinct()
-    context = {"page": page, "q": query, "type": pattern_type, "types": sorted(types)}
+    context = {
+        "page": page,
+        "q": query,
+        "type": pattern_type,
+        "types": sorted(types),
+        "team": team,
+    }
     return render(request, "library/library.html", context)
 
 

@@ -17,14 +17,14 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import DatabaseError, transaction
 from django.http import HttpRequest
 
-from empathy_web.accounts.tiers import caller_for
+from empathy_web.accounts.teams import Viewer, caller_for
 from empathy_web.dashboard.agents_memory import UNAVAILABLE, get_memory
 from empathy_web.library.audit import write
 from empathy_web.library.models import PromotedPattern
 from memory import AlreadyDecided, NotFound, ShortTermMemoryError, StagedPattern
 from memory import patterns as staged
 from memory.signals import send
-from memory.tiers import Caller
+from memory.tiers import VALIDATE, Caller
 
 logger = logging.getLogger("empathy_web.decisions")
 
@@ -45,10 +45,24 @@ class Decider:
     caller: Caller
     user: AbstractBaseUser | None
     name: str
+    viewer: Viewer | None = None  # a person's teams; an agent's the API checks
 
     @classmethod
     def of_request(cls, request: HttpRequest) -> Decider:
-        return cls(caller_for(request), request.user, request.user.get_username())
+        viewer = caller_for(request)
+        return cls(viewer, request.user, request.user.get_username(), viewer)
+
+    def on(self, pattern_id: str, team: str | None) -> Caller | Outcome:
+        """Who decides a pattern of ``team``: a person with their tier there; or why
+        they may not (a team they are not in: as if it were not staged)."""
+        if self.viewer is None:
+            return self.caller
+        if not self.viewer.sees(team):
+            return _not_staged(pattern_id)
+        if not self.viewer.may(VALIDATE, team):
+            where = f"team {team}" if team else "org-wide patterns"
+            return Outcome(pattern_id, False, f"Deciding needs the validator tier in {where}.", 403)
+        return Caller(self.name, self.viewer.tier_for(team))
 
     @classmethod
     def of_agent(cls, caller: Caller) -> Decider:
@@ -158,15 +172,22 @@ def _in_library(pattern_id: str) -> Outcome | None:
     return Outcome(pattern_id, False, message, 409)
 
 
-def _take(caller: Caller, pattern_id: str, decision: str, reason: str) -> StagedPattern | Outcome:
-    """Decide in Redis: the pattern that left staging, or why it could not."""
+def _take(
+    caller: Caller, pattern_id: str, decision: str, reason: str, team: str | None
+) -> StagedPattern | Outcome:
+    """Decide in Redis, if it is still a pattern of ``team``: the pattern that left
+    staging, or why it could not."""
     try:
-        return staged.decide(get_memory(), caller, pattern_id, decision, reason)
+        return staged.decide(get_memory(), caller, pattern_id, decision, reason, team=team)
     except AlreadyDecided:
         return Outcome(pattern_id, False, describe_decision(caller, pattern_id), 409)
     except NotFound:
-        message = f"Pattern {pattern_id} is not staged: it expired, or never existed."
-        return Outcome(pattern_id, False, message, 404)
+        return _not_staged(pattern_id)
+
+
+def _not_staged(pattern_id: str) -> Outcome:
+    message = f"Pattern {pattern_id} is not staged: it expired, or never existed."
+    return Outcome(pattern_id, False, message, 404)
 
 
 def _write_down(
@@ -183,7 +204,8 @@ def _write_down(
         else:
             details["after"] = {"state": REJECTED, "reason": reason}
         tier = decider.caller.tier_name
-        write(decider.user, decider.name, tier, action, pattern.pattern_id, details)
+        target = pattern.pattern_id
+        write(decider.user, decider.name, tier, action, target, details, team=pattern.team)
 
 
 def decide(
@@ -196,12 +218,17 @@ def decide(
 ) -> Outcome:
     """Approve (``promoted``) or reject one staged pattern as the deciding validator."""
     assert decision in (PROMOTED, REJECTED)
-    caller = decider.caller
+    found = staged.get_staged(get_memory(), decider.caller, pattern_id)
+    if found is None:
+        return _not_staged(pattern_id)
+    caller = decider.on(pattern_id, found.team)
+    if isinstance(caller, Outcome):
+        return caller
     refused = _in_library(pattern_id) if decision == PROMOTED else None
     if refused is not None:
         return refused
     [ttl_ms] = staged.staged_ttl_ms(get_memory(), caller, [pattern_id])
-    pattern = _take(caller, pattern_id, decision, reason)
+    pattern = _take(caller, pattern_id, decision, reason, found.team)
     if isinstance(pattern, Outcome):
         return pattern
     details: dict[str, Any] = {"reason": reason, "before": staged_state(pattern, ttl_ms)}

@@ -12,13 +12,13 @@ from typing import Any
 from django.db import DatabaseError, transaction
 from django.http import HttpRequest
 
-from empathy_web.accounts.tiers import caller_for
+from empathy_web.accounts.teams import caller_for
 from empathy_web.dashboard.agents_memory import UNAVAILABLE, get_memory
 from empathy_web.library.audit import record
 from empathy_web.library.models import PromotedPattern
 from memory import NotFound, ShortTermMemoryError, StagedPattern, StateConflict
 from memory import patterns as staged
-from memory.tiers import Caller
+from memory.tiers import VALIDATE, Caller
 
 from .decisions import PROMOTED, Outcome, past, staged_state, tell_agent
 
@@ -85,7 +85,10 @@ def _write_down(
             if row is not None:
                 row.delete()
         after = staged_state(pattern, ttl_ms)
-        record(request, "pattern.undo", pattern.pattern_id, reason="", before=before, after=after)
+        record(
+            request, "pattern.undo", pattern.pattern_id, team=pattern.team, reason="",
+            before=before, after=after,
+        )  # fmt: skip
 
 
 def _decide_again(
@@ -109,10 +112,11 @@ def _decide_again(
 def undo(request: HttpRequest, pattern_id: str) -> Outcome:
     """Undo the requesting validator's own decision on ``pattern_id``, within the window:
     the pattern is staged again with the TTL it had left; an approval leaves the library."""
-    caller = caller_for(request)
-    previous = staged.decision(get_memory(), caller, pattern_id)
-    if previous is None:
+    viewer = caller_for(request)
+    previous = staged.decision(get_memory(), viewer, pattern_id)
+    if previous is None or not viewer.sees(previous["pattern"].get("team")):
         return _nothing_to_undo(pattern_id)
+    caller = viewer.acting_in(previous["pattern"].get("team"), VALIDATE, "Undoing a decision")
     try:
         pattern, ttl_ms = staged.restore(get_memory(), caller, pattern_id)
     except NotFound:

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
-from empathy_web.accounts.tiers import caller_for, tier_required
+from empathy_web.accounts.teams import caller_for, tier_required
 from empathy_web.dashboard.agents_memory import get_memory
 from empathy_web.dashboard.views import render_panel_page
 from memory import RedisShortTermMemory, StagedPattern

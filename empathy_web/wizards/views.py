@@ -32,7 +32,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import push_url
 
-from empathy_web.accounts.tiers import WIZARD_ID_PREFIX, caller_for, tier_required
+from empathy_web.accounts.teams import caller_for, tier_required
+from empathy_web.accounts.tiers import WIZARD_ID_PREFIX
 from empathy_web.dashboard.agents_memory import get_memory
 from empathy_web.library.audit import record
 from memory import InvalidValue, RateLimited, StateConflict

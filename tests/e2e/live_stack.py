@@ -13,9 +13,11 @@ from pathlib import Path
 
 import redis
 from django.conf import settings
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group
 from playwright.sync_api import Page, expect
 
+from empathy_web.accounts.models import Membership
+from empathy_web.accounts.teams import EVERY_TEAM, User
 from memory import RedisShortTermMemory
 from tests.e2e.live_server_process import LiveServerTestCase
 from tests.redis_server import start_redis_server
@@ -64,6 +66,8 @@ class LiveStack(LiveServerTestCase):
         for name, tier in self.users:
             user = User.objects.create_user(name, password=f"{name}-password-1")
             user.groups.add(Group.objects.get_or_create(name=tier)[0])
+            if tier != "steward":  # a member of every team at that tier
+                Membership.objects.create(user=user, team=EVERY_TEAM, tier=tier.upper())
 
     def tearDown(self) -> None:
         self.memory.close()

@@ -4,9 +4,11 @@ import os
 
 import pytest
 import redis
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import Group
 from playwright.sync_api import Page, expect
 
+from empathy_web.accounts.models import Membership
+from empathy_web.accounts.teams import EVERY_TEAM, User
 from memory import AgentCoordinator, AgentTask, EmpathyOS, RedisShortTermMemory, StagedPattern
 from tests.e2e.live_server_process import LiveServerTestCase
 from tests.redis_server import start_redis_server
@@ -42,6 +44,8 @@ class DashboardInABrowser(LiveServerTestCase):
         for tier in ("observer", "steward"):
             user = User.objects.create_user(tier, password=f"{tier}-password-1")
             user.groups.add(Group.objects.get_or_create(name=tier)[0])
+            if tier != "steward":  # a member of every team at that tier
+                Membership.objects.create(user=user, team=EVERY_TEAM, tier=tier.upper())
             self.passwords[tier] = f"{tier}-password-1"
 
     def tearDown(self) -> None:

@@ -46,6 +46,8 @@ from django.core.management import call_command
 call_command("migrate", verbosity=0)
 user = User.objects.create_user({USERNAME!r}, password={PASSWORD!r})
 user.groups.add(Group.objects.get(name="observer"))
+from empathy_web.accounts.models import Membership
+Membership.objects.create(user=user, team="*", tier="OBSERVER")
 """
 
 # An agent in its own process; prints the ids of the signals it sent, in order.

@@ -12,6 +12,8 @@ import redis
 from django.contrib.auth.models import Group, User
 from django.test import Client
 
+from empathy_web.accounts.models import Membership
+from empathy_web.accounts.teams import EVERY_TEAM
 from empathy_web.dashboard.agents_memory import use_memory
 from memory import AgentCoordinator, AgentTask, RedisShortTermMemory, TeamSession, TTLStrategy
 from tests.live_server import LiveServer, start_live_server
@@ -48,16 +50,25 @@ def memory(redis_server: RedisServer, redis_client: redis.Redis) -> Iterator[Red
 
 @pytest.fixture
 def make_user() -> Callable[..., User]:
-    """``make_user(tier, username=None)``: a new user in the tier group ``tier`` (None or
-    "tierless": in no group), named ``username``, else after the tier ("nobody" for
-    None). No password: the tests log in with ``force_login``."""
+    """``make_user(tier, username=None, teams=None)``: a new user in the tier group
+    ``tier`` (None or "tierless": in no group), named ``username``, else after the tier
+    ("nobody" for None). ``teams`` maps team ids to the tier names of their memberships;
+    by default someone in a tier group is a member of every team at that tier (the
+    tests of one team), and ``teams={}`` makes them a member of none. No password: the
+    tests log in with ``force_login``."""
 
-    def make_user(tier: str | None, username: str | None = None) -> User:
+    def make_user(
+        tier: str | None, username: str | None = None, teams: dict[str, str] | None = None
+    ) -> User:
         user = User.objects.create_user(username or tier or "nobody")
         if tier not in (None, TIERLESS):
             # get_or_create: a transactional test before this one flushed the groups
             # that the data migration made.
             user.groups.add(Group.objects.get_or_create(name=tier)[0])
+            if teams is None and tier != "steward":
+                teams = {EVERY_TEAM: tier}
+        for team, name in (teams or {}).items():
+            Membership.objects.create(user=user, team=team, tier=name.upper())
         return user
 
     return make_user

@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 import threading
+from typing import Any
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -356,10 +357,10 @@ def _log_out(client: Client) -> None:
     client.post("/accounts/logout/")
 
 
-@pytest.mark.parametrize("change", ["demoted", "deactivated", "logged out"])
-async def test_an_open_socket_closes_when_its_users_access_changes(
-    memory, client_for, make_user, change
-):
+async def _steward_socket(client_for, make_user, memory) -> tuple[User, Client, Any]:
+    """Sam, a steward, with the task board of a team that has a dead-lettered task open."""
+    reviewers = AgentCoordinator(memory, "reviewers")
+    await sync_to_async(reviewers.add_task)(AgentTask("flaky", "review"))
     user = await sync_to_async(make_user)("steward", "sam")
     client = await sync_to_async(client_for)(user)
     cookie = f"sessionid={client.cookies['sessionid'].value}; csrftoken={'x' * 32}".encode()
@@ -368,15 +369,27 @@ async def test_an_open_socket_closes_when_its_users_access_changes(
     )
     connected, _ = await communicator.connect()
     assert connected
-    await communicator.receive_from(timeout=5)  # the snapshot
-    act = {
-        "demoted": lambda: _set_groups(user, "observer"),
-        "deactivated": lambda: _deactivate(user),
-        "logged out": lambda: _log_out(client),
-    }[change]
-    await sync_to_async(act)()
+    assert "flaky" in await communicator.receive_from(timeout=5)  # the snapshot
+    return user, client, communicator
+
+
+@pytest.mark.parametrize("change", ["deactivated", "logged out"])
+async def test_an_open_socket_closes_when_its_user_may_no_longer_see_the_dashboard(
+    memory, client_for, make_user, change
+):
+    user, client, communicator = await _steward_socket(client_for, make_user, memory)
+    act = {"deactivated": lambda: _deactivate(user), "logged out": lambda: _log_out(client)}
+    await sync_to_async(act[change])()
     closed = await communicator.receive_output(timeout=5)  # at once, not at the next check
     assert closed == {"type": "websocket.close", "code": 4403}
+
+
+async def test_an_open_socket_shows_what_a_demoted_user_still_sees(memory, client_for, make_user):
+    user, _, communicator = await _steward_socket(client_for, make_user, memory)
+    await sync_to_async(_set_groups)(user, "observer")  # and a member of no team
+    shown = await communicator.receive_from(timeout=5)  # at once, not at the next check
+    assert 'id="task-board"' in shown and "flaky" not in shown and "reviewers" not in shown
+    await communicator.disconnect()
 
 
 async def test_resumes_are_served_once_per_interval_and_in_one_bounded_batch(

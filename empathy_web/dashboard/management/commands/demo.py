@@ -22,6 +22,8 @@ from empathy_web.accounts.tiers import TIER_GROUPS
 from empathy_web.dashboard.agents_memory import get_memory
 from empathy_web.dashboard.management.commands.serve import listening_sockets
 from empathy_web.dashboard.uvicorn_worker import serve
+from empathy_web.library import memberships
+from memory import AccessTier
 from memory.simulation import SimulatedTeam
 
 
@@ -86,6 +88,9 @@ class Command(BaseCommand):
             user.set_password(password)
             user.save()
             user.groups.set([Group.objects.get(name=group_name)])
+            if TIER_GROUPS[group_name] is not AccessTier.STEWARD:  # stewards see every team
+                tier = TIER_GROUPS[group_name]
+                memberships.add(username, SimulatedTeam.team_id, tier, by=None, by_name="demo")
             logins.append((username, password))
         return logins
 
