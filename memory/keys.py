@@ -12,7 +12,8 @@ script share a Redis Cluster hash tag (the part in braces), so they land in one 
 - ``{team:<team>}``     one team's agents, task specs and states, queues and leases
 - ``{sess:<session>}``  one team session
 - ``{conflict:<id>}``   one conflict
-- ``{agent:<agent>}``   one agent's collaboration state
+- ``{agent:<agent>}``   one agent's collaboration state, and the teams it is
+                        registered in
 
 The event stream and the small cross-group indexes (``teams``, ``sessions``,
 ``conflicts``, ``wm:agents``) have no tag. On a single server each script is atomic as a
@@ -122,7 +123,7 @@ class KeySchema:
             "teams": f"{p}{{team:*",
             "sessions": f"{p}{{sess:*",
             "conflicts": f"{p}{{conflict:*",
-            "collaboration": f"{p}{{agent:*",
+            "agent state": f"{p}{{agent:*",  # collaboration state, registered teams
         }
 
     # working memory
@@ -211,3 +212,8 @@ class KeySchema:
 
     def collaboration(self, user_id: str) -> str:
         return f"{self.prefix}{{agent:{user_id}}}:collaboration"
+
+    def agent_teams(self, agent_id: str) -> str:
+        """The teams an agent is registered in (a set): the reverse of the teams'
+        ``agents``, written by the same scripts."""
+        return f"{self.prefix}{{agent:{agent_id}}}:teams"

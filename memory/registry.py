@@ -2,22 +2,27 @@
 
 An agent is alive while its last heartbeat (by the server's clock) is younger than the
 coordinator's ``alive_seconds``, late until ``dead_seconds``, and dead after that.
+
+Each agent also has its own index of the teams it is registered in (``agent_teams_of``),
+which registering and unregistering keep (under Redis Cluster, in their second call);
+an agent registered in no team is org-wide.
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 
 import redis
 
 from . import scripts
-from .codec import check_id, decode, encode
+from .codec import MAX_ACTOR_LENGTH, check_id, decode, encode
 from .connection import RedisConnection, queue_time, redis_errors, time_ms
+from .exceptions import InvalidValue
 from .keys import TEAM_PARTS
-from .page import Page, check_limit, offset_cursor
+from .page import FILTER_BATCH, Page, check_limit, offset_cursor
 from .team import TeamScope
-from .tiers import READ, WRITE, Caller
+from .tiers import ADMIN, READ, WRITE, Caller
 from .ttl import TTLStrategy
 
 
@@ -43,6 +48,9 @@ class AgentRegistry(TeamScope):
     def _agent_keys(self) -> dict[str, str]:
         return {"agents": self._key("agents"), "heartbeats": self._key("heartbeats")}
 
+    def _registration_keys(self, agent_id: str) -> dict[str, str]:
+        return {**self._agent_keys(), "agent_teams": self.memory.keys.agent_teams(agent_id)}
+
     def register_agent(self, agent_id: str, capabilities: list[str] | None = None) -> bool:
         """Register (or re-register) an agent; returns True when it is new."""
         caller = self._as(agent_id)
@@ -54,7 +62,7 @@ class AgentRegistry(TeamScope):
         fresh = self.memory.run_script(
             scripts.REGISTER_AGENT,
             caller,
-            {**self._agent_keys(), "teams": self.memory.keys.teams},
+            {**self._registration_keys(agent_id), "teams": self.memory.keys.teams},
             {"agent": agent_id, "info_json": info, "team": self.team_id},
         )
         return bool(fresh)
@@ -65,7 +73,7 @@ class AgentRegistry(TeamScope):
         n = self.memory.run_script(
             scripts.UNREGISTER_AGENT,
             caller,
-            self._agent_keys(),
+            self._registration_keys(agent_id),
             {"agent": agent_id, "team": self.team_id},
         )
         return bool(n)
@@ -127,7 +135,8 @@ def prune_teams(memory: RedisConnection, caller: Caller, sample: int = 20) -> in
     those with nothing left in them (no task, counting completed ones until their
     results expire, and no registered agent) from the index, with their counters.
     Returns how many left. Pages that list teams call it now and then, so the index
-    does not only grow; each call costs O(sample)."""
+    does not only grow; each call costs O(sample). A team with a registered agent stays,
+    so no agent's teams (``agent_teams_of``) name a team it removes."""
     caller.require(READ, "pruning teams")
     keys = memory.keys
     try:
@@ -194,3 +203,88 @@ def agent_teams(memory: RedisConnection, caller: Caller) -> dict[str, list[str]]
         for agent_id in agents:
             teams.setdefault(agent_id.decode(), []).append(team_id)
     return teams
+
+
+@redis_errors
+def agent_teams_of(
+    memory: RedisConnection, caller: Caller, agent_ids: Iterable[str]
+) -> dict[str, list[str]]:
+    """The teams each of ``agent_ids`` is registered in (sorted; none: org-wide), by
+    agent id, from the agents' own indexes, in one round trip."""
+    caller.require(READ, "listing agents' teams")
+    if isinstance(agent_ids, str | bytes):
+        raise InvalidValue("agent_ids must be a collection of agent ids, not one string")
+    ids = list(
+        dict.fromkeys(check_id(a, "agent_id", max_length=MAX_ACTOR_LENGTH) for a in agent_ids)
+    )
+    if not ids:
+        return {}
+    with memory.client.pipeline(transaction=False) as pipe:
+        for agent_id in ids:
+            pipe.smembers(memory.keys.agent_teams(agent_id))
+        answers = pipe.execute()
+    return {
+        agent_id: sorted(team.decode() for team in teams)
+        for agent_id, teams in zip(ids, answers, strict=True)
+    }
+
+
+@redis_errors
+def rebuild_agent_teams(memory: RedisConnection, caller: Caller) -> int:
+    """Rebuild the agents' own indexes of their teams (``agent_teams_of``) from the
+    teams' registries, for every agent registered in a team or with working memory:
+    each then names exactly the teams that hold the agent. Returns how many changed.
+
+    Run it once after upgrading from a version without these indexes: agents registered
+    before have none, and count as org-wide until they register again or this runs.
+    Under Redis Cluster, run it too after a logged loss of writes elsewhere. It reads
+    every team's registrations, and rewrites the agents whose index is wrong one at a
+    time; agents may register and unregister meanwhile."""
+    caller.require(ADMIN, "rebuilding agents' teams")
+    keys = memory.keys
+    team_ids = [t.decode() for t in memory.client.zrange(keys.teams, 0, -1)]
+    with memory.client.pipeline(transaction=False) as pipe:
+        for team_id in team_ids:
+            pipe.hkeys(keys.team(team_id, "agents"))
+        pipe.zrange(keys.working_agents, 0, -1)
+        *registered, working = pipe.execute()
+    found: dict[str, set[str]] = {a.decode(): set() for a in working}
+    for team_id, agents in zip(team_ids, registered, strict=True):
+        for agent_id in agents:
+            found.setdefault(agent_id.decode(), set()).add(team_id)
+    ids, changed = sorted(found), 0
+    for i in range(0, len(ids), FILTER_BATCH):
+        listed = agent_teams_of(memory, caller, ids[i : i + FILTER_BATCH])
+        for agent_id, teams in listed.items():
+            if set(teams) != found[agent_id]:
+                changed += _rewrite_agent_teams(memory, agent_id, found[agent_id])
+    return changed
+
+
+def _rewrite_agent_teams(memory: RedisConnection, agent_id: str, seen: set[str]) -> int:
+    """Rewrite one agent's teams from the registries of the teams it names and of
+    ``seen``, under WATCH, so that a registration meanwhile makes it look again; 1 when
+    that changed them."""
+    key = memory.keys.agent_teams(agent_id)
+    with memory.client.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                pipe.watch(key)
+                listed = {t.decode() for t in pipe.smembers(key)}
+                candidates = sorted(listed | seen)
+                with memory.client.pipeline(transaction=False) as check:
+                    for team_id in candidates:
+                        check.hexists(memory.keys.team(team_id, "agents"), agent_id)
+                    answers = check.execute() if candidates else []
+                teams = {t for t, yes in zip(candidates, answers, strict=True) if yes}
+                if teams == listed:
+                    pipe.unwatch()
+                    return 0
+                pipe.multi()
+                pipe.delete(key)
+                if teams:
+                    pipe.sadd(key, *sorted(teams))
+                pipe.execute()
+                return 1
+            except redis.WatchError:
+                continue

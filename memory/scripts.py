@@ -330,16 +330,17 @@ PRUNE_TEAM = LuaScript(
 )  # fmt: skip
 REGISTER_AGENT = LuaScript(
     "register_agent",
-    keys=("agents", "heartbeats", "teams"),
+    keys=("agents", "heartbeats", "teams", "agent_teams"),
     args=("agent", "info_json", "team"),
-    elsewhere=("teams",),
+    elsewhere=("teams", "agent_teams"),
 )
 HEARTBEAT = LuaScript(
     "heartbeat", keys=("agents", "heartbeats"), args=("agent", "team"), retry=True
 )
 UNREGISTER_AGENT = LuaScript(
-    "unregister_agent", keys=("agents", "heartbeats"), args=("agent", "team")
-)
+    "unregister_agent", keys=("agents", "heartbeats", "agent_teams"), args=("agent", "team"),
+    elsewhere=("agent_teams",),
+)  # fmt: skip
 
 # Staged patterns (memory/patterns.py), each script in one pattern shard's hash slot.
 _PATTERN_INDEXES = (

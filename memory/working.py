@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +11,9 @@ import redis
 from . import scripts
 from .codec import check_id, check_key, decode, encode, ttl_ms
 from .connection import RedisConnection, redis_errors
-from .page import Page, check_limit, offset_cursor
+from .page import Page, check_limit, filter_batch, offset_cursor
+from .registry import agent_teams_of
+from .team_filter import check_teams, shows_any
 from .tiers import ADMIN, READ, WRITE, Caller
 from .ttl import TTLStrategy
 
@@ -105,20 +108,56 @@ def clear(memory: RedisConnection, caller: Caller, agent_id: str | None = None) 
 
 @redis_errors
 def list_agents(
-    memory: RedisConnection, caller: Caller, limit: int = 50, cursor: str | None = None
+    memory: RedisConnection,
+    caller: Caller,
+    limit: int = 50,
+    cursor: str | None = None,
+    *,
+    teams: Collection[str] | None = None,
 ) -> Page[str]:
-    """Agents that have live working memory, in id order."""
+    """Agents that have live working memory, in id order. ``teams``: only agents
+    registered in any of these teams, and those registered in none (org-wide;
+    ``memory.registry.agent_teams_of``), and ``total`` is None. The cursor is the
+    offset, in id order, after the last agent examined."""
     caller.require(READ, "listing agents' working memory")
     start = offset_cursor(cursor)
     limit = check_limit(limit)
+    allowed = check_teams(teams)
     # A read only (an observer's Redis user may not write): agents whose memory has
     # expired are skipped by score here, and trimmed by stashes (lua/stash.lua).
     live = f"({memory.server_time_ms()}"
     members = memory.client.zrangebyscore(memory.keys.working_agents, live, "+inf")
     total = len(members)
+    if allowed is not None:
+        return _agents_of(
+            memory, caller, allowed, sorted(m.decode() for m in members), start, limit
+        )
     names = sorted(m.decode() for m in members)[start : start + limit]
     more = start + limit < total
     return Page(names, str(start + limit) if more else None, total)
+
+
+def _agents_of(
+    memory: RedisConnection,
+    caller: Caller,
+    allowed: frozenset[str],
+    names: list[str],
+    start: int,
+    limit: int,
+) -> Page[str]:
+    """``list_agents`` restricted to ``allowed``: ``names`` from ``start`` in batches,
+    each batch's teams in one round trip, until the page is full."""
+    batch, kept = filter_batch(limit), []
+    for offset in range(start, len(names), batch):
+        chunk = names[offset : offset + batch]
+        teams_of = agent_teams_of(memory, caller, chunk)
+        for i, name in enumerate(chunk):
+            if shows_any(allowed, teams_of[name]):
+                kept.append(name)
+                if len(kept) == limit:
+                    after = offset + i + 1
+                    return Page(kept, str(after) if after < len(names) else None)
+    return Page(kept, None)
 
 
 @redis_errors

@@ -33,6 +33,7 @@ SAMPLES: dict[str, Any] = {
     "key": "k",
     "data": {"v": 1},
     "agent_id": "a",
+    "agent_ids": ["a"],
     "pattern": StagedPattern("p1", "steward", "kind", "name", "description", confidence=0.5),
     "pattern_id": "p1",
     "pattern_ids": ["p1"],
