@@ -6,6 +6,7 @@ decoder. Their Lua halves are ``lua/includes/task_state.lua`` and
 from __future__ import annotations
 
 import re
+import struct
 from dataclasses import dataclass
 
 from .exceptions import InvalidValue
@@ -67,6 +68,112 @@ def parse_pattern_member(member: bytes | str) -> tuple[int, str]:
 def member_bound(ms: int) -> str:
     """The exclusive lexicographic bound of members expiring before (or after) ``ms``."""
     return f"({ms:0{MEMBER_DIGITS}d}"
+
+
+def expiry_part(ms: int) -> str:
+    """What index members expiring at ``ms`` start with; a sort part bound of the
+    orderings by expiry."""
+    return f"{ms:0{MEMBER_DIGITS}d}"
+
+
+# Staged patterns by team (the Lua half is lua/includes/pattern_teams.lua). Each pattern
+# shard has three sorted sets, all with score 0, whose members are "<team>\x00<sort
+# part>": org-wide patterns have the empty team, and team ids hold no control
+# characters, so one team's members are the range from "<team>\x00" to "<team>\x01".
+# Every sort part ends with the pattern's index member (``pattern_member``); by expiry
+# it is that member, by staging time "<staged ms, 13 digits><member>", and by confidence
+# "<confidence key><member>", read from the end (highest first, ties broken by member,
+# from the end, as the global index by confidence breaks them). A sort part is also the
+# cursor of a restricted listing.
+# Beside them: each staged pattern's entry "<team>\x00<confidence key><staged ms>" by
+# id; the expired log's entries "<member>\x00<team>" (entries without a team are from
+# before teams were kept: org-wide); and per-minute counts of expired ones by team,
+# fields "<team>\x00<minute>".
+
+ORG_WIDE = ""  # the team of org-wide patterns in the formats below
+CONFIDENCE_KEY_DIGITS = 16
+SORT_PREFIX_DIGITS = {"expiry": 0, "confidence": CONFIDENCE_KEY_DIGITS, "staged_at": 13}
+
+
+def confidence_key(confidence: float) -> str:
+    """16 hex digits that sort as ``confidence`` (from 0 to 1) does: its IEEE 754 bits."""
+    (bits,) = struct.unpack(">Q", struct.pack(">d", float(confidence) + 0.0))  # no -0.0
+    return f"{bits:016x}"
+
+
+def team_member(team: str | None, sort_part: str) -> str:
+    return f"{team or ORG_WIDE}\x00{sort_part}"
+
+
+def split_team_member(member: bytes | str) -> tuple[str | None, str]:
+    """(team, None when org-wide; sort part)."""
+    text = member.decode() if isinstance(member, bytes) else member
+    team, _, sort_part = text.partition("\x00")
+    return team or None, sort_part
+
+
+def team_range(team: str | None) -> tuple[str, str]:
+    """The lexicographic bounds of every member of ``team`` (None: org-wide)."""
+    return f"[{team or ORG_WIDE}\x00", f"({team or ORG_WIDE}\x01"
+
+
+def team_bound(team: str | None, sort_part: str) -> str:
+    """The exclusive lexicographic bound of ``team``'s members at ``sort_part``."""
+    return f"({team or ORG_WIDE}\x00{sort_part}"
+
+
+def sort_part(order: str, member: str, confidence: float = 0.0, staged_ms: int = 0) -> str:
+    """The sort part of an index member in ``order`` (``SORT_PREFIX_DIGITS``)."""
+    if order == "confidence":
+        return confidence_key(confidence) + member
+    if order == "staged_at":
+        return f"{staged_ms:013d}{member}"
+    return member
+
+
+def sort_part_member(order: str, part: str) -> str:
+    """The index member a sort part of ``order`` ends with; ``InvalidValue`` for
+    anything else, such as a cursor that no listing in ``order`` handed out."""
+    digits = SORT_PREFIX_DIGITS[order]
+    prefix, member = part[:digits], part[digits:]
+    allowed = "0123456789abcdef" if order == "confidence" else "0123456789"
+    if len(prefix) != digits or not set(prefix) <= set(allowed):
+        raise InvalidValue(f"{part!r} is not a cursor of the listing by {order}")
+    parse_pattern_member(member)
+    return member
+
+
+def team_entry(team: str | None, confidence: str, staged_ms: int) -> str:
+    """A staged pattern's entry: its team, confidence key and staging time (ms)."""
+    return f"{team or ORG_WIDE}\x00{confidence}{staged_ms:013d}"
+
+
+def parse_team_entry(entry: bytes | str) -> tuple[str | None, str, int]:
+    """(team, None when org-wide; confidence key; staged ms)."""
+    team, rest = split_team_member(entry)
+    return team, rest[:CONFIDENCE_KEY_DIGITS], int(rest[CONFIDENCE_KEY_DIGITS:])
+
+
+def expired_entry(member: str, team: str | None) -> str:
+    return f"{member}\x00{team or ORG_WIDE}"
+
+
+def parse_expired_entry(entry: bytes | str) -> tuple[int, str, str | None]:
+    """(expiry in ms, pattern id, team: None when org-wide)."""
+    text = entry.decode() if isinstance(entry, bytes) else entry
+    member, _, team = text.partition("\x00")
+    expires, pattern_id = parse_pattern_member(member)
+    return expires, pattern_id, team or None
+
+
+def team_minute(team: str | None, minute: int) -> str:
+    return f"{team or ORG_WIDE}\x00{minute}"
+
+
+def parse_team_minute(field: bytes | str) -> tuple[str | None, int]:
+    """(team, None when org-wide; minute since the epoch)."""
+    team, minute = split_team_member(field)
+    return team, int(minute)
 
 
 # Per-minute counters: a hash of <minutes since the epoch> -> count, written by

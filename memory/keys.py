@@ -66,6 +66,16 @@ class PatternShard:
         # of the latest (beside the index, in the shard's hash slot).
         self.patterns_expired_per_minute = f"{self.tag}:expired:per_minute"
         self.patterns_expired_log = f"{self.tag}:expired:log"
+        # Per-team orderings of the same patterns, by expiry, confidence and staging
+        # time (members ``memory.formats.team_member``); each pattern's team entry by id
+        # (``memory.formats.team_entry``); and the expired ones' counts per team and
+        # minute (fields ``memory.formats.team_minute``), with those fields by minute.
+        self.patterns_team_expiry = f"{self.tag}:by_team:expiry"
+        self.patterns_team_confidence = f"{self.tag}:by_team:confidence"
+        self.patterns_team_staged_at = f"{self.tag}:by_team:staged_at"
+        self.patterns_team_of = f"{self.tag}:staged:team_of"
+        self.patterns_expired_team_minute = f"{self.tag}:expired:team_minute"
+        self.patterns_expired_team_fields = f"{self.tag}:expired:team_minute:fields"
 
     def pattern(self, pattern_id: str) -> str:
         return f"{self.tag}:p:{pattern_id}"
@@ -116,7 +126,7 @@ class KeySchema:
             "working memory": f"{p}{{wm:*",
             # (``{patterns}`` on one server, ``{patterns:<n>}`` under Cluster)
             "staged patterns": f"{p}{{patterns*}}:p:*",
-            "pattern indexes": f"{p}{{patterns*}}:[sbe]*",  # staged, by_*, expired:*
+            "pattern indexes": f"{p}{{patterns*}}:[sbe]*",  # staged*, by_*, expired:*
             "pattern decisions": f"{p}{{patterns*}}:decided:*",
             "signals": f"{p}{{signals}}:*",
             "mailboxes": f"{p}{{sig:*",

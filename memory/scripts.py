@@ -343,24 +343,37 @@ UNREGISTER_AGENT = LuaScript(
 )  # fmt: skip
 
 # Staged patterns (memory/patterns.py), each script in one pattern shard's hash slot.
+# The per-team orderings and the team entries (memory/pattern_teams.py).
+_TEAM_INDEXES = (
+    "patterns_team_expiry",
+    "patterns_team_confidence",
+    "patterns_team_staged_at",
+    "patterns_team_of",
+)
 _PATTERN_INDEXES = (
     "patterns_staged",
     "patterns_expired_per_minute",
     "patterns_expired_log",
     "patterns_by_confidence",
     "patterns_by_staged_at",
+    *_TEAM_INDEXES,
+    "patterns_expired_team_minute",
+    "patterns_expired_team_fields",
 )
 STAGE_PATTERN = LuaScript(
     "stage_pattern",
     keys=("pattern", "pattern_decision", *_PATTERN_INDEXES),
-    args=("pattern_id", "agent_id", "pattern_json", "ttl_ms", "confidence"),
+    args=("pattern_id", "agent_id", "pattern_json", "ttl_ms", "confidence", "team",
+          "confidence_key"),
     retry=True,
-)
-_DECIDED_INDEXES = ("patterns_staged", "patterns_by_confidence", "patterns_by_staged_at")
+)  # fmt: skip
+_DECIDED_INDEXES = (
+    "patterns_staged", "patterns_by_confidence", "patterns_by_staged_at", *_TEAM_INDEXES
+)  # fmt: skip
 DECIDE_PATTERN = LuaScript(
     "decide_pattern",
     keys=("pattern", "pattern_decision", *_DECIDED_INDEXES),
-    args=("pattern_id", "decision", "reason", "decision_ttl_ms"),
+    args=("pattern_id", "decision", "reason", "decision_ttl_ms", "team", "check_team"),
 )
 RESTORE_PATTERN = LuaScript(
     "restore_pattern",

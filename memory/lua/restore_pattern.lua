@@ -5,7 +5,7 @@
 -- was (same staged_at) until the moment it would have expired anyway, and the decision
 -- record goes, so the pattern can be decided again.
 local rec = redis.call('HMGET', pattern_decision, 'decision', 'by', 'at', 'json', 'expires',
-                       'agent')
+                       'agent', 'team_entry')
 if not rec[1] then
   return fail('NOTFOUND', 'pattern ' .. pattern_id .. ' has no recent decision to undo')
 end
@@ -32,6 +32,10 @@ redis.call('HSET', pattern, 'json', rec[4], 'agent', rec[6], 'member', member)
 redis.call('PEXPIRE', pattern, expiry - now)
 redis.call('ZADD', patterns_staged, 0, member)
 sorted_add(patterns_by_confidence, patterns_by_staged_at, member, rec[4])
+if rec[7] then
+  team_add(team_index(patterns_team_expiry, patterns_team_confidence, patterns_team_staged_at,
+                      patterns_team_of), pattern_id, rec[7], member)
+end
 redis.call('DEL', pattern_decision)
 emit('pattern.restored', 'pattern_id', pattern_id, 'undone', rec[1])
 return {rec[4], expiry - now}

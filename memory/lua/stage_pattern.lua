@@ -1,7 +1,8 @@
 --- @include "pattern_indexes"
 --- @include "fail"
 -- Stage a pattern. Restaging your own id replaces it; another agent's id is refused,
--- and so is an id that was decided. Returns the stored JSON, with staged_at.
+-- and so is an id that was decided. Returns the stored JSON, with staged_at. `team` is
+-- the pattern's team ('' when org-wide), resolved by the caller.
 if redis.call('EXISTS', pattern_decision) == 1 then
   return fail('DECIDED', 'pattern ' .. pattern_id .. ' was already decided; stage it under a new id')
 end
@@ -9,12 +10,17 @@ local old = redis.call('HMGET', pattern, 'agent', 'member')
 if old[1] and old[1] ~= agent_id then
   return fail('TAKEN', 'pattern ' .. pattern_id .. ' is already staged by ' .. old[1])
 end
+local teams = team_index(patterns_team_expiry, patterns_team_confidence,
+                         patterns_team_staged_at, patterns_team_of,
+                         patterns_expired_team_minute,
+                         patterns_expired_team_fields)
 local expired = sweep_expired(patterns_staged, patterns_expired_per_minute,
                               patterns_expired_log, patterns_by_confidence,
-                              patterns_by_staged_at)
+                              patterns_by_staged_at, teams)
 if old[2] then
   redis.call('ZREM', patterns_staged, old[2])
   sorted_remove(patterns_by_confidence, patterns_by_staged_at, {old[2]})
+  team_remove(teams, pattern_id, old[2])
 end
 local ttl = tonumber(ttl_ms)
 local member = pattern_member(now + ttl, pattern_id)
@@ -25,6 +31,7 @@ redis.call('PEXPIRE', pattern, ttl)
 redis.call('ZADD', patterns_staged, 0, member)
 redis.call('ZADD', patterns_by_confidence, confidence, member)
 redis.call('ZADD', patterns_by_staged_at, now, member)
+team_add(teams, pattern_id, team_entry(team, confidence_key, now), member)
 if #expired > 0 then
   emit('pattern.staged', 'pattern_id', pattern_id, 'agent', agent_id, 'expired', #expired)
 else

@@ -146,7 +146,9 @@ def test_every_key_the_schema_builds_is_in_exactly_one_family():
         *(index for shard in (*keys.pattern_shards, *cluster.pattern_shards) for index in (
             shard.patterns_staged, shard.patterns_by_confidence, shard.patterns_by_staged_at,
             shard.patterns_expired_per_minute, shard.patterns_expired_log, shard.pattern("p"),
-            shard.pattern_decision("p"),
+            shard.pattern_decision("p"), shard.patterns_team_expiry, shard.patterns_team_confidence,
+            shard.patterns_team_staged_at, shard.patterns_team_of,
+            shard.patterns_expired_team_minute, shard.patterns_expired_team_fields,
         )),
         keys.signals_recent, keys.signals_broadcast, keys.signals_rate,
         keys.working("a", "k"), keys.working_index("a"), keys.runs("a"), keys.suspended("a"), keys.slots("a", "p"),

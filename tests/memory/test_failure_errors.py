@@ -75,6 +75,11 @@ SAMPLES: dict[str, Any] = {
     "stop": "+",
     "now": 0,
     "count": 3,
+    # the per-team orderings' reads (memory/pattern_teams.py)
+    "teams": [None, "t"],
+    "first": 0,
+    "last": 1,
+    "within_ms": None,
 }
 # Calls that do not touch Redis, or are the connection's own plumbing.
 PURE = {

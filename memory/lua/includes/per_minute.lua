@@ -10,5 +10,11 @@ local function count_per_minute(hash, minute, delta, keep)
   end
 end
 
+-- A per-minute counter by team: the field "<team>\0<minute>" ('' the org-wide team);
+-- the Python half is memory/formats.py (team_minute, parse_team_minute).
+local function team_minute(team, minute)
+  return team .. '\0' .. string.format('%d', minute)
+end
+
 -- The dashboard's recent series (signals sent, queue depth) keep two hours.
 local RECENT_MINUTES = 120
