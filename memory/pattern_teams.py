@@ -10,6 +10,7 @@ from collections.abc import Collection
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from . import team_filter
 from .codec import check_id
 from .connection import RedisConnection, redis_errors
 from .exceptions import InvalidValue
@@ -24,14 +25,11 @@ from .formats import (
 )
 from .keys import PatternShard
 from .pattern_index import SORTED_ORDERS, per_shard
-from .registry import list_teams
+from .registry import agent_teams_of
 from .tiers import Caller
 
 if TYPE_CHECKING:
     from .patterns import StagedPattern
-
-# How many teams one round trip asks whether the staging agent is registered in them.
-REGISTERED_BATCH = 200
 
 # The listings' orders: the per-team ordering each reads, whether from its end, and the
 # order whose sort parts it holds. "newest" is the expiry order from its end.
@@ -66,41 +64,33 @@ def resolve_team(memory: RedisConnection, caller: Caller, pattern: StagedPattern
             return check_id(named, "team")
         except InvalidValue:
             pass
-    found = registered_teams(memory, caller, pattern.agent_id, enough=2)
+    found = registered_teams(memory, caller, pattern.agent_id)
     return found[0] if len(found) == 1 else None
 
 
 @redis_errors
-def registered_teams(
-    memory: RedisConnection, caller: Caller, agent_id: str, enough: int | None = None
-) -> list[str]:
+def registered_teams(memory: RedisConnection, caller: Caller, agent_id: str) -> list[str]:
     """The teams ``agent_id`` is registered in (a member of the team's ``heartbeats``),
-    among those of ``list_teams``, most recently active first; with ``enough``, it stops
-    once it has found that many.
+    sorted.
 
-    Each team is asked one ZSCORE, ``REGISTERED_BATCH`` teams a round trip: O(teams),
-    where ``memory.registry.agent_teams`` reads every member of every team, O(all
-    registered agents)."""
-    team_ids = list_teams(memory, caller)
-    found: list[str] = []
-    for start in range(0, len(team_ids), REGISTERED_BATCH):
-        batch = team_ids[start : start + REGISTERED_BATCH]
-        with memory.client.pipeline(transaction=False) as pipe:
-            for team_id in batch:
-                pipe.zscore(memory.keys.team(team_id, "heartbeats"), agent_id)
-            scores = pipe.execute()
-        found += [team for team, score in zip(batch, scores, strict=True) if score is not None]
-        if enough is not None and len(found) >= enough:
-            break
-    return found
+    Read from the agent's own index of its teams (``registry.agent_teams_of``), each
+    checked against the team's heartbeats, since that index may hold a team left over:
+    O(the agent's teams), in two round trips. ``registry.agent_teams`` would read every
+    member of every team: O(all registered agents)."""
+    named = agent_teams_of(memory, caller, [agent_id]).get(agent_id, [])
+    if not named:
+        return []
+    with memory.client.pipeline(transaction=False) as pipe:
+        for team_id in named:
+            pipe.zscore(memory.keys.team(team_id, "heartbeats"), agent_id)
+        scores = pipe.execute()
+    return [team for team, score in zip(named, scores, strict=True) if score is not None]
 
 
-def check_teams(teams: object) -> Teams:
-    """The teams a restricted listing reads: those given, each once, and the org-wide
-    patterns (None, first)."""
-    if isinstance(teams, str | bytes) or not isinstance(teams, Collection):
-        raise InvalidValue(f"teams must be a collection of team ids, not {teams!r}")
-    return [None, *sorted({check_id(team, "team") for team in teams})]
+def check_teams(teams: Collection[str]) -> Teams:
+    """The teams a restricted listing reads (``memory.team_filter.check_teams``): those
+    given, each once, and the org-wide patterns (None, first)."""
+    return [None, *sorted(team_filter.check_teams(teams) or ())]
 
 
 def check_team_cursor(order: str, cursor: object) -> str:

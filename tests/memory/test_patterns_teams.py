@@ -73,6 +73,12 @@ def test_else_the_one_team_its_agent_is_registered_in(memory):
     assert staged.get_staged(memory, READER, "p1").team == "green"
 
 
+def test_a_team_left_over_in_the_agents_own_index_is_not_one_it_is_registered_in(memory):
+    register(memory, "green")
+    memory.client.sadd(memory.keys.agent_teams("finder"), "ghost")
+    assert stage(memory, "p1").team == "green"
+
+
 def test_else_the_whole_orgs_in_no_team_or_in_several(memory):
     assert stage(memory, "p0").team is None
     register(memory, "green")
@@ -210,7 +216,7 @@ def test_restricted_cursors_and_teams_are_checked(memory):
         staged.list_sorted(memory, READER, "staged_at", 2, keyset, teams=["red"])
     with pytest.raises(InvalidValue):
         staged.list_sorted(memory, READER, "expiry", 2, teams=["red"])
-    for bad in ("red", [""], ["a/b"], [5], 5):
+    for bad in ("red", b"red", [""], ["a/b"], [5]):
         with pytest.raises(InvalidValue):
             staged.list_staged(memory, READER, teams=bad)
     with pytest.raises(InvalidValue):
