@@ -105,6 +105,10 @@ class KeySchema:
         self.signals_recent = f"{prefix}{{signals}}:recent"
         self.signals_broadcast = f"{prefix}{{signals}}:broadcast"
         self.signals_rate = f"{prefix}{{signals}}:per_minute"
+        # Signals sent per team and minute (``memory.formats.team_minute``), and
+        # those fields by minute, so that old ones can leave.
+        self.signals_team_rate = f"{prefix}{{signals}}:per_minute:team"
+        self.signals_team_minutes = f"{prefix}{{signals}}:per_minute:team:minutes"
         # The dashboards' bridges, in one hash slot: where the stream has been announced
         # up to, which bridge leads (holder and token), and its fencing tokens.
         self.bridge_cursor = f"{prefix}{{bridge}}:last_id"

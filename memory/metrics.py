@@ -1,24 +1,44 @@
-"""Per-minute series for the last hour: signals sent, and each team's queue depth."""
+"""Per-minute series for the last hour: signals sent (in all, or of some teams), and each
+team's queue depth."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from .connection import RedisConnection, redis_errors
-from .formats import MINUTE_MS, decode_per_minute
+from .formats import MINUTE_MS, ORG_WIDE, decode_per_minute, team_minute
 from .registry import list_teams
+from .team_filter import check_teams
 from .tiers import READ, Caller
 
 MINUTES = 60
 
 
 @redis_errors
-def signal_rate(memory: RedisConnection, caller: Caller, minutes: int = MINUTES) -> list[int]:
-    """Signals sent in each of the last ``minutes`` minutes, oldest first."""
+def signal_rate(
+    memory: RedisConnection,
+    caller: Caller,
+    minutes: int = MINUTES,
+    *,
+    teams: Collection[str] | None = None,
+) -> list[int]:
+    """Signals sent in each of the last ``minutes`` minutes, oldest first; with
+    ``teams``, only those of these teams and org-wide ones (``memory.team_filter``)."""
     caller.require(READ, "signal_rate")
+    allowed = check_teams(teams)
     now_minute = memory.server_time_ms() // MINUTE_MS
-    counts = decode_per_minute(memory.client.hgetall(memory.keys.signals_rate))
-    return [counts.get(m, 0) for m in range(now_minute - minutes + 1, now_minute + 1)]
+    span = range(now_minute - minutes + 1, now_minute + 1)
+    if allowed is None:
+        counts = decode_per_minute(memory.client.hgetall(memory.keys.signals_rate))
+        return [counts.get(m, 0) for m in span]
+    groups = [ORG_WIDE, *sorted(allowed)]
+    fields = [team_minute(team, minute) for team in groups for minute in span]
+    answers = memory.client.hmget(memory.keys.signals_team_rate, fields) if fields else []
+    rate = [0] * len(span)
+    for i, count in enumerate(answers):
+        rate[i % len(span)] += int(count or 0)
+    return rate
 
 
 @redis_errors

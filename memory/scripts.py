@@ -386,7 +386,7 @@ PRUNE_PATTERNS = LuaScript("prune_patterns", keys=_PATTERN_INDEXES, args=())
 # sessions' signals are with the shared signals, and a session's participants get a
 # copy in their mailboxes (``mailboxes``: record and inbox keys, in pairs).
 _SEND_ARGS = ("token", "record_json", "signal_type", "ttl_ms", "target", "team")
-_FEED = ("signals_recent", "signals_rate")
+_FEED = ("signals_recent", "signals_rate", "signals_team_rate", "signals_team_minutes")
 SEND_SIGNAL = LuaScript(
     "send_signal",
     keys=("signal", "signal_inbox", *_FEED),
@@ -405,7 +405,7 @@ SESSION_SIGNAL = LuaScript(
     elsewhere=("*mailboxes",),
 )
 # What send_signal and session_signal write elsewhere, run as functions under Cluster.
-FEED_SIGNAL = LuaScript("feed_signal", keys=_FEED, args=("entry", "ttl_ms"))
+FEED_SIGNAL = LuaScript("feed_signal", keys=_FEED, args=("entry", "ttl_ms", "team"))
 DELIVER_SIGNAL = LuaScript(
     "deliver_signal", keys=("signal", "signal_inbox"), args=("body", "member", "ttl_ms")
 )

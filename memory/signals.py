@@ -21,7 +21,7 @@ signal, and says which mailbox holds a signal's record.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from . import scripts
@@ -37,7 +37,8 @@ from .formats import (
     signal_token,
 )
 from .keys import KeySchema
-from .page import Page, check_limit
+from .page import Page, check_limit, filter_batch
+from .team_filter import check_teams, shows
 from .tiers import READ, WRITE, Caller
 from .ttl import TTLStrategy
 
@@ -86,7 +87,12 @@ def send(
     script, where = _where_it_goes(keys, token, target_agent, session_id, deliver_to or ())
     if script is scripts.BROADCAST_SIGNAL:
         del args["target"]
-    feed = {"signals_recent": keys.signals_recent, "signals_rate": keys.signals_rate}
+    feed = {
+        "signals_recent": keys.signals_recent,
+        "signals_rate": keys.signals_rate,
+        "signals_team_rate": keys.signals_team_rate,
+        "signals_team_minutes": keys.signals_team_minutes,
+    }
     return decode(memory.run_script(script, caller, {**where, **feed}, args))
 
 
@@ -168,10 +174,13 @@ def list_signals(
     target: str | None = None,
     team: str | None = None,
     session_id: str | None = None,
+    teams: Collection[str] | None = None,
 ) -> Page[dict[str, Any]]:
     """Recent signals, newest first, without consuming them (the dashboard's feed).
 
-    Filters compare exactly; ``target="*"`` selects broadcasts.
+    Filters compare exactly; ``target="*"`` selects broadcasts. ``teams``: only signals
+    of these teams and org-wide ones (``memory.team_filter``). ``next_cursor`` is the id
+    of the page's last signal: the next page starts right after it.
     """
     caller.require(READ, "list_signals")
     limit = check_limit(limit)
@@ -182,14 +191,12 @@ def list_signals(
     cutoff = memory.server_time_ms() - memory.ttl_ms(TTLStrategy.COORDINATION)
     low = signal_bound(cutoff)
     high = "+" if cursor is None else "(" + cursor
-    wanted = {"signal_type": signal_type, "sender": sender, "target": target, "team": team}
-    wanted = {k: v for k, v in wanted.items() if v is not None}
-    if wanted.get("target") == "*":
-        wanted["target"] = None
+    wanted = _wanted({"signal_type": signal_type, "sender": sender, "target": target, "team": team})
+    allowed = check_teams(teams)
     items: list[dict[str, Any]] = []
     # Filters apply after reading, so read in batches until a page is full; the feed
     # only holds the last COORDINATION TTL's worth of signals.
-    batch = limit if not wanted else max(limit, 200)
+    batch = limit if not wanted and allowed is None else filter_batch(limit)
     while True:
         members = memory.client.execute_command(
             "ZRANGE", index, high, low, "BYLEX", "REV", "LIMIT", 0, batch
@@ -198,7 +205,7 @@ def list_signals(
         refs = [(signal_member_id(m), None) if session_id else feed_entry(m) for m in members]
         ids = [signal_id for signal_id, _ in refs]
         for signal in _load(memory, refs):
-            if all(signal.get(k) == v for k, v in wanted.items()):
+            if _passes(signal, wanted, allowed):
                 items.append(signal)
                 if len(items) == limit:
                     more = signal["id"] != ids[-1] or len(members) == batch
@@ -214,14 +221,17 @@ def signals_after(
     caller: Caller,
     after: str | None,
     limit: int = 100,
+    *,
+    teams: Collection[str] | None = None,
     **filters: str | None,
 ) -> Page[dict[str, Any]]:
     """Signals sent after the signal ``after`` (all recent ones when None), oldest
-    first, reading at most ``limit``, filtered like ``list_signals``. ``next_cursor`` is
-    the last id read (matching or not), to pass as ``after`` next time: a live feed
-    catches up exactly once, in order."""
+    first, reading at most ``limit``, filtered like ``list_signals`` (``teams`` too).
+    ``next_cursor`` is the last id read (matching or not), to pass as ``after`` next
+    time: a live feed catches up exactly once, in order."""
     caller.require(READ, "list_signals")
     limit = check_limit(limit)
+    allowed = check_teams(teams)
     cutoff = memory.server_time_ms() - memory.ttl_ms(TTLStrategy.COORDINATION)
     low = signal_bound(cutoff)
     if after and after > low[1:]:
@@ -230,37 +240,61 @@ def signals_after(
         "ZRANGE", memory.keys.signals_recent, low, "+", "BYLEX", "LIMIT", 0, limit
     )
     refs = [feed_entry(m) for m in members]
-    return Page(_matching(memory, refs, filters), refs[-1][0] if refs else after)
+    matching = _matching(memory, refs, filters, allowed)
+    return Page(matching, refs[-1][0] if refs else after)
 
 
-def _matching(
-    memory: RedisConnection, refs: list[tuple[str, str | None]], filters: dict[str, str | None]
-) -> list[dict[str, Any]]:
-    """The signals ``refs`` (see ``_load``) that pass ``filters`` (``target="*"``:
-    broadcasts)."""
+def _wanted(filters: dict[str, str | None]) -> dict[str, str | None]:
+    """The filters that are set, as the fields they compare (``target="*"``:
+    broadcasts, whose target is None)."""
     wanted = {k: v for k, v in filters.items() if v is not None}
     if wanted.get("target") == "*":
         wanted["target"] = None
-    return [s for s in _load(memory, refs) if all(s.get(k) == v for k, v in wanted.items())]
+    return wanted
+
+
+def _passes(
+    signal: dict[str, Any], wanted: dict[str, str | None], allowed: frozenset[str] | None
+) -> bool:
+    """Whether ``signal`` has every field in ``wanted`` and is of ``allowed``'s teams or
+    org-wide."""
+    return shows(allowed, signal.get("team")) and all(signal.get(k) == v for k, v in wanted.items())
+
+
+def _matching(
+    memory: RedisConnection,
+    refs: list[tuple[str, str | None]],
+    filters: dict[str, str | None],
+    allowed: frozenset[str] | None,
+) -> list[dict[str, Any]]:
+    """The signals ``refs`` (see ``_load``) that pass ``filters`` and ``allowed``."""
+    wanted = _wanted(filters)
+    return [s for s in _load(memory, refs) if _passes(s, wanted, allowed)]
 
 
 @redis_errors
 def newest_signals(
-    memory: RedisConnection, caller: Caller, limit: int = 100, **filters: str | None
+    memory: RedisConnection,
+    caller: Caller,
+    limit: int = 100,
+    *,
+    teams: Collection[str] | None = None,
+    **filters: str | None,
 ) -> Page[dict[str, Any]]:
     """The ``limit`` most recent signals, read in one go and filtered like
-    ``list_signals``, oldest first; ``next_cursor`` is the newest id read, to pass to
-    ``signals_after`` next: a live feed that starts with the newest signals goes on from
-    exactly there."""
+    ``list_signals`` (``teams`` too), oldest first; ``next_cursor`` is the newest id
+    read, matching or not, to pass to ``signals_after`` next: a live feed that starts
+    with the newest signals goes on from exactly there."""
     caller.require(READ, "list_signals")
     limit = check_limit(limit)
+    allowed = check_teams(teams)
     cutoff = memory.server_time_ms() - memory.ttl_ms(TTLStrategy.COORDINATION)
     members = memory.client.execute_command(
         "ZRANGE", memory.keys.signals_recent, "+", signal_bound(cutoff), "BYLEX", "REV",
         "LIMIT", 0, limit,
     )  # fmt: skip
     refs = [feed_entry(m) for m in reversed(members)]
-    return Page(_matching(memory, refs, filters), refs[-1][0] if refs else None)
+    return Page(_matching(memory, refs, filters, allowed), refs[-1][0] if refs else None)
 
 
 @redis_errors

@@ -151,6 +151,7 @@ def test_every_key_the_schema_builds_is_in_exactly_one_family():
             shard.patterns_expired_team_minute, shard.patterns_expired_team_fields,
         )),
         keys.signals_recent, keys.signals_broadcast, keys.signals_rate,
+        keys.signals_team_rate, keys.signals_team_minutes, keys.agent_teams("a"),
         keys.working("a", "k"), keys.working_index("a"), keys.runs("a"), keys.suspended("a"), keys.slots("a", "p"),
         keys.pattern("p"), keys.pattern_decision("p"), keys.signal("t"), keys.signal_inbox("a"),
         keys.signal_seen("a"), keys.signal_cursor("a"), keys.session_signals("s"),

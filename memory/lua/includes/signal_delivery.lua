@@ -16,20 +16,40 @@ local function deliver(record, inbox, body, member, ttl)
   file(inbox, member, ttl)
 end
 
--- feed(recent, rate, entry, ttl): a signal in the recent feed, counted in its minute.
-local function feed(recent, rate, entry, ttl)
+-- count_for_team(counts, minutes, team, minute): a signal counted for its team ('' when
+-- org-wide) and minute, in the field "<team>\0<minute>" of `counts` (memory/formats.py,
+-- team_minute); `minutes` holds those fields scored by minute, so as new fields come, up
+-- to TEAM_TRIM of those more than RECENT_MINUTES old leave (the retention of `rate`).
+local TEAM_TRIM = 100
+local function count_for_team(counts, minutes, team, minute)
+  local field = team .. '\0' .. string.format('%d', minute)
+  if redis.call('HINCRBY', counts, field, 1) > 1 then return end
+  redis.call('ZADD', minutes, minute, field)
+  local old = redis.call('ZRANGEBYSCORE', minutes, '-inf', '(' .. (minute - RECENT_MINUTES),
+                         'LIMIT', 0, TEAM_TRIM)
+  if #old > 0 then
+    redis.call('HDEL', counts, unpack(old))
+    redis.call('ZREM', minutes, unpack(old))
+  end
+end
+
+-- feed(recent, rate, team_rate, team_minutes, entry, ttl, team): a signal in the recent
+-- feed, counted in its minute, in all and for its team.
+local function feed(recent, rate, team_rate, team_minutes, entry, ttl, team)
   local ms = sent_at(entry)
+  local minute = math.floor(ms / 60000)
   redis.call('ZREMRANGEBYLEX', recent, '-', '(' .. signal_start(ms - ttl))
   redis.call('ZADD', recent, 0, entry)
-  count_per_minute(rate, math.floor(ms / 60000), 1, RECENT_MINUTES)
+  count_per_minute(rate, minute, 1, RECENT_MINUTES)
+  count_for_team(team_rate, team_minutes, team, minute)
 end
 
 -- send_shared(...): a broadcast, or a signal to a session: its record with the shared
 -- signals, filed in `index` (the broadcast index, or the session's log) and in the
--- recent feed; each of a session's participants gets a copy in its mailbox
+-- recent feed (`feeds`: feed's four keys); each of a session's participants gets a copy in its mailbox
 -- (`mailboxes`: record and inbox keys, in pairs), which are elsewhere. A retried call
 -- (same token) finds the record and returns it without a second copy.
-local function send_shared(record, recent, rate, index, mailboxes, token, record_json,
+local function send_shared(record, feeds, index, mailboxes, token, record_json,
                            signal_type, ttl_ms, target, team)
   local existing, id, body = new_signal(record, token, record_json)
   if existing then return existing end
@@ -37,7 +57,7 @@ local function send_shared(record, recent, rate, index, mailboxes, token, record
   local member = signal_member(id, signal_type)
   redis.call('SET', record, body, 'PX', ttl)
   file(index, member, ttl)
-  feed(recent, rate, id, ttl)
+  feed(feeds[1], feeds[2], feeds[3], feeds[4], id, ttl, team)
   for i = 1, #mailboxes, 2 do
     elsewhere_run(deliver, 'deliver_signal_@', {mailboxes[i], mailboxes[i + 1]},
                   {body, member, ttl})
