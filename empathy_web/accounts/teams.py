@@ -10,7 +10,7 @@ the API share.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import wraps
 from typing import TYPE_CHECKING, Any
 
@@ -132,6 +132,13 @@ class Viewer(Caller):
     def key(self) -> tuple[object, ...]:
         """Equal for viewers who see the same records with the same tiers."""
         return (self.tier, self.org, self.access.key)
+
+    def within(self, team: str) -> Viewer:
+        """Themselves, seeing ``team`` alone (and org-wide records): nothing of a team
+        they are not in."""
+        tier = self.access.tier_in(team)
+        access = TeamAccess(tiers={team: tier}) if tier is not None else TeamAccess()
+        return replace(self, access=access)
 
     def sees(self, owner: Owner) -> bool:
         """Whether they may see a record of ``owner``: a team, the teams of an agent

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection
 from typing import Any, NoReturn
 
 from django.conf import settings
@@ -19,13 +20,14 @@ from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, ValidationError
 from ninja.security import HttpBearer
 
+from empathy_web.accounts.teams import Viewer
 from empathy_web.dashboard.agents_memory import UNAVAILABLE
 from empathy_web.library.credentials import SecretRefused, caller_for_credential, refused
 from empathy_web.library.models import AgentCredential
-from memory import AccessDenied, RateLimited
+from memory import AccessDenied, NotFound, RateLimited
 from memory.codec import check_id
 from memory.exceptions import ERROR_CODES
-from memory.tiers import AccessTier, Caller
+from memory.tiers import AccessTier
 
 from .admission import admit
 from .waiting import Pending, Wait
@@ -74,8 +76,8 @@ api = NinjaAPI(
 )
 
 
-def caller(request: HttpRequest) -> Caller:
-    """Who acts: the credential's agent, with the credential's tier."""
+def caller(request: HttpRequest) -> Viewer:
+    """Who acts: the credential's agent, with the credential's tier in its teams."""
     return caller_for_credential(request.auth)
 
 
@@ -94,6 +96,12 @@ def team_of(request: HttpRequest, team: str) -> str:
         scope = ", ".join(credential.teams) or "none"
         refuse(request, f"this credential may act in teams: {scope}; not in {team}")
     return team
+
+
+def visible(request: HttpRequest, owner: str | Collection[str] | None, what: str) -> None:
+    """404 for a record of a team the credential is not in (as if it were not there)."""
+    if not caller(request).sees(owner):
+        raise NotFound(f"no {what}")
 
 
 def same_agent(request: HttpRequest, agent_id: str | None, what: str = "agent_id") -> None:

@@ -17,7 +17,7 @@ from memory.page import MAX_PAGE
 from memory.patterns import MAX_REASON_LENGTH
 from memory.tiers import VALIDATE
 
-from .core import ERRORS, at_least, caller, team_of
+from .core import ERRORS, at_least, caller, refuse, team_of
 
 router = Router(tags=["patterns"])
 
@@ -93,7 +93,8 @@ def stage(request: HttpRequest, body: Stage) -> Pattern:
 @router.get("", response={200: Patterns, **ERRORS}, summary="List staged patterns")
 def list_staged(request: HttpRequest, paging: Query[Paging]) -> Patterns:
     """Patterns awaiting a decision, newest first."""
-    page = staged.list_staged(get_memory(), caller(request), paging.limit, paging.cursor)
+    who = caller(request)
+    page = staged.list_staged(get_memory(), who, paging.limit, paging.cursor, teams=who.teams)
     return Patterns(items=[_pattern(p) for p in page], next_cursor=page.next_cursor)
 
 
@@ -112,6 +113,8 @@ def _decide(request: HttpRequest, pattern_id: str, decision: str, reason: str) -
         )
     if outcome.status == 404:
         raise NotFound(outcome.message)
+    if outcome.status == 403:
+        refuse(request, outcome.message)
     if outcome.status == 409:
         raise AlreadyDecided(outcome.message)
     raise RuntimeError(outcome.message)  # the database refused: a 500, logged

@@ -12,7 +12,7 @@ from empathy_web.dashboard.agents_memory import get_memory
 from memory import NotFound, TeamSession
 from memory.sessions import SessionInfo, get_session
 
-from .core import ERRORS, caller
+from .core import ERRORS, caller, team_of
 from .signals import Signal
 
 router = Router(tags=["team sessions"])
@@ -21,6 +21,7 @@ router = Router(tags=["team sessions"])
 class Create(Schema):
     session_id: str
     purpose: str = Field("", max_length=2000)
+    team: str | None = Field(None, description="the team it belongs to (one of yours)")
 
 
 class Share(Schema):
@@ -42,15 +43,18 @@ class SessionSignal(Schema):
     data: Any = None
 
 
-def _session(request: HttpRequest, session_id: str, create: bool = False, purpose: str = ""):
+def _session(request: HttpRequest, session_id: str) -> TeamSession:
+    """An existing session of the credential's teams (or an org-wide one); else 404."""
+    info = _info(request, session_id)
     who = caller(request)
-    return TeamSession(get_memory(), session_id, purpose, actor=who.user_id,
-                       access_tier=who.tier, create=create)  # fmt: skip
+    return TeamSession(get_memory(), session_id, actor=who.user_id,
+                       access_tier=who.tier_for(info.team), create=False)  # fmt: skip
 
 
 def _info(request: HttpRequest, session_id: str) -> SessionInfo:
+    """The session, when it exists and is of the credential's teams or org-wide."""
     info = get_session(get_memory(), caller(request), session_id)
-    if info is None:
+    if info is None or not caller(request).sees(info.team):
         raise NotFound(f"no session {session_id}: it never existed, expired or was deleted")
     return info
 
@@ -58,7 +62,16 @@ def _info(request: HttpRequest, session_id: str) -> SessionInfo:
 @router.post("", response={200: SessionInfo, **ERRORS}, summary="Create a session")
 def create(request: HttpRequest, body: Create) -> SessionInfo:
     """Create a team session (an existing one keeps its purpose) and join it."""
-    session = _session(request, body.session_id, create=True, purpose=body.purpose)
+    if body.team is not None:
+        team_of(request, body.team)
+    who = caller(request)
+    existing = get_session(get_memory(), who, body.session_id)
+    if existing is not None and not who.sees(existing.team):
+        raise NotFound(f"no session {body.session_id} in this credential's teams")
+    session = TeamSession(
+        get_memory(), body.session_id, body.purpose, team=body.team, actor=who.user_id,
+        access_tier=who.tier,
+    )  # fmt: skip
     session.add_agent(request.auth.agent_id)
     return _info(request, body.session_id)
 
@@ -92,19 +105,16 @@ def share(request: HttpRequest, session_id: str, body: Share) -> Shared:
 @router.get("/{session_id}/context", response={200: Context, **ERRORS}, summary="Read values")
 def context(request: HttpRequest, session_id: str) -> Context:
     """Everything shared in the session."""
-    _info(request, session_id)
     return Context(context=_session(request, session_id).get_context())
 
 
 @router.get("/{session_id}/context/get", response={200: Shared, **ERRORS}, summary="Read one")
 def get(request: HttpRequest, session_id: str, key: str) -> Shared:
     """The value shared under ``key``, or null."""
-    _info(request, session_id)
     return Shared(key=key, value=_session(request, session_id).get(key))
 
 
 @router.post("/{session_id}/signal", response={200: Signal, **ERRORS}, summary="Signal")
 def signal(request: HttpRequest, session_id: str, body: SessionSignal) -> dict[str, Any]:
     """Signal every participant of the session."""
-    _info(request, session_id)
     return _session(request, session_id).signal(body.signal_type, body.data)

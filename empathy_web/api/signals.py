@@ -99,5 +99,6 @@ def list_signals(request: HttpRequest, query: Query[Listing]) -> Signals:
         sender=query.sender,
         target=query.target,
         team=team,
+        teams=caller(request).teams,
     )
     return Signals(items=list(page), next_cursor=page.next_cursor)

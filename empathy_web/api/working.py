@@ -11,8 +11,9 @@ from empathy_web.accounts.tiers import may_read_memory_of
 from empathy_web.dashboard.agents_memory import get_memory
 from memory import working
 from memory.page import MAX_PAGE
+from memory.registry import agent_teams_of
 
-from .core import ERRORS, Refused, caller
+from .core import ERRORS, Refused, caller, visible
 
 router = Router(tags=["working memory"])
 
@@ -62,6 +63,8 @@ def retrieve(request: HttpRequest, key: str, agent_id: str | None = None) -> Val
     """This agent's value under ``key``, or another agent's with ``agent_id``."""
     who = caller(request)
     owner = agent_id or who.user_id
+    if owner != who.user_id:  # another agent's: of the credential's teams, or org-wide
+        visible(request, agent_teams_of(get_memory(), who, [owner])[owner], f"agent {owner}")
     if not may_read_memory_of(who, owner):
         raise Refused(f"the working memory of {owner} is private to its person and stewards")
     value = working.retrieve(get_memory(), who, key, owner)

@@ -1,6 +1,7 @@
 """What people can do from the dashboard. POST only; each action goes through the
-library as the person (their username, and their tier in the record's team: a team they
-are not in answers 404) and is written to the audit trail."""
+library as the person (their username, and their tier in the record's team) and is
+written to the audit trail. Anyone with a tier may ask: the record's team then answers,
+404 for a team they are not in (as if it were not there), 403 below the tier it needs."""
 
 from __future__ import annotations
 
@@ -15,10 +16,11 @@ from django.views.decorators.http import require_POST
 from empathy_web.accounts.teams import caller_for, tier_required
 from empathy_web.library.audit import record
 from memory import AgentCoordinator, AgentTask, NotFound, StateConflict, TeamSession
+from memory.codec import check_id
 from memory.registry import agent_teams_of
 from memory.sessions import get_session
 from memory.signals import send
-from memory.tiers import ADMIN, WRITE, AccessTier
+from memory.tiers import ADMIN, READ, WRITE, AccessTier
 
 from . import views
 from .agents_memory import coordinator_for, empathy_for, get_memory, session_for
@@ -31,7 +33,7 @@ def _invalid(form, exc: Exception, render: Callable[..., HttpResponse], *args) -
 
 
 @require_POST
-@tier_required(WRITE)
+@tier_required(READ)
 def add_task(request: HttpRequest) -> HttpResponse:
     form = AddTaskForm(request.POST)
     if not form.is_valid():
@@ -52,7 +54,7 @@ def add_task(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@tier_required(WRITE)
+@tier_required(READ)
 def send_signal(request: HttpRequest) -> HttpResponse:
     form = SendSignalForm(request.POST)
     if not form.is_valid():
@@ -73,7 +75,7 @@ def send_signal(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@tier_required(WRITE)
+@tier_required(READ)
 def share(request: HttpRequest, session_id: str) -> HttpResponse:
     form = ShareForm(request.POST)
     if not form.is_valid():
@@ -94,7 +96,7 @@ def share(request: HttpRequest, session_id: str) -> HttpResponse:
 
 
 @require_POST
-@tier_required(ADMIN)
+@tier_required(READ)
 def task_action(request: HttpRequest, team_id: str, task_id: str, action: str) -> HttpResponse:
     if action not in ("requeue", "cancel"):
         raise Http404(f"No task action {action!r}.")
@@ -113,7 +115,7 @@ def task_action(request: HttpRequest, team_id: str, task_id: str, action: str) -
 
 
 @require_POST
-@tier_required(ADMIN)
+@tier_required(READ)
 def delete_session(request: HttpRequest, session_id: str) -> HttpResponse:
     session, team = _session(request, session_id, ADMIN, "Deleting a session")
     if session is not None and session.delete():
@@ -125,14 +127,15 @@ def delete_session(request: HttpRequest, session_id: str) -> HttpResponse:
 
 
 @require_POST
-@tier_required(ADMIN)
+@tier_required(READ)
 def clear_memory(request: HttpRequest, agent_id: str) -> HttpResponse:
     teams = agent_teams_of(get_memory(), caller_for(request), [agent_id])[agent_id]
     person = caller_for(request).acting_in(teams, ADMIN, "Clearing working memory")
     count = empathy_for(person).clear_memory(agent_id)
     # (an agent in several teams: audited as org-wide, with its teams)
     team = teams[0] if len(teams) == 1 else None
-    record(request, "memory.clear", agent_id, team=team, keys=count, teams=teams)
+    several = {"teams": teams} if len(teams) > 1 else {}
+    record(request, "memory.clear", agent_id, team=team, keys=count, **several)
     messages.success(request, f"Cleared {count} keys of {agent_id}'s working memory.")
     return HttpResponseRedirect(reverse("working_memory"))
 
@@ -153,7 +156,7 @@ def _session(
     """The session as the person acts on it, with their tier in its team (404 for a
     team they are not in), and its team; None when it is gone."""
     viewer = caller_for(request)
-    info = get_session(get_memory(), viewer, session_id)
+    info = get_session(get_memory(), viewer, check_id(session_id, "session_id"))
     if info is None:
         return None, None
     return session_for(viewer.acting_in(info.team, needed, action), session_id), info.team

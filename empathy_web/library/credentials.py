@@ -23,9 +23,10 @@ from django.dispatch import Signal
 from django.http import HttpRequest
 from django.utils import timezone
 
+from empathy_web.accounts.teams import Viewer
 from memory.codec import check_id
 from memory.exceptions import InvalidValue
-from memory.tiers import AccessTier, Caller
+from memory.tiers import AccessTier
 
 from .audit import write
 from .models import AgentCredential
@@ -208,6 +209,8 @@ def refused(where: Where, reason: str, credential: AgentCredential | None, **det
     write(None, agent or "(no credential)", tier, "credential.refused", where.path, details)
 
 
-def caller_for_credential(credential: AgentCredential) -> Caller:
-    """Who the library sees acting: the credential's agent, with its tier."""
-    return Caller(credential.agent_id, credential.access_tier)
+def caller_for_credential(credential: AgentCredential) -> Viewer:
+    """Who the library sees acting: the credential's agent, with its tier, org-wide and
+    in each of its teams (and no other team)."""
+    tier = credential.access_tier
+    return Viewer(credential.agent_id, tier, tier, credential.access)

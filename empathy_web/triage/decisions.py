@@ -45,7 +45,7 @@ class Decider:
     caller: Caller
     user: AbstractBaseUser | None
     name: str
-    viewer: Viewer | None = None  # a person's teams; an agent's the API checks
+    viewer: Viewer | None = None  # their teams, and their tier in each
 
     @classmethod
     def of_request(cls, request: HttpRequest) -> Decider:
@@ -65,8 +65,9 @@ class Decider:
         return Caller(self.name, self.viewer.tier_for(team))
 
     @classmethod
-    def of_agent(cls, caller: Caller) -> Decider:
-        return cls(caller, None, caller.user_id)
+    def of_agent(cls, caller: Viewer) -> Decider:
+        """A validator agent, by its credential: its tier in its teams."""
+        return cls(caller, None, caller.user_id, caller)
 
     def approver(self) -> dict[str, Any]:
         """The library row's fields that say who approved it."""
@@ -185,6 +186,15 @@ def _take(
         return _not_staged(pattern_id)
 
 
+def _gone(decider: Decider, pattern_id: str) -> Outcome:
+    """Why a pattern that is not staged cannot be decided: someone decided it (when it
+    was a pattern of the decider's teams), else it is not there."""
+    done = staged.decision(get_memory(), decider.caller, pattern_id)
+    if done is None or (decider.viewer and not decider.viewer.sees(done["pattern"].get("team"))):
+        return _not_staged(pattern_id)
+    return Outcome(pattern_id, False, describe_decision(decider.caller, pattern_id), 409)
+
+
 def _not_staged(pattern_id: str) -> Outcome:
     message = f"Pattern {pattern_id} is not staged: it expired, or never existed."
     return Outcome(pattern_id, False, message, 404)
@@ -220,7 +230,7 @@ def decide(
     assert decision in (PROMOTED, REJECTED)
     found = staged.get_staged(get_memory(), decider.caller, pattern_id)
     if found is None:
-        return _not_staged(pattern_id)
+        return _gone(decider, pattern_id)
     caller = decider.on(pattern_id, found.team)
     if isinstance(caller, Outcome):
         return caller

@@ -19,12 +19,11 @@ from typing import Any
 
 from django.utils.http import urlencode
 
+from empathy_web.accounts.teams import Viewer
 from memory import RedisShortTermMemory, StagedPattern
 from memory import patterns as staged
 from memory.page import Page, offset_cursor
 from memory.patterns import MAX_REASON_LENGTH
-from memory.registry import agent_teams
-from memory.tiers import Caller
 
 PAGE = 25
 SCAN_LIMIT = 1000
@@ -43,22 +42,7 @@ PATTERN_QUERY = ("sort", *FILTERS)
 Matcher = Callable[[StagedPattern], bool]
 
 
-def teams_of(pattern: StagedPattern, registered: Mapping[str, list[str]]) -> list[str]:
-    """Where a pattern was found: the team it names (or its context does), else the
-    teams its agent is registered in."""
-    named = pattern.team or (pattern.context or {}).get("team")
-    if isinstance(named, str) and named:
-        return [named]
-    return list(registered.get(pattern.agent_id, []))
-
-
-def pattern_teams(
-    memory: RedisShortTermMemory, viewer: Caller, pattern: StagedPattern
-) -> list[str]:
-    return teams_of(pattern, agent_teams(memory, viewer))
-
-
-def matcher(filters: Mapping[str, str], registered: Mapping[str, list[str]]) -> Matcher | None:
+def matcher(filters: Mapping[str, str]) -> Matcher | None:
     """The queue's filters as one predicate, or None when none is set."""
     if not any(filters.values()):
         return None
@@ -70,7 +54,7 @@ def matcher(filters: Mapping[str, str], registered: Mapping[str, list[str]]) -> 
             return False
         if agent and pattern.agent_id != agent:
             return False
-        if team and team not in teams_of(pattern, registered):
+        if team and pattern.team != team:
             return False
         haystack = (pattern.pattern_id, pattern.name, pattern.description, pattern.code or "")
         return not text or any(text in part.casefold() for part in haystack)
@@ -89,11 +73,11 @@ class _Found:
 
 
 def _filtered(
-    memory: RedisShortTermMemory, viewer: Caller, order: str, cursor: str | None, matches: Matcher
+    memory: RedisShortTermMemory, viewer: Viewer, order: str, cursor: str | None, matches: Matcher
 ) -> _Found:
     """The next page of matches in ``order`` from ``cursor``."""
     search = staged.scan_staged(
-        memory, viewer, order, cursor, predicate=matches, budget=SCAN_BUDGET
+        memory, viewer, order, cursor, predicate=matches, budget=SCAN_BUDGET, teams=viewer.teams
     )
     found: list[tuple[StagedPattern, int]] = []
     resume: str | None = None  # right after the last match on the page
@@ -107,22 +91,22 @@ def _filtered(
     return _Found(found, resume if search.out_of_budget else None)
 
 
-def _sorted(memory: RedisShortTermMemory, viewer: Caller, order: str, cursor: str | None) -> _Found:
-    page = staged.list_sorted(memory, viewer, order, PAGE, cursor)
+def _sorted(memory: RedisShortTermMemory, viewer: Viewer, order: str, cursor: str | None) -> _Found:
+    page = staged.list_sorted(memory, viewer, order, PAGE, cursor, teams=viewer.teams)
     return _Found(list(page), page.next_cursor)
 
 
 def _by_ttl(
-    memory: RedisShortTermMemory, viewer: Caller, cursor: str | None, matches: Matcher | None
+    memory: RedisShortTermMemory, viewer: Viewer, cursor: str | None, matches: Matcher | None
 ) -> _Found:
     if matches is not None:
         return _filtered(memory, viewer, "expiry", cursor, matches)
-    page = staged.list_by_expiry(memory, viewer, PAGE, cursor)
+    page = staged.list_by_expiry(memory, viewer, PAGE, cursor, teams=viewer.teams)
     return _Found(list(page), page.next_cursor)
 
 
 def _by_confidence(
-    memory: RedisShortTermMemory, viewer: Caller, cursor: str | None, matches: Matcher | None
+    memory: RedisShortTermMemory, viewer: Viewer, cursor: str | None, matches: Matcher | None
 ) -> _Found:
     if matches is not None:
         return _filtered(memory, viewer, "confidence", cursor, matches)
@@ -130,7 +114,7 @@ def _by_confidence(
 
 
 def _by_age(
-    memory: RedisShortTermMemory, viewer: Caller, cursor: str | None, matches: Matcher | None
+    memory: RedisShortTermMemory, viewer: Viewer, cursor: str | None, matches: Matcher | None
 ) -> _Found:
     if matches is not None:
         return _filtered(memory, viewer, "staged_at", cursor, matches)
@@ -138,13 +122,14 @@ def _by_age(
 
 
 def _by_type(
-    memory: RedisShortTermMemory, viewer: Caller, cursor: str | None, matches: Matcher | None
+    memory: RedisShortTermMemory, viewer: Viewer, cursor: str | None, matches: Matcher | None
 ) -> _Found:
     """No index orders by type: sort what the first ``SCAN_LIMIT`` by expiry hold."""
     start = offset_cursor(cursor)
     search = staged.scan_staged(
-        memory, viewer, "expiry", batch=500, predicate=matches, budget=SCAN_LIMIT
-    )
+        memory, viewer, "expiry", batch=500, predicate=matches, budget=SCAN_LIMIT,
+        teams=viewer.teams,
+    )  # fmt: skip
     matching = [(pattern, expires) for pattern, expires, _ in search]
     matching.sort(key=lambda item: item[0].pattern_type)  # stable: by expiry within
     truncated = search.out_of_budget and _any_after(memory, viewer, search.cursor)
@@ -152,17 +137,16 @@ def _by_type(
     return _Found(matching[start : start + PAGE], str(start + PAGE) if more else None, truncated)
 
 
-def _any_after(memory: RedisShortTermMemory, viewer: Caller, cursor: str | None) -> bool:
+def _any_after(memory: RedisShortTermMemory, viewer: Viewer, cursor: str | None) -> bool:
     """Whether a pattern is staged after ``cursor`` in expiry order."""
-    return next(staged.scan_staged(memory, viewer, "expiry", cursor, batch=1), None) is not None
+    after = staged.scan_staged(memory, viewer, "expiry", cursor, batch=1, teams=viewer.teams)
+    return next(after, None) is not None
 
 
 MODES = {"ttl": _by_ttl, "confidence": _by_confidence, "age": _by_age, "type": _by_type}
 
 
-def _rows(
-    memory: RedisShortTermMemory, found: _Found, registered: Mapping[str, list[str]]
-) -> list[dict[str, Any]]:
+def _rows(memory: RedisShortTermMemory, found: _Found, viewer: Viewer) -> list[dict[str, Any]]:
     now = memory.server_time_ms()
     return [
         {
@@ -170,14 +154,14 @@ def _rows(
             "ttl": expires - now,
             "urgent": expires - now < URGENT_MS,
             "age": now - int(pattern.staged_at.timestamp() * 1000) if pattern.staged_at else None,
-            "teams": teams_of(pattern, registered),
+            "tier": viewer.tier_for(pattern.team),  # what they may do with it
         }
         for pattern, expires in found.patterns
     ]
 
 
 def build_queue(
-    memory: RedisShortTermMemory, params: Mapping[str, str], viewer: Caller
+    memory: RedisShortTermMemory, params: Mapping[str, str], viewer: Viewer
 ) -> dict[str, Any]:
     """The queue panel's context for the page's query (``sort``, filters, ``cursor``)."""
     # Patterns that expired undecided leave the index here, counted (pattern.expired).
@@ -186,10 +170,11 @@ def build_queue(
     if sort not in SORTS:
         sort = "ttl"
     filters = {name: (params.get(name) or "").strip() for name in FILTERS}
-    registered = agent_teams(memory, viewer)
+    # A team's filter reads that team's patterns only (none of a team they are not in).
+    listing = viewer.within(filters["team"]) if filters["team"] else viewer
     cursor = params.get("cursor") or None
-    found = MODES[sort](memory, viewer, cursor, matcher(filters, registered))
-    rows = _rows(memory, found, registered)
+    found = MODES[sort](memory, listing, cursor, matcher(filters))
+    rows = _rows(memory, found, viewer)
     query = {name: value for name, value in (("sort", sort), *filters.items()) if value}
     if query.get("sort") == "ttl":
         del query["sort"]
@@ -206,8 +191,8 @@ def build_queue(
         "scan_limit": SCAN_LIMIT,
         "searched": found.searched,
         "continued": cursor is not None,
-        "staged_total": staged.count_staged(memory, viewer),
-        "expired_24h": staged.expired_count(memory, viewer),
-        "recently_expired": staged.recent_expired(memory, viewer, 5),
+        "staged_total": staged.count_staged(memory, viewer, teams=viewer.teams),
+        "expired_24h": staged.expired_count(memory, viewer, teams=viewer.teams),
+        "recently_expired": staged.recent_expired(memory, viewer, 5, teams=viewer.teams),
         "max_reason_length": MAX_REASON_LENGTH,
     }

@@ -14,18 +14,18 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
-from empathy_web.accounts.teams import caller_for, tier_required
+from empathy_web.accounts.teams import Viewer, caller_for, tier_required
 from empathy_web.dashboard.agents_memory import get_memory
 from empathy_web.dashboard.views import render_panel_page
 from memory import RedisShortTermMemory, StagedPattern
 from memory import patterns as staged
 from memory.codec import check_id
 from memory.patterns import MAX_REASON_LENGTH
-from memory.tiers import READ, VALIDATE, Caller
+from memory.tiers import READ
 
 from . import bulk, decisions, undo
 from .decisions import ACTIONS, Outcome
-from .queue import PATTERN_QUERY, pattern_teams
+from .queue import PATTERN_QUERY
 from .similarity import DUPLICATE_THRESHOLD, highlighted, nearest
 
 # A queue URL's query is far shorter; the rest of a longer ``next`` is not the queue's.
@@ -73,7 +73,7 @@ def _told(request: HttpRequest, outcome: Outcome) -> HttpResponse:
 
 
 @require_POST
-@tier_required(VALIDATE)
+@tier_required(READ)
 def pattern_action(request: HttpRequest, pattern_id: str, action: str) -> HttpResponse:
     if action not in (*ACTIONS, "undo"):
         raise Http404(f"No pattern action {action!r}.")
@@ -98,7 +98,7 @@ def pattern_action(request: HttpRequest, pattern_id: str, action: str) -> HttpRe
 
 
 @require_POST
-@tier_required(VALIDATE)
+@tier_required(READ)
 def pattern_bulk(request: HttpRequest) -> HttpResponse:
     """Approve or reject the selected patterns with one reason."""
     action = request.POST.get("action", "")
@@ -113,10 +113,11 @@ def pattern_bulk(request: HttpRequest) -> HttpResponse:
     return back_to_queue(request)
 
 
-def _decided(memory: RedisShortTermMemory, viewer: Caller, pattern_id: str) -> dict[str, Any]:
-    """How a pattern that left staging was decided; 404 when it was not (it expired)."""
+def _decided(memory: RedisShortTermMemory, viewer: Viewer, pattern_id: str) -> dict[str, Any]:
+    """How a pattern that left staging was decided; 404 when it was not (it expired), or
+    when it was a team's they are not in."""
     found = staged.decision(memory, viewer, pattern_id)
-    if found is None:
+    if found is None or not viewer.sees(found["pattern"].get("team")):
         raise Http404(f"No staged pattern {pattern_id}: it expired, or never existed.")
     return {
         **found,
@@ -125,7 +126,7 @@ def _decided(memory: RedisShortTermMemory, viewer: Caller, pattern_id: str) -> d
     }
 
 
-def _staged(memory: RedisShortTermMemory, viewer: Caller, pattern: StagedPattern) -> dict[str, Any]:
+def _staged(memory: RedisShortTermMemory, viewer: Viewer, pattern: StagedPattern) -> dict[str, Any]:
     """What a validator needs to decide on a staged pattern: its provenance, its code
     coloured, and the library's nearest patterns."""
     [ttl_ms] = staged.staged_ttl_ms(memory, viewer, [pattern.pattern_id])
@@ -135,7 +136,8 @@ def _staged(memory: RedisShortTermMemory, viewer: Caller, pattern: StagedPattern
     matches = nearest(pattern)
     return {
         "ttl_ms": ttl_ms,
-        "teams": pattern_teams(memory, viewer, pattern),
+        "teams": [pattern.team] if pattern.team else [],
+        "pattern_tier": viewer.tier_for(pattern.team),
         "session": session if isinstance(session, str) else None,
         "code_html": highlighted(pattern.code, language=language) if pattern.code else None,
         "matches": matches,
@@ -152,6 +154,8 @@ def pattern_detail(request: HttpRequest, pattern_id: str) -> HttpResponse:
     check_id(pattern_id, "pattern_id")
     viewer = caller_for(request)
     pattern = staged.get_staged(memory, viewer, pattern_id)
+    if pattern is not None and not viewer.sees(pattern.team):
+        raise Http404(f"No staged pattern {pattern_id}: it expired, or never existed.")
     context: dict[str, Any] = {"pattern_id": pattern_id, "pattern": pattern}
     if pattern is None:
         context["decided"] = _decided(memory, viewer, pattern_id)

@@ -9,8 +9,14 @@ from typing import Any
 import redis
 from django.http import HttpResponse
 
+from empathy_web.accounts.teams import TeamAccess, Viewer
 from empathy_web.library.models import AuditEntry
-from memory import AgentCoordinator, AgentTask, RedisShortTermMemory, StagedPattern
+from memory import AccessTier, AgentCoordinator, AgentTask, RedisShortTermMemory, StagedPattern
+
+
+def everywhere(user_id: str, tier: AccessTier) -> Viewer:
+    """Someone of ``tier`` org-wide and in every team: how the tests of one team read."""
+    return Viewer(user_id, tier, tier, TeamAccess(every=tier))
 
 
 def words(markup: str) -> str:

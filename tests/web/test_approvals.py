@@ -23,6 +23,7 @@ from memory import AccessTier, EmpathyOS, RedisShortTermMemory, StagedPattern, T
 from memory import patterns as staged
 from memory.tiers import Caller
 from tests.redis_server import RedisServer
+from tests.web.pages import everywhere
 
 READER = Caller("reader", AccessTier.OBSERVER)  # the reads below read as an observer
 
@@ -191,12 +192,12 @@ def test_the_live_panel_is_rebuilt_from_the_same_query(memory, redis_server):
     stage(redis_server, pattern("x1", pattern_type="style"))
     stage(redis_server, pattern("x2", pattern_type="security"))
     fragment = render_panels(
-        ["pattern-queue"], {"type": "style"}, Caller("vera", AccessTier.VALIDATOR), "tok"
+        ["pattern-queue"], {"type": "style"}, everywhere("vera", AccessTier.VALIDATOR), "tok"
     )
     assert fragment.strip().startswith('<section id="pattern-queue" hx-swap-oob="true">')
     assert "pattern-x1" in fragment and "pattern-x2" not in fragment
     assert "/patterns/x1/approve/" in fragment
-    observer = render_panels(["pattern-queue"], {}, Caller("olga", AccessTier.OBSERVER), "tok")
+    observer = render_panels(["pattern-queue"], {}, everywhere("olga", AccessTier.OBSERVER), "tok")
     assert "pattern-x1" in observer and "/approve/" not in observer
 
 
@@ -373,10 +374,10 @@ def test_of_two_validators_deciding_at_once_exactly_one_decision_is_kept(
     real_decide = staged.decide
     answers = {}
 
-    def racing(memory, caller, pattern_id, decision, reason=""):
+    def racing(memory, caller, pattern_id, decision, reason="", **options):
         if caller.user_id == "vera" and "bob" not in answers:
             answers["bob"] = bob.post("/patterns/p1/reject/", {"reason": "not general"})
-        return real_decide(memory, caller, pattern_id, decision, reason)
+        return real_decide(memory, caller, pattern_id, decision, reason, **options)
 
     monkeypatch.setattr(staged, "decide", racing)
     answers["vera"] = vera.post("/patterns/p1/approve/", {"note": "ship it"})

@@ -7,9 +7,10 @@ from collections.abc import Iterator
 import pytest
 
 from empathy_web.dashboard import fragments
-from memory import AccessTier, Caller, EmpathyOS
+from memory import AccessTier, EmpathyOS
+from tests.web.pages import everywhere
 
-VIEWER = Caller("viewer", AccessTier.OBSERVER)
+VIEWER = everywhere("viewer", AccessTier.OBSERVER)
 
 
 @pytest.fixture

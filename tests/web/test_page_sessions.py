@@ -23,7 +23,7 @@ def test_it_lists_active_sessions(incident, observer):
     assert response.status_code == 200
     row = element(response, "session-incident-42")
     assert re.fullmatch(
-        r"incident-42 Find why checkout is slow lead, perf (29m \d\ds|30m 00s)", row
+        r"incident-42 Find why checkout is slow lead, perf - (29m \d\ds|30m 00s)", row
     )
     assert "Write the retrospective" in element(response, "session-retro")
 

@@ -12,8 +12,9 @@ from hypothesis import strategies as st
 from empathy_web.dashboard.fragments import render_panels
 from empathy_web.dashboard.panels import PANELS
 from memory import InvalidValue
-from memory.tiers import AccessTier, Caller
+from memory.tiers import AccessTier
 from tests.web.pages import PAGES as DASHBOARD_PAGES
+from tests.web.pages import everywhere
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +42,7 @@ def test_no_query_makes_a_page_fail(memory, incident, steward, path, query):
 @FUZZ
 @given(query=QUERIES)
 def test_a_live_panel_either_renders_or_refuses_the_query(memory, incident, query):
-    viewer = Caller("steward", AccessTier.STEWARD)
+    viewer = everywhere("steward", AccessTier.STEWARD)
     # The feed renders through render_new_signals; a session's detail needs a session.
     names = [name for name in PANELS if name not in ("signal-feed", "session-detail")]
     try:

@@ -53,12 +53,16 @@ def records(memory: RedisShortTermMemory) -> dict[str, Any]:
 
 @pytest.fixture
 def person(make_user: Callable[..., User]) -> Callable[[str], Client]:
+    clients: dict[str, Client] = {}
+
     def person(name: str) -> Client:
-        client = Client()
-        if name != "anonymous":
-            tier, teams = PEOPLE[name]
-            client.force_login(make_user(tier, name.replace(" ", "_").replace(",", ""), teams))
-        return client
+        if name not in clients:
+            clients[name] = client = Client()
+            if name != "anonymous":
+                tier, teams = PEOPLE[name]
+                username = name.replace(" ", "_").replace(",", "")
+                client.force_login(make_user(tier, username, teams))
+        return clients[name]
 
     return person
 

@@ -9,7 +9,12 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
 from empathy_web.accounts.models import Membership
-from empathy_web.accounts.teams import TeamAccess, access_of_credential, access_of_user
+from empathy_web.accounts.teams import (
+    TeamAccess,
+    access_of_credential,
+    access_of_user,
+    viewer_of,
+)
 from empathy_web.library.models import AgentCredential
 from memory import AccessTier
 
@@ -50,7 +55,7 @@ def test_accesses_that_see_the_same_share_a_key():
 
 
 def test_a_person_has_the_tier_of_each_membership_and_no_other_team(make_user):
-    person = make_user("observer", "dana")
+    person = make_user("observer", "dana", teams={})
     Membership.objects.create(user=person, team="alpha", tier=VA.name)
     Membership.objects.create(user=person, team="beta", tier=OB.name)
 
@@ -71,16 +76,33 @@ def test_org_wide_stewards_and_superusers_are_in_every_team(make_user, django_us
         assert access_of_user(person) == TeamAccess(every=ST)
 
 
-def test_nobody_without_a_tier_is_in_any_team(make_user):
-    outsider = make_user(None, "olga")
-    Membership.objects.create(user=outsider, team="alpha", tier=VA.name)
-    former = make_user("validator", "fred")
+def test_a_membership_alone_puts_an_active_person_in_a_team(make_user):
+    member = make_user(None, "olga")  # in no tier group: nothing org-wide but reading
+    Membership.objects.create(user=member, team="alpha", tier=VA.name)
+    former = make_user("validator", "fred", teams={})
     Membership.objects.create(user=former, team="alpha", tier=VA.name)
     former.is_active = False
     former.save()
 
-    for person in (AnonymousUser(), outsider, former):
+    assert access_of_user(member) == TeamAccess(tiers={"alpha": VA})
+    viewer = viewer_of(member)
+    assert (viewer.org, viewer.tier, viewer.tier_for("alpha"), viewer.tier_for(None)) == (
+        None, OB, VA, None,
+    )  # fmt: skip
+    for person in (AnonymousUser(), former):
         assert access_of_user(person) == TeamAccess()
+        assert viewer_of(person) is None
+
+
+def test_a_membership_of_every_team_gives_its_tier_in_each(make_user):
+    person = make_user(None, "eve", teams={"*": "observer", "alpha": "validator"})
+
+    viewer = viewer_of(person)
+
+    assert viewer.teams is None  # no listing is restricted
+    assert (viewer.tier_for("alpha"), viewer.tier_for("zeta"), viewer.tier_for(None)) == (
+        VA, OB, None,
+    )  # fmt: skip
 
 
 def test_a_credential_is_in_its_teams_at_its_tier():
@@ -94,7 +116,7 @@ def test_a_credential_is_in_its_teams_at_its_tier():
 
 
 def test_a_membership_takes_a_team_id_as_the_library_does_and_one_per_team(make_user):
-    person = make_user("observer", "mia")
+    person = make_user("observer", "mia", teams={})
     bad = Membership(user=person, team="{slot}", tier=OB.name)
     with pytest.raises(ValidationError, match="team"):
         bad.full_clean()

@@ -114,6 +114,7 @@ def plant(memory: RedisShortTermMemory, name: str, hostile: str) -> Planted:
         text("description"),
         code=text("code"),
         context={"why": text("context")},
+        team=team,
     )
     me.stage_pattern(staged)
     promoted = StagedPattern(
