@@ -156,13 +156,6 @@ class RedisConnection:
         """Where this memory lives, without credentials (for messages and the dashboard)."""
         return "in-process mock" if self.mode == "mock" else describe(self.client)
 
-    def used_memory(self) -> int | None:
-        """Bytes the server uses (``INFO memory``), or None where it does not say."""
-        try:
-            return self.client.info("memory").get("used_memory")
-        except redis.ResponseError:
-            return None
-
     def _check_server(self, timeout: float) -> bool:
         """Check that the server answers; True when it is a node of a Redis Cluster."""
         return probe(self.client, timeout, self.address)

@@ -90,7 +90,7 @@ def expiry_part(ms: int) -> str:
 # before teams were kept: org-wide); and per-minute counts of expired ones by team,
 # fields "<team>\x00<minute>".
 
-ORG_WIDE = ""  # the team of org-wide patterns in the formats below
+ORG_WIDE = ""  # the team of org-wide records in the formats below
 CONFIDENCE_KEY_DIGITS = 16
 SORT_PREFIX_DIGITS = {"expiry": 0, "confidence": CONFIDENCE_KEY_DIGITS, "staged_at": 13}
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
+
 from .connection import RedisConnection, redis_errors
 from .formats import member_bound, signal_bound
 from .registry import list_teams
@@ -14,6 +16,15 @@ from .ttl import TTLStrategy
 # ``get_stats`` belongs to the memory, which has no caller of its own: its counts are
 # read as an observer would read them.
 _STATS = Caller("memory:get_stats", READ)
+
+
+@redis_errors
+def used_memory(memory: RedisConnection) -> int | None:
+    """Bytes the server uses (``INFO memory``), or None where it does not say."""
+    try:
+        return memory.client.info("memory").get("used_memory")
+    except redis.ResponseError:
+        return None
 
 
 @redis_errors
@@ -60,5 +71,5 @@ def collect_stats(memory: RedisConnection, *, teams: bool = True) -> dict[str, A
         "agents": liveness if teams else None,
         "sessions": sessions,
         "events": events,
-        "used_memory": memory.used_memory(),
+        "used_memory": used_memory(memory),
     }

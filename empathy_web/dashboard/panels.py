@@ -23,6 +23,7 @@ from memory.page import Page
 from memory.registry import agent_teams_of, team_page
 from memory.sessions import get_session, list_sessions
 from memory.signals import list_signals
+from memory.stats import used_memory
 from memory.summaries import team_summaries
 from memory.working import list_agents, list_entries
 
@@ -82,7 +83,7 @@ def _stats(memory: RedisShortTermMemory, viewer: Viewer) -> dict[str, Any]:
         "staged_patterns": staged.count_staged(memory, viewer, teams=viewer.teams),
         "sessions": f"{len(sessions)}+" if sessions.next_cursor else len(sessions),
         "signals": sum(recent),
-        "used_memory": memory.used_memory(),
+        "used_memory": used_memory(memory),
     }
 
 
