@@ -13,11 +13,11 @@ from pathlib import Path
 
 import redis
 from django.conf import settings
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from playwright.sync_api import Page, expect
 
 from empathy_web.accounts.models import Membership
-from empathy_web.accounts.teams import EVERY_TEAM, User
+from empathy_web.accounts.teams import EVERY_TEAM
 from memory import RedisShortTermMemory
 from tests.e2e.live_server_process import LiveServerTestCase
 from tests.redis_server import start_redis_server
@@ -25,10 +25,13 @@ from tests.redis_server import start_redis_server
 
 class LiveStack(LiveServerTestCase):
     """Each test starts on an empty Redis with ``users`` ((name, tier) pairs, password
-    ``<name>-password-1``) and ``self.memory`` on that Redis."""
+    ``<name>-password-1``; "tierless": in no tier group), each a member of every team at
+    their tier unless ``memberships`` names theirs (name -> team -> tier), and
+    ``self.memory`` on that Redis."""
 
     serve_static = True
     users: tuple[tuple[str, str], ...] = ()
+    memberships: dict[str, dict[str, str]] = {}  # noqa: RUF012 (read only)
 
     @classmethod
     def setUpClass(cls) -> None:
@@ -65,9 +68,12 @@ class LiveStack(LiveServerTestCase):
         self.memory = RedisShortTermMemory(url=self.redis.url)
         for name, tier in self.users:
             user = User.objects.create_user(name, password=f"{name}-password-1")
-            user.groups.add(Group.objects.get_or_create(name=tier)[0])
-            if tier != "steward":  # a member of every team at that tier
-                Membership.objects.create(user=user, team=EVERY_TEAM, tier=tier.upper())
+            if tier != "tierless":
+                user.groups.add(Group.objects.get_or_create(name=tier)[0])
+            # By default a member of every team at that tier.
+            default = {} if tier in ("steward", "tierless") else {EVERY_TEAM: tier}
+            for team, team_tier in self.memberships.get(name, default).items():
+                Membership.objects.create(user=user, team=team, tier=team_tier.upper())
 
     def tearDown(self) -> None:
         self.memory.close()

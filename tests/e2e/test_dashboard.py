@@ -4,11 +4,11 @@ import os
 
 import pytest
 import redis
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, User
 from playwright.sync_api import Page, expect
 
 from empathy_web.accounts.models import Membership
-from empathy_web.accounts.teams import EVERY_TEAM, User
+from empathy_web.accounts.teams import EVERY_TEAM
 from memory import AgentCoordinator, AgentTask, EmpathyOS, RedisShortTermMemory, StagedPattern
 from tests.e2e.live_server_process import LiveServerTestCase
 from tests.redis_server import start_redis_server
