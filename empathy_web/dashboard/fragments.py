@@ -170,7 +170,8 @@ def feed_view(
     """The key that feeds at the same place with the same filters and teams share, and
     their batch (the same for every tier: every tier may read the feed)."""
     filters = _feed_filters(params)
-    key = ("feed", after, tuple(filters.items()), viewer.access.key)
+    teams = None if viewer.teams is None else tuple(sorted(viewer.teams))
+    key = ("feed", after, tuple(filters.items()), teams)
     return key, lambda: _render_new_signals(viewer, after, filters)
 
 

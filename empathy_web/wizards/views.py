@@ -67,8 +67,10 @@ def is_index(raw: str) -> bool:
 
 
 def wizard_for(request: HttpRequest) -> SecurityAnalysisWizard:
-    """The security wizard acting for the person, with their tier."""
-    caller = caller_for(request)
+    """The security wizard acting for the person, with their tier. It is their own
+    agent, in no team: its runs and the patterns it stages are org-wide, so it takes
+    their org-wide tier (403 below contributor)."""
+    caller = caller_for(request).acting_in(None, WRITE, "Running the security wizard")
     return SecurityAnalysisWizard(
         get_memory(),
         wizard_id=WIZARD_ID_PREFIX + caller.user_id,
@@ -93,13 +95,13 @@ def pattern_id_for(finding: dict[str, Any]) -> str:
 @tier_required(WRITE)
 def security(request: HttpRequest) -> HttpResponse:
     """GET: the form. POST: run the wizard and show what it found (400 for bad input)."""
+    wizard = wizard_for(request)
     if request.method == "GET":
         return _render(request, SecurityWizardForm())
     form = SecurityWizardForm(request.POST, request.FILES)
     if not form.is_valid():
         return _render(request, form, status=400)
     data = form.cleaned_data
-    wizard = wizard_for(request)
     run = {"code": data["source"], "language": data["language"], "filename": data["filename"]}
     try:
         result = _analyse(wizard, run)

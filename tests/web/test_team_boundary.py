@@ -14,15 +14,19 @@ from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import User
 from django.test import Client
 
+from empathy_web.asgi import application
 from empathy_web.library.models import AuditEntry, PromotedPattern
 from memory import AccessTier, AgentCoordinator, RedisShortTermMemory
 from memory.patterns import get_staged
 from memory.sessions import get_session
 from memory.tiers import Caller
 from memory.working import list_entries
+from tests.web.sockets import HOST, ORIGIN
 from tests.web.teams_data import MARKERS, ORG_MARKER, TeamRecords, seed_org, seed_team
 
 pytestmark = pytest.mark.django_db
@@ -230,3 +234,39 @@ def test_an_org_wide_pattern_takes_the_org_wide_tier(memory, records, person):
     refused = person("org validator, alpha observer").post(f"/patterns/{alpha}/approve/")
     assert refused.status_code == 403
     assert get_staged(memory, READER, alpha) is not None
+
+
+@pytest.mark.parametrize(
+    "name, status",
+    [("alpha steward", 403), ("org validator, alpha observer", 200), ("org observer", 403)],
+)
+def test_the_security_wizard_is_an_org_wide_agent_and_takes_the_org_wide_tier(
+    records, person, name, status
+):
+    assert person(name).get("/wizards/security/").status_code == status
+
+
+SOCKET_PANELS = "overview-panel,task-board,agent-list,session-list,working-memory,pattern-queue"
+
+
+@pytest.mark.parametrize("name", PEOPLE)
+async def test_live_panels_over_the_websocket_show_your_teams_only(records, person, name):
+    client = await sync_to_async(person)(name)
+    cookie = f"sessionid={client.cookies['sessionid'].value}; csrftoken={'x' * 32}".encode()
+    shown = ""
+    for team in ("", "alpha", "beta"):  # and a board of each team, as a crafted page asks
+        query = urlencode({"panels": SOCKET_PANELS, **({"team": team} if team else {})})
+        socket = WebsocketCommunicator(
+            application, f"/ws/dashboard/?{query}", headers=[(b"cookie", cookie), ORIGIN, HOST]
+        )
+        assert (await socket.connect())[0]
+        output = await socket.receive_output(timeout=5)
+        if output["type"] == "websocket.send":
+            shown += output["text"]
+        else:  # a team they are not in: the socket closes, showing nothing
+            assert output == {"type": "websocket.close", "code": 4404}
+        await socket.disconnect()
+    for team in ("alpha", "beta"):
+        member = name == "org steward" or team in name
+        assert (MARKERS[team][3:-4] in shown) is member, (name, team)
+    assert ORG_MARKER in shown

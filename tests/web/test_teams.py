@@ -124,3 +124,20 @@ def test_a_membership_takes_a_team_id_as_the_library_does_and_one_per_team(make_
     Membership.objects.create(user=person, team="alpha", tier=OB.name)
     with pytest.raises(IntegrityError), transaction.atomic():
         Membership.objects.create(user=person, team="alpha", tier=VA.name)
+
+
+def test_shared_renderings_are_keyed_by_tiers_and_teams():
+    from empathy_web.accounts.teams import Viewer
+    from empathy_web.dashboard.fragments import feed_view, panels_view
+
+    def viewer(name: str, **tiers: AccessTier) -> Viewer:
+        return Viewer(name, OB, None, TeamAccess(tiers=tiers))
+
+    def keys(one: Viewer) -> tuple[object, object]:
+        return panels_view(["task-board"], {}, one)[0], feed_view(one, None, {})[0]
+
+    ann, amy = viewer("ann", alpha=OB, beta=VA), viewer("amy", beta=VA, alpha=OB)
+    assert keys(ann) == keys(amy)  # the same teams at the same tiers: one rendering
+    for other in (viewer("bob", alpha=OB), viewer("cy", alpha=OB, beta=OB)):
+        panels, feed = keys(other)
+        assert panels != keys(ann)[0] and (feed != keys(ann)[1]) is (other.teams != ann.teams)
