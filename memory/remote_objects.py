@@ -291,19 +291,16 @@ class RemoteSession(TeamSession):
         create: bool = True,
         team: str | None = None,
     ) -> None:
-        if team is not None:
-            raise AccessDenied("a session's team is not offered over the server")
         self.remote = memory
         self.memory = memory  # type: ignore[assignment]
         self.session_id = session_id
         self.purpose = purpose
-        self.team = None
+        self.team = team
         self.actor = actor or f"session:{session_id}"
         self.access_tier = AccessTier(access_tier)
         if create and self.access_tier.can_write:
-            self._call(
-                None, "POST", "", {"session_id": session_id, "purpose": purpose}, base="/sessions"
-            )
+            body = {"session_id": session_id, "purpose": purpose, "team": team}
+            self._call(None, "POST", "", body, base="/sessions")
 
     def _call(
         self,

@@ -156,3 +156,18 @@ def test_a_validator_decides_through_the_server(live, tokens):
         "pat_decide", "Decide me", "style_agent",
     )  # fmt: skip
     assert promoted.staged_at is not None
+
+
+def test_a_team_session_made_through_the_server_is_of_its_team(live, tokens):
+    from memory import TeamSession
+    from memory.sessions import get_session
+    from memory.tiers import Caller
+
+    memory = remote.connect(live.url, {"security": tokens["security"]})
+    try:
+        TeamSession(memory, "ops-1", "Handle the incident", team="ops", actor="security")
+    finally:
+        memory.close()
+
+    info = get_session(live.memory, Caller("reader", AccessTier.OBSERVER), "ops-1")
+    assert (info.purpose, info.team) == ("Handle the incident", "ops")
