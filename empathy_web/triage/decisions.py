@@ -201,7 +201,7 @@ def _not_staged(pattern_id: str) -> Outcome:
 
 
 def _write_down(
-    decider: Decider, pattern: StagedPattern, decision: str, details: dict[str, Any]
+    decider: Decider, caller: Caller, pattern: StagedPattern, decision: str, details: dict[str, Any]
 ) -> None:
     """The library row (for an approval) and the audit entry, in one transaction."""
     batch, reason = details.get("batch"), details["reason"]
@@ -213,7 +213,7 @@ def _write_down(
             details["after"] = {"state": PROMOTED, "library_id": row.pk, "note": reason}
         else:
             details["after"] = {"state": REJECTED, "reason": reason}
-        tier = decider.caller.tier_name
+        tier = caller.tier_name  # the tier they decided with: theirs in its team
         target = pattern.pattern_id
         write(decider.user, decider.name, tier, action, target, details, team=pattern.team)
 
@@ -245,7 +245,7 @@ def decide(
     if batch:
         details["batch"] = batch
     try:
-        _write_down(decider, pattern, decision, details)
+        _write_down(decider, caller, pattern, decision, details)
     except DatabaseError as exc:
         logger.error("pattern %s decided in Redis but not saved: %s", pattern_id, exc)
         message = (

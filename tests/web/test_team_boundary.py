@@ -208,6 +208,9 @@ def test_actions_on_a_teams_record_take_the_tier_in_that_team(
         expected = 403
     assert response.status_code == expected, (name, action, response.status_code)
     assert _done(memory, records["alpha"], action) is (expected == 302)
+    if expected == 302:  # audited with the team, and the tier they had there
+        entry = AuditEntry.objects.latest("created")
+        assert (entry.team, entry.tier) == ("alpha", tier.upper()), (name, action)
 
 
 @pytest.mark.parametrize("action", ACTIONS)
