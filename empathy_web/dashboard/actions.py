@@ -20,7 +20,7 @@ from memory.codec import check_id
 from memory.registry import agent_teams_of
 from memory.sessions import get_session
 from memory.signals import send
-from memory.tiers import ADMIN, READ, WRITE, AccessTier
+from memory.tiers import ADMIN, READ, WRITE, AccessTier, Caller
 
 from . import views
 from .agents_memory import coordinator_for, empathy_for, get_memory, session_for
@@ -35,13 +35,14 @@ def _invalid(form, exc: Exception, render: Callable[..., HttpResponse], *args) -
 @require_POST
 @tier_required(READ)
 def add_task(request: HttpRequest) -> HttpResponse:
+    person = _acting(request, request.POST.get("team_id", ""), WRITE, "Queueing a task")
     form = AddTaskForm(request.POST)
     if not form.is_valid():
         return views.render_tasks(request, form=form, status=400)
     data = form.cleaned_data
     task = AgentTask(data["task_id"], data["task_type"], data["description"], data["priority"])
     try:
-        added = _coordinator(request, data["team_id"], WRITE, "Queueing a task").add_task(task)
+        added = coordinator_for(person, data["team_id"]).add_task(task)
     except (ValueError, TypeError) as exc:
         return _invalid(form, exc, views.render_tasks, request)
     if added:
@@ -56,12 +57,12 @@ def add_task(request: HttpRequest) -> HttpResponse:
 @require_POST
 @tier_required(READ)
 def send_signal(request: HttpRequest) -> HttpResponse:
+    person = _acting(request, request.POST.get("team", ""), WRITE, "Sending a signal")
     form = SendSignalForm(request.POST)
     if not form.is_valid():
         return views.render_signals(request, form=form, status=400)
     data = form.cleaned_data
     team = data["team"] or None
-    person = caller_for(request).acting_in(team, WRITE, "Sending a signal")
     try:
         sent = send(
             get_memory(), person, data["signal_type"], data["data"], data["target_agent"] or None,
@@ -77,10 +78,10 @@ def send_signal(request: HttpRequest) -> HttpResponse:
 @require_POST
 @tier_required(READ)
 def share(request: HttpRequest, session_id: str) -> HttpResponse:
+    session, team = _session(request, session_id, WRITE, "Sharing with a session")
     form = ShareForm(request.POST)
     if not form.is_valid():
         return views.render_session(request, session_id, form=form, status=400)
-    session, team = _session(request, session_id, WRITE, "Sharing with a session")
     try:
         if session is None:
             raise NotFound(f"no session {session_id} (never created, expired or deleted)")
@@ -98,9 +99,9 @@ def share(request: HttpRequest, session_id: str) -> HttpResponse:
 @require_POST
 @tier_required(READ)
 def task_action(request: HttpRequest, team_id: str, task_id: str, action: str) -> HttpResponse:
+    coordinator = _coordinator(request, team_id, ADMIN, "Requeueing or cancelling a task")
     if action not in ("requeue", "cancel"):
         raise Http404(f"No task action {action!r}.")
-    coordinator = _coordinator(request, team_id, ADMIN, f"{action.capitalize()} of a task")
     try:
         if action == "requeue":
             coordinator.requeue_task(task_id)
@@ -138,6 +139,12 @@ def clear_memory(request: HttpRequest, agent_id: str) -> HttpResponse:
     record(request, "memory.clear", agent_id, team=team, keys=count, **several)
     messages.success(request, f"Cleared {count} keys of {agent_id}'s working memory.")
     return HttpResponseRedirect(reverse("working_memory"))
+
+
+def _acting(request: HttpRequest, team: str, needed: AccessTier, action: str) -> Caller:
+    """Who the person acts as in the team a form names (empty: org-wide), before the
+    form is read: 404 for a team they are not in, 403 below ``needed``."""
+    return caller_for(request).acting_in(team or None, needed, action)
 
 
 def _to_team(team_id: str) -> HttpResponse:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
@@ -21,7 +22,7 @@ from memory import RedisShortTermMemory, StagedPattern
 from memory import patterns as staged
 from memory.codec import check_id
 from memory.patterns import MAX_REASON_LENGTH
-from memory.tiers import READ
+from memory.tiers import READ, VALIDATE
 
 from . import bulk, decisions, undo
 from .decisions import ACTIONS, Outcome
@@ -75,9 +76,9 @@ def _told(request: HttpRequest, outcome: Outcome) -> HttpResponse:
 @require_POST
 @tier_required(READ)
 def pattern_action(request: HttpRequest, pattern_id: str, action: str) -> HttpResponse:
+    _may_decide(caller_for(request), check_id(pattern_id, "pattern_id"))
     if action not in (*ACTIONS, "undo"):
         raise Http404(f"No pattern action {action!r}.")
-    check_id(pattern_id, "pattern_id")
     if action == "undo":
         outcome = undo.undo(request, pattern_id)
         if outcome.ok:
@@ -97,8 +98,25 @@ def pattern_action(request: HttpRequest, pattern_id: str, action: str) -> HttpRe
     return _told(request, outcome)
 
 
+def _may_decide(viewer: Viewer, pattern_id: str) -> None:
+    """Before anything else: 404 for a pattern (staged or decided) of a team they are
+    not in, 403 below the validator tier there (or anywhere, for no such pattern)."""
+    memory = get_memory()
+    pattern = staged.get_staged(memory, viewer, pattern_id)
+    if pattern is None:
+        done = staged.decision(memory, viewer, pattern_id)
+        if done is None:
+            if viewer.highest < VALIDATE:
+                raise PermissionDenied("Deciding patterns needs the validator tier.")
+            return
+        team = done["pattern"].get("team")
+    else:
+        team = pattern.team
+    viewer.acting_in(team, VALIDATE, "Deciding a pattern")
+
+
 @require_POST
-@tier_required(READ)
+@tier_required(VALIDATE)
 def pattern_bulk(request: HttpRequest) -> HttpResponse:
     """Approve or reject the selected patterns with one reason."""
     action = request.POST.get("action", "")
