@@ -16,7 +16,7 @@ from django.http import Http404
 
 from empathy_web.accounts.teams import Viewer
 from empathy_web.accounts.tiers import may_read_memory_of
-from memory import RedisShortTermMemory, TTLStrategy
+from memory import AgentCoordinator, RedisShortTermMemory, TTLStrategy
 from memory import patterns as staged
 from memory.metrics import queue_depth, signal_rate
 from memory.page import Page
@@ -27,6 +27,7 @@ from memory.stats import used_memory
 from memory.summaries import team_summaries
 from memory.working import list_agents, list_entries
 
+from . import dead_letters
 from .agents_memory import coordinator_for, get_memory, session_for
 
 # The channel-layer group of the web processes (one member each, relay.py): the
@@ -102,6 +103,7 @@ def task_board(params: Params, viewer: Viewer) -> dict[str, Any]:
     teams = list(recent) + ([team_id] if team_id and team_id not in recent else [])
     sections: list[dict[str, Any]] = []
     counts: dict[str, Any] = {}
+    task_types: list[str] = []
     if team_id:
         coordinator = coordinator_for(viewer, team_id)
         counts = coordinator.counts()
@@ -110,7 +112,8 @@ def task_board(params: Params, viewer: Viewer) -> dict[str, Any]:
         def page(state: str, key: str, task_type: str | None = None) -> Any:
             return coordinator.list_tasks(state, task_type, PAGE, cursor if wanted == key else None)
 
-        for task_type in coordinator.task_types():
+        task_types = coordinator.task_types()
+        for task_type in task_types:
             key = f"pending:{task_type}"
             sections.append(
                 {
@@ -119,21 +122,32 @@ def task_board(params: Params, viewer: Viewer) -> dict[str, Any]:
                     "page": page("pending", key, task_type),
                 }
             )
-        for state, title in (
-            ("claimed", "Claimed"),
-            ("completed", "Completed"),
-            ("dead", "Dead-lettered"),
-        ):
+        for state, title in (("claimed", "Claimed"), ("completed", "Completed")):
             sections.append({"key": state, "title": title, "page": page(state, state)})
+        sections.append(_dead_section(coordinator, params, page))
     return {
         "teams": teams,
         "more_teams": (recent.total or 0) - len(teams),
         "team_id": team_id,
         "team_tier": viewer.tier_for(team_id),
         "counts": counts,
+        "task_types": task_types,
         "sections": sections,
         "now_ms": memory.server_time_ms(),
     }
+
+
+def _dead_section(
+    coordinator: AgentCoordinator, params: Params, page: Callable[[str, str], Any]
+) -> dict[str, Any]:
+    """The dead-lettered tasks: a page of them, or of those of one type or failure
+    reason (``dead_type``, ``dead_reason``), newest first."""
+    task_type, reason = dead_letters.filters(params)
+    section = {"key": "dead", "title": "Dead-lettered", "dead_type": task_type}
+    if not (task_type or reason):
+        return {**section, "page": page("dead", "dead"), "dead_reason": ""}
+    found = dead_letters.matching(coordinator, task_type, reason, PAGE)
+    return {**section, "page": Page(found.tasks, None), "dead_reason": reason, "more": found.more}
 
 
 AGENT_TEAMS_PAGE = 10  # teams per page of the agents list, each with its own agent pages

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import actions, values, views
+from . import actions, requeue, values, views
 
 urlpatterns = [
     path("", views.overview, name="overview"),
@@ -15,6 +15,7 @@ urlpatterns = [
         actions.task_action,
         name="task_action",
     ),
+    path("dead-letters/<str:team_id>/requeue/", requeue.requeue_dead, name="requeue_dead"),
     path("agents/", views.agents, name="agents"),
     path("sessions/", views.sessions, name="sessions"),
     path("sessions/<str:session_id>/", views.session_detail, name="session_detail"),
