@@ -91,6 +91,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "empathy_web.dashboard.prometheus.request_timings",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "servestatic.middleware.ServeStaticMiddleware",
@@ -185,6 +186,13 @@ CONTENT_SECURITY_POLICY = {
 
 # Open dashboards (websockets) one user may have across every web process; more are refused.
 DASHBOARD_SOCKETS_PER_USER = envint("DASHBOARD_SOCKETS_PER_USER", "20")
+
+# /metrics (empathy_web/dashboard/prometheus.py): a bearer token, or client addresses
+# and networks (CIDR) that may scrape without one; with neither, /metrics is off. At
+# most METRICS_MAX_TEAMS teams, the most recently active, get series of their own.
+METRICS_TOKEN = os.getenv("METRICS_TOKEN", "")
+METRICS_ALLOWED_ADDRESSES = envlist("METRICS_ALLOWED_ADDRESSES", "")
+METRICS_MAX_TEAMS = envint("METRICS_MAX_TEAMS", "200")
 
 # Requests one agent credential may make per minute on the agent API.
 API_REQUESTS_PER_MINUTE = envint("API_REQUESTS_PER_MINUTE", "6000")

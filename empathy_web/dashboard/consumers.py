@@ -45,6 +45,7 @@ from .fragments import (
 )
 from .layers import LOST
 from .panels import PANELS
+from .prometheus import OPEN_WEBSOCKETS
 from .relay import HINT, REJOIN_EVERY, RETRY_JOIN_EVERY, relay_for
 
 logger = logging.getLogger("empathy_web.live")
@@ -111,6 +112,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         self.sending = asyncio.Lock()  # one page update at a time, in order
         self.relay = relay_for(self.channel_layer)
         await self.accept()
+        OPEN_WEBSOCKETS.inc()
         self.follower = asyncio.create_task(self._follow_relay())
         await self.resync()
         self.rejoin = asyncio.create_task(self._rejoin_forever())
@@ -139,6 +141,7 @@ class DashboardConsumer(AsyncWebsocketConsumer):
                     get_memory(), self.viewer, SOCKET_POOL, self.channel_name
                 )
         if hasattr(self, "follower"):
+            OPEN_WEBSOCKETS.dec()
             self.relay.leave(self)
             self.follower.cancel()
         if hasattr(self, "rejoin"):

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import actions, requeue, values, views
+from . import actions, prometheus, requeue, values, views
 
 urlpatterns = [
     path("", views.overview, name="overview"),
@@ -27,5 +27,6 @@ urlpatterns = [
     path("memory/<str:agent_id>/clear/", actions.clear_memory, name="clear_memory"),
     path("live/", views.live_poll, name="live_poll"),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", prometheus.metrics, name="metrics"),
     path("readyz", views.readyz, name="readyz"),
 ]

@@ -118,6 +118,8 @@ MATRIX: dict[str, Rule] = {
     "admin:index":     Rule("admin:index",
                             get=(ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, ADMIN_LOGIN, 200)),
     "healthz":         Rule("healthz", get=ANYONE),
+    # Off unless METRICS_TOKEN or METRICS_ALLOWED_ADDRESSES (tests/web/test_metrics.py).
+    "metrics":         Rule("metrics", get=(404,) * 6, post=NOT_ALLOWED),
     "readyz":          Rule("readyz", get=ANYONE),
     "overview":        Rule("overview", get=PAGE, post=NOT_ALLOWED),
     "signals":         Rule("signals", get=PAGE, post=NOT_ALLOWED),
