@@ -79,7 +79,9 @@ def _team_figures(summaries: dict[str, dict[str, Any]]) -> Iterator[Metric]:
         "empathy_queue_depth", "Tasks waiting to be claimed.", labels=["team", "task_type"]
     )
     states = GaugeMetricFamily(
-        "empathy_tasks", "Tasks by state (completed: within the retention).", labels=["team", "state"]
+        "empathy_tasks",
+        "Tasks by state (completed: within the retention).",
+        labels=["team", "state"],
     )
     agents = GaugeMetricFamily(
         "empathy_agents", "Registered agents by liveness.", labels=["team", "liveness"]
