@@ -1,0 +1,72 @@
+"""Server-rendered charts: a few series drawn as one SVG, with a table of the same figures
+for screen readers (and anyone who wants the numbers)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+# Each range: how many points the library gives, how many go into one drawn point (the
+# SVG stays a few hundred points wide) and into one row of the table.
+RANGES = {
+    "1h": {"label": "last hour", "per_point": 1, "per_row": 5, "row": "%H:%M"},
+    "24h": {"label": "last 24 hours", "per_point": 5, "per_row": 60, "row": "%H:00"},
+    "7d": {"label": "last 7 days", "per_point": 1, "per_row": 24, "row": "%a %d %b"},
+}
+WIDTH, HEIGHT, PAD = 600, 140, 4
+
+
+@dataclass(frozen=True)
+class Line:
+    """One series of a chart: its name, CSS class, and (start ms, count) points."""
+
+    name: str
+    css: str
+    points: Sequence[tuple[int, int]]
+
+
+def _grouped(points: Sequence[tuple[int, int]], size: int) -> list[tuple[int, int]]:
+    """Sums of ``size`` consecutive points, each at its first point's time."""
+    return [
+        (points[i][0], sum(count for _, count in points[i : i + size]))
+        for i in range(0, len(points), size)
+    ]
+
+
+def chart(lines: Sequence[Line], range_name: str) -> dict[str, object]:
+    """What ``dashboard/_chart.html`` draws: each line as SVG points on one scale, and
+    the table rows (time, then each line's count)."""
+    shape = RANGES[range_name]
+    drawn = [_grouped(line.points, shape["per_point"]) for line in lines]
+    peak = max((count for points in drawn for _, count in points), default=0)
+    top = peak or 1
+    length = max((len(points) for points in drawn), default=0)
+    step = (WIDTH - 2 * PAD) / max(length - 1, 1)
+    polylines = []
+    for line, points in zip(lines, drawn, strict=True):
+        xy = " ".join(
+            f"{PAD + i * step:.1f},{HEIGHT - PAD - count / top * (HEIGHT - 2 * PAD):.1f}"
+            for i, (_, count) in enumerate(points)
+        )
+        total = sum(count for _, count in line.points)
+        polylines.append({"name": line.name, "css": line.css, "points": xy, "total": total})
+    rows = [_grouped(line.points, shape["per_row"]) for line in lines]
+    table = [
+        (_when(row[0][0], shape["row"]), [count for _, count in row])
+        for row in zip(*rows, strict=True)
+    ]
+    return {
+        "range": range_name,
+        "range_label": shape["label"],
+        "ranges": list(RANGES),
+        "lines": polylines,
+        "peak": peak,
+        "table": table,
+        "width": WIDTH,
+        "height": HEIGHT,
+    }
+
+
+def _when(ms: int, fmt: str) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).strftime(fmt)
