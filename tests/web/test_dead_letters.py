@@ -80,3 +80,11 @@ def test_a_steward_of_another_team_gets_404(dead, client_for, make_user):
     assert other.get(f"/dead-letters/{TEAM}/requeue/").status_code == 404
     assert other.post(f"/dead-letters/{TEAM}/requeue/").status_code == 404
     assert dead.counts()["dead"] == 5
+
+
+def test_a_requeue_without_the_csrf_token_is_refused(dead, client_for):
+    browser = client_for("steward", enforce_csrf_checks=True)
+    page = browser.get(f"/dead-letters/{TEAM}/requeue/")
+    assert f'action="/dead-letters/{TEAM}/requeue/"' in page.content.decode()
+    assert browser.post(f"/dead-letters/{TEAM}/requeue/", {}).status_code == 403
+    assert dead.counts()["dead"] == 5

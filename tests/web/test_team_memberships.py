@@ -70,9 +70,10 @@ def test_the_membership_command_adds_changes_lists_and_removes_with_an_audit(mak
 )
 def test_the_membership_command_refuses_bad_input_and_changes_nothing(make_user, args, said):
     make_user(None, "dana")
+    before = Membership.objects.count(), AuditEntry.objects.count()
     with pytest.raises(CommandError, match=said):
         _run(*args)
-    assert not Membership.objects.exists() and not AuditEntry.objects.exists()
+    assert (Membership.objects.count(), AuditEntry.objects.count()) == before
 
 
 @pytest.fixture
