@@ -253,6 +253,7 @@ SOCKET_PANELS = "overview-panel,task-board,agent-list,session-list,working-memor
 
 
 @pytest.mark.parametrize("name", PEOPLE)
+@pytest.mark.django_db(transaction=True)
 async def test_live_panels_over_the_websocket_show_your_teams_only(records, person, name):
     client = await sync_to_async(person)(name)
     cookie = f"sessionid={client.cookies['sessionid'].value}; csrftoken={'x' * 32}".encode()

@@ -179,6 +179,7 @@ def test_no_record_of_another_team_reaches_a_member_of_one_team(
     assert LEAK not in seen
 
 
+@pytest.mark.django_db(transaction=True)
 async def test_a_membership_change_reaches_open_dashboards_at_once(memory, make_user, client_for):
     for team in ("alpha", "beta"):
         await sync_to_async(AgentCoordinator(memory, team).add_task)(AgentTask(f"t-{team}", "x"))
