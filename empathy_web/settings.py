@@ -193,6 +193,8 @@ DASHBOARD_SOCKETS_PER_USER = envint("DASHBOARD_SOCKETS_PER_USER", "20")
 METRICS_TOKEN = os.getenv("METRICS_TOKEN", "")
 METRICS_ALLOWED_ADDRESSES = envlist("METRICS_ALLOWED_ADDRESSES", "")
 METRICS_MAX_TEAMS = envint("METRICS_MAX_TEAMS", "200")
+# A queue whose oldest task has waited longer than this shows in colour.
+QUEUE_LATENCY_WARN_SECONDS = envint("QUEUE_LATENCY_WARN_SECONDS", "300")
 
 # Requests one agent credential may make per minute on the agent API.
 API_REQUESTS_PER_MINUTE = envint("API_REQUESTS_PER_MINUTE", "6000")

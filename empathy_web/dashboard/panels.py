@@ -13,21 +13,23 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from django.http import Http404
+from django.utils.http import urlencode
 
 from empathy_web.accounts.teams import Viewer
 from empathy_web.accounts.tiers import may_read_memory_of
 from memory import AgentCoordinator, RedisShortTermMemory, TTLStrategy
 from memory import patterns as staged
-from memory.metrics import queue_depth, signal_rate
+from memory.metrics import queue_depth, queue_latency, signal_rate
 from memory.page import Page
 from memory.registry import agent_teams_of, team_page
 from memory.sessions import get_session, list_sessions
 from memory.signals import list_signals
 from memory.stats import used_memory
 from memory.summaries import team_summaries
+from memory.timings import task_timings
 from memory.working import list_agents, list_entries
 
-from . import dead_letters
+from . import dead_letters, operating
 from .agents_memory import coordinator_for, get_memory, session_for
 
 # The channel-layer group of the web processes (one member each, relay.py): the
@@ -54,9 +56,15 @@ def overview(params: Params, viewer: Viewer) -> dict[str, Any]:
     for summary in summaries.values():
         for state in liveness:
             liveness[state] += summary["agents"][state]
+    latency = queue_latency(memory, viewer, list(teams))
+    range_name = operating.chart_range(params)
     return {
         "teams": teams,
-        "team_rows": [{"team_id": team_id, **summaries[team_id]} for team_id in teams],
+        "team_rows": [
+            {"team_id": team_id, **summaries[team_id], "oldest": operating.oldest(latency[team_id])}
+            for team_id in teams
+        ],
+        "throughput": operating.throughput(memory, viewer, list(teams), range_name),
         "liveness": liveness,
         "stats": _stats(memory, viewer),
         "expiring_soon": staged.count_staged(
@@ -113,6 +121,9 @@ def task_board(params: Params, viewer: Viewer) -> dict[str, Any]:
             return coordinator.list_tasks(state, task_type, PAGE, cursor if wanted == key else None)
 
         task_types = coordinator.task_types()
+        waits = {row["task_type"]: row for row in operating.latency_rows(
+            queue_latency(memory, viewer, [team_id])[team_id]
+        )}  # fmt: skip
         for task_type in task_types:
             key = f"pending:{task_type}"
             sections.append(
@@ -120,6 +131,7 @@ def task_board(params: Params, viewer: Viewer) -> dict[str, Any]:
                     "key": key,
                     "title": f"Queued: {task_type}",
                     "page": page("pending", key, task_type),
+                    "latency": waits.get(task_type),
                 }
             )
         for state, title in (("claimed", "Claimed"), ("completed", "Completed")):
@@ -133,6 +145,9 @@ def task_board(params: Params, viewer: Viewer) -> dict[str, Any]:
         "counts": counts,
         "task_types": task_types,
         "sections": sections,
+        "throughput": team_id
+        and operating.throughput(memory, viewer, [team_id], operating.chart_range(params)),
+        "chart_query": urlencode({"team": team_id}) + "&" if team_id else "",
         "now_ms": memory.server_time_ms(),
     }
 
@@ -151,6 +166,7 @@ def _dead_section(
 
 
 AGENT_TEAMS_PAGE = 10  # teams per page of the agents list, each with its own agent pages
+AGENT_WINDOW = "24h"  # the agents list's figures of work done
 
 
 def agent_list(params: Params, viewer: Viewer) -> dict[str, Any]:
@@ -167,11 +183,20 @@ def agent_list(params: Params, viewer: Viewer) -> dict[str, Any]:
             claims.setdefault(task.claimed_by, []).append(task)
         cursor = _cursor(params) if params.get("team") == team_id else None
         page = coordinator.get_agents(PAGE, cursor)
+        # What each agent did in the last day: completed, failed, median time.
+        done = task_timings(memory, viewer, team_id, window=AGENT_WINDOW, by="agent")
         rows = [
-            (agent, claims.get(agent.agent_id, []), now - agent.last_heartbeat_ms) for agent in page
-        ]
+            (agent, claims.get(agent.agent_id, []), now - agent.last_heartbeat_ms,
+             done.get(agent.agent_id))
+            for agent in page
+        ]  # fmt: skip
         teams.append({"team_id": team_id, "page": page, "rows": rows})
-    return {"teams": teams, "team_ids": team_ids, "teams_cursor": params.get("teams", "")}
+    return {
+        "teams": teams,
+        "team_ids": team_ids,
+        "teams_cursor": params.get("teams", ""),
+        "window": AGENT_WINDOW,
+    }
 
 
 def session_list(params: Params, viewer: Viewer) -> dict[str, Any]:

@@ -38,17 +38,31 @@ def test_it_shows_agents_with_liveness_capabilities_and_claims(memory, observer)
     assert response.status_code == 200
     # Heartbeat ages to the second (a slow run may add one).
     assert re.fullmatch(
-        r"lead alive [01]s ago planning, review -", element(response, "agent-reviewers-lead")
+        r"lead alive [01]s ago planning, review - 0 0 -", element(response, "agent-reviewers-lead")
     )
     assert re.fullmatch(
-        r"security late 4[56]s ago security audit-auth",
+        r"security late 4[56]s ago security audit-auth 0 0 -",
         element(response, "agent-reviewers-security"),
     )
     assert re.fullmatch(
-        r"perf dead 10m 0[01]s ago performance -", element(response, "agent-reviewers-perf")
+        r"perf dead 10m 0[01]s ago performance - 0 0 -", element(response, "agent-reviewers-perf")
     )
     assert "compiler alive" in element(response, "agent-builders-compiler")
 
 
 def test_it_says_when_no_agent_has_registered(memory, observer):
     assert "No agent has registered yet." in page_text(observer.get("/agents/"))
+
+
+def test_each_agent_shows_what_it_completed_and_failed_in_the_last_day(memory, observer):
+    team = AgentCoordinator(memory, "reviewers", max_attempts=3)
+    team.register_agent("fast", ["review"])
+    for i in range(3):
+        team.add_task(AgentTask(f"ok-{i}", "review"))
+        team.complete_task(team.claim_task("fast", "review").task_id, {"ok": True})
+    team.add_task(AgentTask("bad", "review"))
+    team.fail_task(team.claim_task("fast", "review").task_id, "boom")
+
+    row = element(observer.get("/agents/"), "agent-reviewers-fast")
+
+    assert re.fullmatch(r"fast alive [01]s ago review - 3 1 \d+ ms", row)

@@ -50,14 +50,16 @@ def test_it_summarises_agents_tasks_patterns_sessions_and_signals(memory, observ
     assert "1 active" in text
     assert "3 in the last 5 minutes" in text
     table = words(response.content.decode().split("Tasks per team")[1])
-    assert "reviewers 1 1 1 1" in table  # queued, claimed, completed, dead-lettered
-    assert "builders 2 0 0 0" in table
+    # queued, the oldest's wait, claimed, completed, dead-lettered
+    assert re.search(r"reviewers 1 [0-9]s 1 1 1", table)
+    assert re.search(r"builders 2 [0-9]s 0 0 0", table)
     sparklines = re.findall(r'<svg role="img" aria-label="([^"]+)"', response.content.decode())
-    assert len(sparklines) == 2
+    assert len(sparklines) == 3  # and the chart of tasks completed and failed
+    assert sparklines[2].startswith("Tasks of the teams below, last hour: completed 1, failed 1")
     assert sparklines[0].startswith("signals per minute: latest ")
     assert sparklines[1].startswith("queued tasks: latest 3,")
     for points in re.findall(r'<polyline [^>]*points="([^"]+)"', response.content.decode()):
-        assert len(points.split()) == 60  # one point per minute of the last hour
+        assert len(points.split()) == 60  # one point per minute of the last hour (each)
 
 
 def test_it_says_what_is_missing_on_an_empty_memory(memory, observer):

@@ -26,6 +26,14 @@ def duration_ms(value: int | None) -> str:
 
 
 @register.filter
+def took_ms(value: float | None) -> str:
+    """A time taken, in ms: ``230 ms`` under a second, else as ``duration_ms``."""
+    if value is None or value < 0:
+        return "-"
+    return f"{value:.0f} ms" if value < 1000 else duration_ms(int(value))
+
+
+@register.filter
 def epoch_ms(value: int | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value / 1000, tz=UTC)
 
