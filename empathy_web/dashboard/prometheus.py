@@ -30,11 +30,13 @@ from django.urls import Resolver404, resolve
 from django.utils.decorators import sync_and_async_middleware
 from django.views.decorators.http import require_GET
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from empathy_web.accounts.client_ip import client_ip
+from memory.metrics import queue_latency
 from memory.registry import team_page
+from memory.series import PATTERN_KINDS, TASK_KINDS, counter_totals
 from memory.summaries import team_summaries
 from memory.tiers import AccessTier, Caller
 
@@ -71,6 +73,8 @@ class RedisFigures:
         unreported.add_metric([], max(0, (page.total or 0) - len(teams)))
         yield unreported
         yield from _team_figures(team_summaries(memory, READER, teams))
+        yield _latency(queue_latency(memory, READER, teams))
+        yield from _counters(counter_totals(memory, READER, teams))
         yield _bridge_lag(memory)
 
 
@@ -79,8 +83,8 @@ def _team_figures(summaries: dict[str, dict[str, Any]]) -> Iterator[Metric]:
         "empathy_queue_depth", "Tasks waiting to be claimed.", labels=["team", "task_type"]
     )
     states = GaugeMetricFamily(
-        "empathy_tasks",
-        "Tasks by state (completed: within the retention).",
+        "empathy_tasks_in_state",
+        "Tasks by state now (completed: within the retention).",
         labels=["team", "state"],
     )
     agents = GaugeMetricFamily(
@@ -94,6 +98,45 @@ def _team_figures(summaries: dict[str, dict[str, Any]]) -> Iterator[Metric]:
         for liveness, count in summary["agents"].items():
             agents.add_metric([team, liveness], count)
     yield from (depth, states, agents)
+
+
+def _latency(latency: dict[str, dict[str, int]]) -> Metric:
+    family = GaugeMetricFamily(
+        "empathy_queue_latency_seconds",
+        "How long the oldest task waiting in a queue has waited.",
+        labels=["team", "task_type"],
+    )
+    for team, by_type in latency.items():
+        for task_type, ms in by_type.items():
+            family.add_metric([team, task_type], ms / 1000)
+    return family
+
+
+def _counters(totals: dict[str, dict[str, dict[str, int]]]) -> Iterator[Metric]:
+    """The library's all-time counts (team ``""``: org-wide signals and patterns)."""
+    tasks = CounterMetricFamily(
+        "empathy_tasks",
+        "Tasks by outcome: added, claimed, completed, failed (and retried), dead_lettered, "
+        "lease_expired.",
+        labels=["team", "task_type", "outcome"],
+    )
+    signals = CounterMetricFamily("empathy_signals_sent", "Signals sent.", labels=["team"])
+    patterns = CounterMetricFamily(
+        "empathy_patterns",
+        "Staged patterns: staged, promoted, rejected, expired undecided.",
+        labels=["team", "event"],
+    )
+    for team, kinds in totals.items():
+        for kind, by_type in kinds.items():
+            for task_type, count in by_type.items():
+                if kind in TASK_KINDS:
+                    outcome = kind.removeprefix("tasks_")
+                    tasks.add_metric([team, task_type, outcome], count)
+                elif kind == "signals_sent":
+                    signals.add_metric([team], count)
+                elif kind in PATTERN_KINDS:
+                    patterns.add_metric([team, kind.removeprefix("patterns_")], count)
+    yield from (tasks, signals, patterns)
 
 
 def _bridge_lag(memory: Any) -> Metric:

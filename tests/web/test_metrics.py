@@ -7,7 +7,8 @@ import pytest
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
-from memory import AgentCoordinator, AgentTask, EmpathyOS, RedisShortTermMemory
+from memory import AccessTier, AgentCoordinator, AgentTask, Caller, EmpathyOS, RedisShortTermMemory
+from memory.signals import send
 
 pytestmark = pytest.mark.django_db
 
@@ -37,6 +38,7 @@ def workload(memory: RedisShortTermMemory) -> RedisShortTermMemory:
     build.add_task(AgentTask("f-1", "fix"))
     build.claim_task("a1", "review")
     build.fail_task(build.claim_task("a2", "review").task_id, "boom", retry=False)
+    send(memory, Caller("a1", AccessTier.CONTRIBUTOR), "status", {"ok": 1}, team="build")
     return memory
 
 
@@ -67,10 +69,23 @@ def test_the_figures_are_the_librarys(settings, client, workload):
     depth = found["empathy_queue_depth"]
     assert depth[(("task_type", "fix"), ("team", "build"))] == 1
     assert depth[(("task_type", "review"), ("team", "build"))] == 3
-    tasks = {dict(k)["state"]: v for k, v in found["empathy_tasks"].items()}
+    tasks = {dict(k)["state"]: v for k, v in found["empathy_tasks_in_state"].items()}
     assert tasks == {"pending": 4, "claimed": 1, "completed": 0, "dead": 1}
     agents = {dict(k)["liveness"]: v for k, v in found["empathy_agents"].items()}
     assert agents == {"alive": 2, "late": 0, "dead": 0}
+    outcomes = {
+        (dict(k)["task_type"], dict(k)["outcome"]): v
+        for k, v in found["empathy_tasks_total"].items()
+        if dict(k)["team"] == "build"
+    }
+    assert outcomes == {
+        ("review", "added"): 5, ("fix", "added"): 1, ("review", "claimed"): 2,
+        ("review", "dead_lettered"): 1,
+    }  # fmt: skip
+    assert found["empathy_signals_sent_total"] == {(("team", "build"),): 1}
+    waits = found["empathy_queue_latency_seconds"]
+    assert set(waits) == {(("task_type", t), ("team", "build")) for t in ("fix", "review")}
+    assert all(0 <= v < 60 for v in waits.values())
     assert found["empathy_teams_unreported"][()] == 0
     assert found["empathy_bridge_lag_seconds"][()] == 0  # no bridge has announced anything
     again = scrape(client, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")  # the first one, timed
