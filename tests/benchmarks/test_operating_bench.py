@@ -1,0 +1,103 @@
+"""What operators read: ``/metrics`` with 100 teams of 20 task types each, and the chart
+of tasks completed and failed in each range, on the task board (one team) and on the
+overview (a page of 25 teams).
+
+One private redis-server on 127.0.0.1 holds 100 teams, each with 20 task types, 5 tasks
+of each queued, and in each type 2 completed, 1 failed and 1 dead-lettered: the series,
+totals and timings are those of that work. Django's test ``Client`` GETs each URL (a
+steward; ``/metrics`` with its bearer token) as ``test_pages_bench`` does and prints
+median, p95 and the cost columns against the 100 ms target.
+
+Run with ``make bench`` or ``pytest -m benchmark -s tests/benchmarks/test_operating_bench.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import textwrap
+import time
+
+import pytest
+from django.contrib.auth.models import Group, User
+from django.test import Client
+
+from empathy_web.dashboard.agents_memory import use_memory
+from memory import AgentCoordinator, AgentTask, RedisShortTermMemory
+from tests.benchmarks.report import Op, measure, text_table
+from tests.benchmarks.test_pages_bench import HEADER, RIGHT, TARGET_MS, Page, cells, check, cost
+from tests.redis_server import RedisServer
+
+pytestmark = [pytest.mark.benchmark, pytest.mark.django_db]
+
+N = int(os.environ.get("BENCH_PAGE_N", "30"))
+TEAMS, TYPES, QUEUED = 100, 20, 5
+TOKEN = "bench-token"
+
+
+def _team(memory: RedisShortTermMemory, n: int) -> None:
+    team = f"team-{n:03d}"
+    coordinator = AgentCoordinator(memory, team, lease_seconds=3600, max_attempts=1)
+    coordinator.register_agent(f"agent-{n:03d}")
+    for t in range(TYPES):
+        task_type = f"type-{t:02d}"
+        for i in range(QUEUED + 4):
+            coordinator.add_task(AgentTask(f"{team}-{task_type}-{i}", task_type))
+        for i in range(4):
+            task = coordinator.claim_task(f"agent-{n:03d}", task_type)
+            if i < 2:
+                coordinator.complete_task(task.task_id, {"ok": i})
+            else:
+                coordinator.fail_task(task.task_id, "boom", retry=i == 2)
+
+
+def pages() -> list[Page]:
+    chart = ('<figure class="chart" id="throughput">',)
+    board = "/tasks/?team=team-000&range="
+    return [
+        Page("/metrics", "/metrics", ("empathy_tasks_total", "empathy_queue_latency_seconds")),
+        *(Page(f"{board}{r}", f"{board}{r}", chart) for r in ("1h", "24h", "7d")),
+        *(Page(f"/?range={r}", f"/?range={r}", chart) for r in ("1h", "24h", "7d")),
+    ]
+
+
+def test_metrics_and_charts(server: RedisServer, settings) -> None:
+    settings.METRICS_TOKEN = TOKEN
+    raw = server.client()
+    memory = RedisShortTermMemory(url=server.url)
+    try:
+        start = time.perf_counter()
+        for n in range(TEAMS):
+            _team(memory, n)
+        filled = time.perf_counter() - start
+        use_memory(memory)
+        steward = User.objects.create_user("bench-steward")
+        steward.groups.add(Group.objects.get(name="steward"))
+        client = Client(HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+        client.force_login(steward)
+        todo = pages()
+        stats = measure(
+            [Op(p.name, lambda _, url=p.url: client.get(url), None, check(p)) for p in todo],
+            n=N,
+            warmup=3,
+            block=10,
+        )
+        costs = {page.name: cost(client, raw, page) for page in todo}
+        series = len(client.get("/metrics").content.decode().splitlines())
+    finally:
+        use_memory(None)
+        memory.close()
+        raw.close()
+    rows = [cells(page, stats[page.name], costs[page.name]) for page in todo]
+    print()
+    print(
+        textwrap.fill(
+            f"/metrics and the charts: {TEAMS} teams x {TYPES} task types ({filled:.0f} s to "
+            f"fill); /metrics answers {series:,} lines. A steward; the overview charts its "
+            f"page of 25 teams. {os.cpu_count()} CPUs.",
+            100,
+        )
+    )
+    print()
+    print(text_table(HEADER, rows, RIGHT))
+    failed = [row[0] for row in rows if row[-1] == "FAIL"]
+    print(f"\n{len(rows) - len(failed)} of {len(rows)} within {TARGET_MS:g} ms")
