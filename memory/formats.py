@@ -5,6 +5,7 @@ decoder. Their Lua halves are ``lua/includes/task_state.lua`` and
 
 from __future__ import annotations
 
+import math
 import re
 import struct
 from dataclasses import dataclass
@@ -185,6 +186,97 @@ MINUTE_MS = 60_000
 def decode_per_minute(raw: dict[bytes, bytes]) -> dict[int, int]:
     """A per-minute hash as read from Redis, as {minute: count}."""
     return {int(minute): int(count) for minute, count in raw.items()}
+
+
+# Series of counts by minute and by hour (memory/series.py; the Lua half is
+# lua/includes/series.lua). In a series hash, the field "<prefix><minute>" counts what
+# happened in that minute since the epoch, and "<prefix>h<hour>" in that hour. The
+# prefix is "<kind>\x00" in a team's own series; "<team>\x00" in a hash of one kind that
+# teams share (signals sent, patterns expired), whose minute fields are so
+# ``team_minute``; and "<team>\x00<kind>\x00" in a pattern shard's series. All-time
+# totals: "<kind>\x00<task type>" in a team's own, "<team>\x00<kind>" in those teams share.
+
+HOUR_MS = 3_600_000
+HOUR_MARK = "h"
+SERIES_MINUTES = 10_080  # minute fields are kept 7 days
+SERIES_HOURS = 2_160  # hour fields 90 days
+
+
+def own_series(kind: str) -> str:
+    return f"{kind}\x00"
+
+
+def team_series(team: str | None, kind: str | None = None) -> str:
+    """The prefix of ``team``'s series (None: org-wide) in a shared hash; ``kind`` when
+    the hash holds several."""
+    return f"{team or ORG_WIDE}\x00" if kind is None else f"{team or ORG_WIDE}\x00{kind}\x00"
+
+
+def minute_field(prefix: str, minute: int) -> str:
+    return f"{prefix}{minute}"
+
+
+def hour_field(prefix: str, hour: int) -> str:
+    return f"{prefix}{HOUR_MARK}{hour}"
+
+
+def series_bucket(field: bytes | str) -> tuple[bool, int]:
+    """(whether it counts an hour, rather than a minute; that hour or minute)."""
+    text = field.decode() if isinstance(field, bytes) else field
+    bucket = text.rpartition("\x00")[2]
+    if bucket.startswith(HOUR_MARK):
+        return True, int(bucket[len(HOUR_MARK) :])
+    return False, int(bucket)
+
+
+def task_total(kind: str, task_type: str) -> str:
+    return f"{kind}\x00{task_type}"
+
+
+def parse_task_total(field: bytes | str) -> tuple[str, str]:
+    """(kind, task type)."""
+    text = field.decode() if isinstance(field, bytes) else field
+    kind, _, task_type = text.partition("\x00")
+    return kind, task_type
+
+
+def team_total(team: str | None, kind: str) -> str:
+    return f"{team or ORG_WIDE}\x00{kind}"
+
+
+# Task timings (memory/timings.py; the Lua half is lua/includes/timings.lua). A timings
+# hash holds two rings of slots: "m" of TIMING_FINE_MS each, TIMING_FINE_SLOTS of them,
+# and "h" of an hour each, TIMING_HOUR_SLOTS of them. Slot number n (since the epoch) is
+# held at index n % slots; its fields are "<ring><index>:<name>": "at" (n), "max" (the
+# longest time, ms), "failed" (failures) and, per bucket b, "<b>" (how many times fell in
+# it). Bucket 0 holds 0 ms; bucket b from 1 to TIMING_TOP - 1 holds the times from
+# 2^((b-1)/TIMING_STEPS) ms up to 2^(b/TIMING_STEPS) ms; TIMING_TOP, the longer ones.
+
+TIMING_STEPS = 8  # buckets per doubling: a bucket's middle is within 4.4% of its times
+TIMING_TOP = 225  # 2^28 ms (3.1 days) and longer
+TIMING_FINE_MS = 300_000
+TIMING_FINE_SLOTS = 14
+TIMING_HOUR_SLOTS = 26
+TIMING_RINGS = {"m": (TIMING_FINE_MS, TIMING_FINE_SLOTS), "h": (HOUR_MS, TIMING_HOUR_SLOTS)}
+
+
+def timing_bucket(ms: int) -> int:
+    """The bucket of a time of ``ms`` milliseconds."""
+    if ms < 1:
+        return 0
+    return min(TIMING_TOP, 1 + math.floor(math.log(ms) / math.log(2) * TIMING_STEPS))
+
+
+def bucket_ms(bucket: int) -> float:
+    """What a bucket's times are reported as: its geometric middle (0 for bucket 0)."""
+    return 0.0 if bucket == 0 else 2 ** ((bucket - 0.5) / TIMING_STEPS)
+
+
+def parse_timing_field(field: bytes | str) -> tuple[str, int, str]:
+    """(ring, index, name)."""
+    text = field.decode() if isinstance(field, bytes) else field
+    slot, _, name = text.partition(":")
+    return slot[:1], int(slot[1:]), name
 
 
 # Signals: an id is "<server ms, 13 digits>-<microseconds within it, 12 digits>-<sender's

@@ -41,6 +41,10 @@ TEAM_PARTS = frozenset(
         "finished",
         "seq",
         "queue_changes",
+        "series",
+        "series_leaving",
+        "totals",
+        "timings_agents",
     }
 )
 SESSION_PARTS = frozenset({"meta", "agents", "context"})
@@ -76,6 +80,12 @@ class PatternShard:
         self.patterns_team_of = f"{self.tag}:staged:team_of"
         self.patterns_expired_team_minute = f"{self.tag}:expired:team_minute"
         self.patterns_expired_team_fields = f"{self.tag}:expired:team_minute:fields"
+        # Series of staged, promoted and rejected patterns by team (fields
+        # ``memory.formats.team_series``), their fields by when they leave, and the
+        # all-time totals of every kind by team (``memory.formats.team_total``).
+        self.patterns_series = f"{self.tag}:series"
+        self.patterns_series_leaving = f"{self.tag}:series:leaving"
+        self.patterns_totals = f"{self.tag}:series:totals"
 
     def pattern(self, pattern_id: str) -> str:
         return f"{self.tag}:p:{pattern_id}"
@@ -109,6 +119,8 @@ class KeySchema:
         # those fields by minute, so that old ones can leave.
         self.signals_team_rate = f"{prefix}{{signals}}:per_minute:team"
         self.signals_team_minutes = f"{prefix}{{signals}}:per_minute:team:minutes"
+        # All-time counts of signals sent, by team (``memory.formats.team_total``).
+        self.signals_team_totals = f"{prefix}{{signals}}:totals:team"
         # The dashboards' bridges, in one hash slot: where the stream has been announced
         # up to, which bridge leads (holder and token), and its fencing tokens.
         self.bridge_cursor = f"{prefix}{{bridge}}:last_id"
@@ -195,8 +207,10 @@ class KeySchema:
     # teams and tasks
     def team(self, team_id: str, part: str) -> str:
         """One of a team's keys: ``agents``, ``heartbeats``, ``spec``, ``state``,
-        ``completed``, ``dead``, ``types``, ``fence``, ``finished``, ``seq`` or
-        ``queue_changes``."""
+        ``completed``, ``dead``, ``types``, ``fence``, ``finished``, ``seq``,
+        ``queue_changes``, ``series`` and ``series_leaving`` (its counts by minute and
+        hour, ``memory.series``), ``totals`` (its all-time counts) or
+        ``timings_agents`` (the agents with timings, by last activity)."""
         if part not in TEAM_PARTS:
             raise ValueError(f"{part!r} is not a part of a team's keys")
         return f"{self.prefix}{{team:{team_id}}}:{part}"
@@ -206,6 +220,18 @@ class KeySchema:
 
     def leases(self, team_id: str, task_type: str) -> str:
         return f"{self.prefix}{{team:{team_id}}}:leases:{task_type}"
+
+    def waiting(self, team_id: str, task_type: str) -> str:
+        """The pending tasks of a type by when they last became pending (server ms)."""
+        return f"{self.prefix}{{team:{team_id}}}:waiting:{task_type}"
+
+    def type_timings(self, team_id: str, task_type: str) -> str:
+        """How long a type's tasks took from claim to completion (``memory.timings``)."""
+        return f"{self.prefix}{{team:{team_id}}}:timings:type:{task_type}"
+
+    def agent_timings(self, team_id: str, agent_id: str) -> str:
+        """How long an agent's tasks in a team took, and how many it failed."""
+        return f"{self.prefix}{{team:{team_id}}}:timings:agent:{agent_id}"
 
     def result(self, team_id: str, task_id: str) -> str:
         return f"{self.prefix}{{team:{team_id}}}:result:{task_id}"

@@ -1,12 +1,15 @@
 """Per-minute series for the last hour: signals sent (in all, or of some teams), and each
-team's queue depth."""
+team's queue depth; and how long each team's oldest pending task of each type has
+waited (``queue_latency``)."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
 from typing import Any
 
-from .connection import RedisConnection, redis_errors
+from .codec import check_id
+from .connection import RedisConnection, queue_time, redis_errors, time_ms
+from .exceptions import InvalidValue
 from .formats import MINUTE_MS, ORG_WIDE, decode_per_minute, team_minute
 from .registry import list_teams
 from .team_filter import check_teams
@@ -95,3 +98,43 @@ def _changes_and_sizes(
                     pipe.zcard(keys.queue(team, task_type))
             answers.extend(pipe.execute())
     return answers
+
+
+@redis_errors
+def queue_latency(
+    memory: RedisConnection, caller: Caller, team_ids: Collection[str]
+) -> dict[str, dict[str, int]]:
+    """For each team, by task type, how long (ms, by the server's clock) the oldest of
+    its pending tasks of that type has waited since it last became pending: added, or
+    put back by a failure, a lease that ran out or a requeue. Only types with pending
+    tasks are listed.
+
+    Each type's pending tasks are also kept by when they became pending (``waiting``,
+    by the scripts that add, claim, requeue, cancel and reap), beside the queue, whose
+    order is priority first: the oldest is its first member, O(1) per team and type.
+    Two round trips (the teams' task types, then their oldest), however many teams."""
+    caller.require(READ, "queue_latency")
+    if isinstance(team_ids, str | bytes):
+        raise InvalidValue("team_ids must be a collection of team ids, not one string")
+    teams = list(dict.fromkeys(check_id(team, "team") for team in team_ids))
+    keys = memory.keys
+    with memory.client.pipeline(transaction=False) as pipe:
+        queue_time(pipe)
+        for team in teams:
+            pipe.smembers(keys.team(team, "types"))
+        clock, *type_sets = pipe.execute()
+    now = time_ms(clock)
+    pairs = [
+        (team, task_type.decode())
+        for team, types in zip(teams, type_sets, strict=True)
+        for task_type in sorted(types)
+    ]
+    with memory.client.pipeline(transaction=False) as pipe:
+        for team, task_type in pairs:
+            pipe.zrange(keys.waiting(team, task_type), 0, 0, withscores=True)
+        oldest = pipe.execute() if pairs else []
+    latency: dict[str, dict[str, int]] = {team: {} for team in teams}
+    for (team, task_type), first in zip(pairs, oldest, strict=True):
+        if first:
+            latency[team][task_type] = max(0, now - int(first[0][1]))
+    return latency

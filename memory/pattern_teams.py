@@ -16,7 +16,7 @@ from .connection import RedisConnection, redis_errors
 from .exceptions import InvalidValue
 from .formats import (
     expiry_part,
-    parse_team_minute,
+    series_bucket,
     sort_part_member,
     split_team_member,
     team_bound,
@@ -200,8 +200,8 @@ def expiring_count(memory: RedisConnection, teams: Teams, now: int, within_ms: i
 @redis_errors
 def expired_in_teams(memory: RedisConnection, teams: Teams, first: int, last: int) -> int:
     """How many of ``teams``' patterns expired undecided in the minutes from ``first``
-    to ``last``: per shard, the teams' counts of those minutes, or all its counts when
-    it holds fewer."""
+    to ``last``: per shard, the teams' counts of those minutes, or all its counts (by
+    minute and by hour) when it holds fewer."""
     fields = [team_minute(team, minute) for team in teams for minute in range(first, last + 1)]
     sizes = per_shard(memory, lambda pipe, shard: pipe.hlen(shard.patterns_expired_team_minute))
     with memory.client.pipeline(transaction=False) as pipe:
@@ -215,8 +215,9 @@ def expired_in_teams(memory: RedisConnection, teams: Teams, first: int, last: in
     for answer in answers:
         if isinstance(answer, dict):
             for field, n in answer.items():
-                team, minute = parse_team_minute(field)
-                total += int(n) if team in wanted and first <= minute <= last else 0
+                team, bucket = split_team_member(field)
+                hourly, minute = series_bucket(bucket)
+                total += int(n) if not hourly and team in wanted and first <= minute <= last else 0
         else:
             total += sum(int(n) for n in answer if n is not None)
     return total

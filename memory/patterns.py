@@ -187,6 +187,8 @@ def decide(
     team: ``NotFound`` otherwise, as for a pattern no longer staged."""
     action = "promote_pattern" if decision == "promoted" else "reject_pattern"
     caller.require(VALIDATE, action)
+    if decision not in ("promoted", "rejected"):
+        raise InvalidValue(f"decision must be promoted or rejected, not {decision!r}")
     check_id(pattern_id, "pattern_id")
     if decision == "rejected" and not (isinstance(reason, str) and reason.strip()):
         raise InvalidValue("rejecting a pattern needs a reason")

@@ -280,11 +280,14 @@ def _includes(names: Iterable[str], found: dict[str, str] | None = None) -> dict
     return found
 
 
-# Team task queues (memory/tasks.py). A team's keys share its hash tag.
-_TEAM_TASK = ("spec", "state", "queue", "leases", "dead", "queue_changes")
+# Team task queues (memory/tasks.py). A team's keys share its hash tag. ``waiting``: a
+# type's pending tasks by when they became pending; ``_COUNTS``: the team's series and
+# totals (memory/series.py); ``*_timings``: of the task's type and its holder.
+_COUNTS = ("series", "series_leaving", "totals")
+_TEAM_TASK = ("spec", "state", "queue", "leases", "dead", "queue_changes", "waiting", *_COUNTS)
 ADD_TASK = LuaScript(
     "add_task",
-    keys=("spec", "state", "queue", "types", "seq", "teams", "queue_changes"),
+    keys=("spec", "state", "queue", "types", "seq", "teams", "queue_changes", "waiting", *_COUNTS),
     args=("task_id", "task_type", "spec_json", "priority", "team"),
     elsewhere=("teams",),
 )
@@ -297,33 +300,36 @@ CLAIM_TASK = LuaScript(
 )
 REAP_EXPIRED = LuaScript("reap_expired", keys=_TEAM_TASK, args=_REAP_ARGS, retry=True)
 _LEASE_ARGS = ("task_id", "token", "agent", "team")
+_TIMINGS = ("type_timings", "agent_timings", "timings_agents")
 COMPLETE_TASK = LuaScript(
     "complete_task",
-    keys=("spec", "state", "leases", "completed", "result", "finished"),
+    keys=("spec", "state", "leases", "completed", "result", "finished", *_COUNTS, *_TIMINGS),
     args=(*_LEASE_ARGS, "result_json", "result_ttl_ms"),
     retry=True,
 )
 FAIL_TASK = LuaScript(
     "fail_task",
-    keys=("state", "leases", "queue", "dead", "result", "queue_changes", "finished"),
+    keys=("state", "leases", "queue", "dead", "result", "queue_changes", "finished", "waiting",
+          *_COUNTS, "agent_timings", "timings_agents"),
     args=(*_LEASE_ARGS, "error_json", "retry", "max_attempts", "result_ttl_ms"),
     retry=True,
-)
+)  # fmt: skip
 EXTEND_LEASE = LuaScript(
     "extend_lease", keys=("state", "leases"), args=(*_LEASE_ARGS, "lease_ms"), retry=True
 )
 STEWARD_TASK = LuaScript(
     "steward_task",
-    keys=("spec", "state", "queue", "leases", "dead", "result", "queue_changes", "finished"),
+    keys=("spec", "state", "queue", "leases", "dead", "result", "queue_changes", "finished",
+          "waiting"),
     args=("task_id", "action", "team", "task_type"),
-)
+)  # fmt: skip
 
 # The agent registry (memory/registry.py).
 PRUNE_TEAM = LuaScript(
     "prune_team",
     keys=(
         "spec", "state", "finished", "completed", "types", "fence", "seq",
-        "queue_changes", "agents", "heartbeats", "teams",
+        "queue_changes", "agents", "heartbeats", *_COUNTS, "timings_agents", "teams",
     ),
     args=("team", "result_ttl_ms"),
     elsewhere=("teams",),
@@ -350,6 +356,8 @@ _TEAM_INDEXES = (
     "patterns_team_staged_at",
     "patterns_team_of",
 )
+# Series and totals of staged and decided patterns by team (memory/series.py).
+_PATTERN_COUNTS = ("patterns_series", "patterns_series_leaving", "patterns_totals")
 _PATTERN_INDEXES = (
     "patterns_staged",
     "patterns_expired_per_minute",
@@ -359,6 +367,7 @@ _PATTERN_INDEXES = (
     *_TEAM_INDEXES,
     "patterns_expired_team_minute",
     "patterns_expired_team_fields",
+    *_PATTERN_COUNTS,
 )
 STAGE_PATTERN = LuaScript(
     "stage_pattern",
@@ -372,7 +381,7 @@ _DECIDED_INDEXES = (
 )  # fmt: skip
 DECIDE_PATTERN = LuaScript(
     "decide_pattern",
-    keys=("pattern", "pattern_decision", *_DECIDED_INDEXES),
+    keys=("pattern", "pattern_decision", *_DECIDED_INDEXES, *_PATTERN_COUNTS),
     args=("pattern_id", "decision", "reason", "decision_ttl_ms", "team", "check_team"),
 )
 RESTORE_PATTERN = LuaScript(
@@ -386,7 +395,8 @@ PRUNE_PATTERNS = LuaScript("prune_patterns", keys=_PATTERN_INDEXES, args=())
 # sessions' signals are with the shared signals, and a session's participants get a
 # copy in their mailboxes (``mailboxes``: record and inbox keys, in pairs).
 _SEND_ARGS = ("token", "record_json", "signal_type", "ttl_ms", "target", "team")
-_FEED = ("signals_recent", "signals_rate", "signals_team_rate", "signals_team_minutes")
+_FEED = ("signals_recent", "signals_rate", "signals_team_rate", "signals_team_minutes",
+         "signals_team_totals")  # fmt: skip
 SEND_SIGNAL = LuaScript(
     "send_signal",
     keys=("signal", "signal_inbox", *_FEED),
@@ -461,39 +471,12 @@ PERSIST_COLLABORATION = LuaScript(
 )
 
 ALL = (
-    ADD_TASK,
-    CLAIM_TASK,
-    REAP_EXPIRED,
-    COMPLETE_TASK,
-    FAIL_TASK,
-    EXTEND_LEASE,
-    STEWARD_TASK,
-    REGISTER_AGENT,
-    HEARTBEAT,
-    UNREGISTER_AGENT,
-    PRUNE_TEAM,
-    STAGE_PATTERN,
-    DECIDE_PATTERN,
-    RESTORE_PATTERN,
-    PRUNE_PATTERNS,
-    SEND_SIGNAL,
-    BROADCAST_SIGNAL,
-    SESSION_SIGNAL,
-    FEED_SIGNAL,
-    DELIVER_SIGNAL,
-    RECEIVE_INBOX,
-    RECEIVE_BROADCASTS,
-    STASH,
-    DELETE_WORKING,
-    TOUCH_SESSION,
-    CREATE_CONFLICT,
-    RESOLVE_CONFLICT,
-    PERSIST_COLLABORATION,
-    COUNT_RUN,
-    TAKE_SLOT,
-    LEAD_BRIDGE,
-    SAVE_BRIDGE_CURSOR,
-    RELEASE_BRIDGE,
-)
+    ADD_TASK, CLAIM_TASK, REAP_EXPIRED, COMPLETE_TASK, FAIL_TASK, EXTEND_LEASE, STEWARD_TASK,
+    REGISTER_AGENT, HEARTBEAT, UNREGISTER_AGENT, PRUNE_TEAM, STAGE_PATTERN, DECIDE_PATTERN,
+    RESTORE_PATTERN, PRUNE_PATTERNS, SEND_SIGNAL, BROADCAST_SIGNAL, SESSION_SIGNAL, FEED_SIGNAL,
+    DELIVER_SIGNAL, RECEIVE_INBOX, RECEIVE_BROADCASTS, STASH, DELETE_WORKING, TOUCH_SESSION,
+    CREATE_CONFLICT, RESOLVE_CONFLICT, PERSIST_COLLABORATION, COUNT_RUN, TAKE_SLOT, LEAD_BRIDGE,
+    SAVE_BRIDGE_CURSOR, RELEASE_BRIDGE,
+)  # fmt: skip
 LIBRARY = FunctionLibrary(ALL)
 CLUSTER_LIBRARY = FunctionLibrary(ALL, cluster=True)

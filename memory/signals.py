@@ -92,6 +92,7 @@ def send(
         "signals_rate": keys.signals_rate,
         "signals_team_rate": keys.signals_team_rate,
         "signals_team_minutes": keys.signals_team_minutes,
+        "signals_team_totals": keys.signals_team_totals,
     }
     return decode(memory.run_script(script, caller, {**where, **feed}, args))
 

@@ -84,16 +84,21 @@ class TaskQueue(TeamScope):
     dead-lettered after ``max_attempts`` claims that did not complete.
     """
 
-    def _task_keys(self, *names: str, task_type: str = "", task_id: str = "") -> dict[str, str]:
-        """A script's keys by name: the team's own keys by part, ``queue`` and
-        ``leases`` of ``task_type``, and ``result`` of ``task_id``."""
+    def _task_keys(
+        self, *names: str, task_type: str = "", task_id: str = "", agent: str = ""
+    ) -> dict[str, str]:
+        """A script's keys by name: the team's own keys by part, ``queue``, ``leases``,
+        ``waiting`` and ``type_timings`` of ``task_type``, ``result`` of ``task_id``, and
+        ``agent_timings`` of ``agent``."""
         keys, team = self.memory.keys, self.team_id
         built = {}
         for name in names:
-            if name in ("queue", "leases"):
+            if name in ("queue", "leases", "waiting", "type_timings"):
                 built[name] = getattr(keys, name)(team, task_type)
             elif name == "result":
                 built[name] = keys.result(team, task_id)
+            elif name == "agent_timings":
+                built[name] = keys.agent_timings(team, agent)
             else:
                 built[name] = keys.team(team, name)
         return built
@@ -117,9 +122,8 @@ class TaskQueue(TeamScope):
         if not isinstance(task, AgentTask):
             raise TypeError(f"add_task takes an AgentTask, not {type(task).__name__}")
         task.validate()
-        keys = self._task_keys(
-            "spec", "state", "queue", "types", "seq", "queue_changes", task_type=task.task_type
-        )
+        names = [name for name in scripts.ADD_TASK.keys if name != "teams"]
+        keys = self._task_keys(*names, task_type=task.task_type)
         added = self.memory.run_script(
             scripts.ADD_TASK,
             self.caller,
@@ -229,7 +233,9 @@ class TaskQueue(TeamScope):
         and the same call can be made again."""
         caller, held_token, task_type = self._lease(task_id, token)
         caller.require(WRITE, script.name)
-        keys = self._task_keys(*script.keys, task_type=task_type, task_id=task_id)
+        keys = self._task_keys(
+            *script.keys, task_type=task_type, task_id=task_id, agent=caller.user_id
+        )
         args.update(task_id=task_id, token=held_token, agent=caller.user_id, team=self.team_id)
         try:
             answer = self.memory.run_script(script, caller, keys, args)

@@ -30,6 +30,12 @@ local entry = team_remove(team_index(patterns_team_expiry, patterns_team_confide
 redis.call('HSET', pattern_decision, 'decision', decision, 'by', actor, 'reason', reason,
            'at', now, 'json', rec[1], 'expires', member_expiry(rec[2]), 'agent', rec[3])
 if entry then redis.call('HSET', pattern_decision, 'team_entry', entry) end
+-- Counted for its team (a pattern from before teams were kept: org-wide).
+local kind = 'patterns_' .. decision
+local of_team = entry and entry_team(entry) or ''
+count_series(patterns_series, patterns_series_leaving, team_series(of_team, kind),
+             math.floor(now / 60000), 1)
+redis.call('HINCRBY', patterns_totals, team_total(of_team, kind), 1)
 redis.call('PEXPIRE', pattern_decision, decision_ttl_ms)
 emit('pattern.' .. decision, 'pattern_id', pattern_id, 'reason', reason)
 return rec[1]

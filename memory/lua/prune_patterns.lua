@@ -6,7 +6,7 @@ local gone = sweep_expired(patterns_staged, patterns_expired_per_minute,
                            team_index(patterns_team_expiry, patterns_team_confidence,
                                       patterns_team_staged_at, patterns_team_of,
                                       patterns_expired_team_minute,
-                                      patterns_expired_team_fields))
+                                      patterns_expired_team_fields, patterns_totals))
 if #gone > 0 then
   local ids = {}
   for i = 1, math.min(#gone, 20) do table.insert(ids, member_id(gone[i])) end

@@ -1,2 +1,3 @@
 --- @include "reap"
-return reap(state, queue, leases, dead, queue_changes, task_type, max_attempts, team, batch)
+return reap(state, queue, leases, dead, queue_changes, waiting, series, series_leaving, totals,
+            task_type, max_attempts, team, batch)

@@ -7,7 +7,8 @@ if existing then return existing end
 local ttl = tonumber(ttl_ms)
 deliver(signal, signal_inbox, body, signal_member(id, signal_type), ttl)
 elsewhere_run(feed, 'feed_signal_@',
-              {signals_recent, signals_rate, signals_team_rate, signals_team_minutes},
+              {signals_recent, signals_rate, signals_team_rate, signals_team_minutes,
+               signals_team_totals},
               {id .. '|' .. target, ttl, team})
 emit('signal.sent', 'signal_id', id, 'signal_type', signal_type, 'target', target,
      'team', team)

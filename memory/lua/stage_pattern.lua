@@ -2,7 +2,8 @@
 --- @include "fail"
 -- Stage a pattern. Restaging your own id replaces it; another agent's id is refused,
 -- and so is an id that was decided. Returns the stored JSON, with staged_at. `team` is
--- the pattern's team ('' when org-wide), resolved by the caller.
+-- the pattern's team ('' when org-wide), resolved by the caller. A pattern not staged
+-- before (restaging replaces) is counted for its team (series.lua).
 if redis.call('EXISTS', pattern_decision) == 1 then
   return fail('DECIDED', 'pattern ' .. pattern_id .. ' was already decided; stage it under a new id')
 end
@@ -13,7 +14,7 @@ end
 local teams = team_index(patterns_team_expiry, patterns_team_confidence,
                          patterns_team_staged_at, patterns_team_of,
                          patterns_expired_team_minute,
-                         patterns_expired_team_fields)
+                         patterns_expired_team_fields, patterns_totals)
 local expired = sweep_expired(patterns_staged, patterns_expired_per_minute,
                               patterns_expired_log, patterns_by_confidence,
                               patterns_by_staged_at, teams)
@@ -32,6 +33,11 @@ redis.call('ZADD', patterns_staged, 0, member)
 redis.call('ZADD', patterns_by_confidence, confidence, member)
 redis.call('ZADD', patterns_by_staged_at, now, member)
 team_add(teams, pattern_id, team_entry(team, confidence_key, now), member)
+if not old[1] then
+  count_series(patterns_series, patterns_series_leaving, team_series(team, 'patterns_staged'),
+               math.floor(now / 60000), 1)
+  redis.call('HINCRBY', patterns_totals, team_total(team, 'patterns_staged'), 1)
+end
 if #expired > 0 then
   emit('pattern.staged', 'pattern_id', pattern_id, 'agent', agent_id, 'expired', #expired)
 else

@@ -22,6 +22,7 @@ from memory import patterns as staged
 from memory.codec import decode
 from memory.formats import (
     MINUTE_MS,
+    SERIES_MINUTES,
     parse_pattern_member,
     parse_team_entry,
     sort_part,
@@ -288,15 +289,16 @@ def test_old_counts_of_expired_patterns_by_team_leave(make_memory):
     stage(make_memory(ttls={TTLStrategy.STAGED_PATTERNS: 0.1}), "p1", team="red")
     shard = memory.keys.pattern_shard("p1")
     minute = memory.server_time_ms() // MINUTE_MS
-    old, kept = team_minute("red", minute - 1600), team_minute(None, minute - 1400)
-    for field, at in ((old, minute - 1600), (kept, minute - 1400)):
+    gone_at, kept_at = minute - SERIES_MINUTES - 100, minute - SERIES_MINUTES + 100
+    old, kept = team_minute("red", gone_at), team_minute(None, kept_at)
+    for field, at in ((old, gone_at), (kept, kept_at)):
         memory.client.hset(shard.patterns_expired_team_minute, field, 1)
         memory.client.zadd(shard.patterns_expired_team_fields, {field: at})
     time.sleep(0.2)
     assert staged.prune_expired(memory, VERA) == 1
     fields = {f.decode() for f in memory.client.hkeys(shard.patterns_expired_team_minute)}
-    assert kept in fields and old not in fields and len(fields) == 2
-    assert memory.client.zcard(shard.patterns_expired_team_fields) == 2
+    assert kept in fields and old not in fields and len(fields) == 3  # with red's minute and hour
+    assert memory.client.zcard(shard.patterns_expired_team_fields) == 3
 
 
 # --- the per-team orderings hold what the global ones hold --------------------------

@@ -11,3 +11,10 @@ local function next_token(fence)
   redis.call('SET', fence, token)
   return token
 end
+
+-- The server's clock (ms) when `token` was issued: its ms part. A token issued right
+-- after a clock stepped back (a failover) carries a later time; held_for (timings.lua)
+-- counts that as no time at all rather than less than none.
+local function claim_time(token)
+  return math.floor(tonumber(token) / 1000)
+end

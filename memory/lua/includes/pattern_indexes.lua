@@ -21,9 +21,9 @@ end
 
 -- Patterns nobody decided before they expired are trimmed from the index by range, by
 -- any write, whatever TTL each was staged with. They are counted per minute of their
--- expiry (kept about a day), in all and by team (`teams`: team_index in
--- pattern_teams), and the newest 50 noted in a log with their teams, so the dashboard
--- can say how many expired undecided lately. Returns the members trimmed.
+-- expiry, in all (kept about a day) and by team (`teams`: team_index in pattern_teams;
+-- a series, series.lua), and the newest 50 noted in a log with their teams, so the
+-- dashboard can say how many expired undecided lately. Returns the members trimmed.
 local EXPIRED_MINUTES = 1500
 local EXPIRED_KEEP_MS = 172800000
 local function sweep_expired(index, per_minute, log, by_confidence, by_staged_at, teams)
@@ -35,7 +35,7 @@ local function sweep_expired(index, per_minute, log, by_confidence, by_staged_at
   for _, member in ipairs(gone) do
     count_per_minute(per_minute, math.floor(member_expiry(member) / 60000), 1, EXPIRED_MINUTES)
   end
-  count_team_minutes(teams, gone, of_team, EXPIRED_MINUTES)
+  count_team_minutes(teams, gone, of_team)
   redis.call('ZREMRANGEBYLEX', index, '-', cutoff)
   for i = math.max(1, #gone - 49), #gone do
     redis.call('LPUSH', log, expired_entry(gone[i], of_team[i]))
@@ -43,7 +43,7 @@ local function sweep_expired(index, per_minute, log, by_confidence, by_staged_at
   redis.call('LTRIM', log, 0, 49)
   redis.call('PEXPIRE', log, EXPIRED_KEEP_MS)
   redis.call('PEXPIRE', per_minute, EXPIRED_KEEP_MS)
-  redis.call('PEXPIRE', teams.expired, EXPIRED_KEEP_MS)
-  redis.call('PEXPIRE', teams.expired_fields, EXPIRED_KEEP_MS)
+  redis.call('PEXPIRE', teams.expired, SERIES_KEEP_MS)
+  redis.call('PEXPIRE', teams.expired_fields, SERIES_KEEP_MS)
   return gone
 end

@@ -1,5 +1,6 @@
 --- @include "pattern_member"
 --- @include "per_minute"
+--- @include "series"
 -- Staged patterns by team: the formats' Lua half (their Python half, with what each
 -- part means, is memory/formats.py: team_member, team_entry, expired_entry; team_minute
 -- is in per_minute), and the per-team orderings kept in step with the index.
@@ -27,13 +28,13 @@ local function expired_entry(member, team)
   return member .. '\0' .. team
 end
 
--- The keys of one shard's per-team orderings, its entries by id, and its counts of
--- expired patterns by team and minute with those counts' fields by minute, as one table
--- for the functions below.
+-- The keys of one shard's per-team orderings, its entries by id, its series of
+-- expired patterns by team with those series' fields by when they leave, and its
+-- all-time totals by team, as one table for the functions below.
 local function team_index(by_expiry, by_confidence, by_staged_at, of, expired,
-                          expired_fields)
+                          expired_fields, totals)
   return {by_expiry = by_expiry, by_confidence = by_confidence, by_staged_at = by_staged_at,
-          of = of, expired = expired, expired_fields = expired_fields}
+          of = of, expired = expired, expired_fields = expired_fields, totals = totals}
 end
 
 local function team_add(t, pattern_id, entry, member)
@@ -84,29 +85,21 @@ local function team_remove_all(t, members)
 end
 
 -- Counts expired members per team and minute of their expiry (`teams`: the team of
--- each). Each new field is noted by minute, and as new ones come, up to
--- EXPIRED_FIELDS_TRIM of those more than `keep` minutes before the newest go.
-local EXPIRED_FIELDS_TRIM = 100
-local function count_team_minutes(t, members, teams, keep)
-  local counts, minutes, newest = {}, {}, 0
+-- each), in the series of expired patterns (prefix team_series(team), series.lua) and in
+-- each team's all-time total.
+local function count_team_minutes(t, members, teams)
+  local counts, minutes, of = {}, {}, {}
   for i, member in ipairs(members) do
     local minute = math.floor(member_expiry(member) / 60000)
     local field = team_minute(teams[i], minute)
-    counts[field], minutes[field] = (counts[field] or 0) + 1, minute
-    if minute > newest then newest = minute end
+    counts[field], minutes[field], of[field] = (counts[field] or 0) + 1, minute, teams[i]
   end
-  local fresh = false
+  local per_team = {}
   for field, n in pairs(counts) do
-    if redis.call('HINCRBY', t.expired, field, n) == n then
-      redis.call('ZADD', t.expired_fields, minutes[field], field)
-      fresh = true
-    end
+    count_series(t.expired, t.expired_fields, team_series(of[field]), minutes[field], n)
+    per_team[of[field]] = (per_team[of[field]] or 0) + n
   end
-  if not fresh then return end
-  local old = redis.call('ZRANGEBYSCORE', t.expired_fields, '-inf', '(' .. (newest - keep),
-                         'LIMIT', 0, EXPIRED_FIELDS_TRIM)
-  if #old > 0 then
-    redis.call('HDEL', t.expired, unpack(old))
-    redis.call('ZREM', t.expired_fields, unpack(old))
+  for team, n in pairs(per_team) do
+    redis.call('HINCRBY', t.totals, team_total(team, 'patterns_expired'), n)
   end
 end

@@ -1,5 +1,6 @@
 --- @include "signal_member"
 --- @include "per_minute"
+--- @include "series"
 -- Where a sent signal goes (memory/signals.py):
 -- file(index, member, ttl): add a member to a signal index (an inbox, the broadcast index,
 -- a session's log), dropping what has expired, and keep the index as long as a signal.
@@ -16,37 +17,24 @@ local function deliver(record, inbox, body, member, ttl)
   file(inbox, member, ttl)
 end
 
--- count_for_team(counts, minutes, team, minute): a signal counted for its team ('' when
--- org-wide) and minute, in the field "<team>\0<minute>" of `counts` (memory/formats.py,
--- team_minute); `minutes` holds those fields scored by minute, so as new fields come, up
--- to TEAM_TRIM of those more than RECENT_MINUTES old leave (the retention of `rate`).
-local TEAM_TRIM = 100
-local function count_for_team(counts, minutes, team, minute)
-  local field = team .. '\0' .. string.format('%d', minute)
-  if redis.call('HINCRBY', counts, field, 1) > 1 then return end
-  redis.call('ZADD', minutes, minute, field)
-  local old = redis.call('ZRANGEBYSCORE', minutes, '-inf', '(' .. (minute - RECENT_MINUTES),
-                         'LIMIT', 0, TEAM_TRIM)
-  if #old > 0 then
-    redis.call('HDEL', counts, unpack(old))
-    redis.call('ZREM', minutes, unpack(old))
-  end
-end
-
--- feed(recent, rate, team_rate, team_minutes, entry, ttl, team): a signal in the recent
--- feed, counted in its minute, in all and for its team.
-local function feed(recent, rate, team_rate, team_minutes, entry, ttl, team)
+-- feed(recent, rate, team_rate, team_minutes, team_totals, entry, ttl, team): a signal
+-- in the recent feed, counted in its minute, in all (`rate`, kept RECENT_MINUTES), and
+-- for its team ('' when org-wide): in its series (`team_rate`, prefix team_series(team),
+-- so its minute fields are "<team>\0<minute>", team_minute; `team_minutes` holds the
+-- fields by when they leave) and in its all-time total (`team_totals`).
+local function feed(recent, rate, team_rate, team_minutes, team_totals, entry, ttl, team)
   local ms = sent_at(entry)
   local minute = math.floor(ms / 60000)
   redis.call('ZREMRANGEBYLEX', recent, '-', '(' .. signal_start(ms - ttl))
   redis.call('ZADD', recent, 0, entry)
   count_per_minute(rate, minute, 1, RECENT_MINUTES)
-  count_for_team(team_rate, team_minutes, team, minute)
+  count_series(team_rate, team_minutes, team_series(team), minute, 1)
+  redis.call('HINCRBY', team_totals, team_total(team, 'signals_sent'), 1)
 end
 
 -- send_shared(...): a broadcast, or a signal to a session: its record with the shared
 -- signals, filed in `index` (the broadcast index, or the session's log) and in the
--- recent feed (`feeds`: feed's four keys); each of a session's participants gets a copy in its mailbox
+-- recent feed (`feeds`: feed's five keys); each of a session's participants gets a copy in its mailbox
 -- (`mailboxes`: record and inbox keys, in pairs), which are elsewhere. A retried call
 -- (same token) finds the record and returns it without a second copy.
 local function send_shared(record, feeds, index, mailboxes, token, record_json,
@@ -57,7 +45,7 @@ local function send_shared(record, feeds, index, mailboxes, token, record_json,
   local member = signal_member(id, signal_type)
   redis.call('SET', record, body, 'PX', ttl)
   file(index, member, ttl)
-  feed(feeds[1], feeds[2], feeds[3], feeds[4], id, ttl, team)
+  feed(feeds[1], feeds[2], feeds[3], feeds[4], feeds[5], id, ttl, team)
   for i = 1, #mailboxes, 2 do
     elsewhere_run(deliver, 'deliver_signal_@', {mailboxes[i], mailboxes[i + 1]},
                   {body, member, ttl})

@@ -1,0 +1,47 @@
+-- Series of counts by minute and by hour (memory/series.py). In a series hash, the
+-- field "<prefix><minute>" counts what happened in that minute since the epoch, and
+-- "<prefix>h<hour>" in that hour; the prefix names the series (the Python half of the
+-- format, with each prefix, is memory/formats.py: own_series, team_series, minute_field,
+-- hour_field). Minutes are kept SERIES_MINUTES (7 days), hours SERIES_HOURS (90 days).
+--
+-- `leaving` holds every field, scored so that it leaves once its score is more than
+-- SERIES_MINUTES before the minute being counted: a minute field by its minute (as the
+-- per-team counts of signals and of expired patterns always were), an hour field by the
+-- minute its hour starts plus SERIES_HOUR_SHIFT. Each new minute field takes up to
+-- SERIES_TRIM of the fields due out, so no write scans the hash, and since fields
+-- leave as they came, old ones go at least as fast as new ones come.
+local SERIES_MINUTES = 10080
+local SERIES_HOURS = 2160
+local SERIES_TRIM = 100
+local SERIES_HOUR_SHIFT = SERIES_HOURS * 60 - SERIES_MINUTES
+-- How long a series hash that expires when quiet is kept after its last write.
+local SERIES_KEEP_MS = (SERIES_HOURS + 1) * 3600000
+
+-- count_series(counts, leaving, prefix, minute, n): n more in `minute` and its hour.
+local function count_series(counts, leaving, prefix, minute, n)
+  local hour = math.floor(minute / 60)
+  local hour_field = prefix .. 'h' .. string.format('%d', hour)
+  if redis.call('HINCRBY', counts, hour_field, n) == n then
+    redis.call('ZADD', leaving, hour * 60 + SERIES_HOUR_SHIFT, hour_field)
+  end
+  local field = prefix .. string.format('%d', minute)
+  if redis.call('HINCRBY', counts, field, n) ~= n then return end
+  redis.call('ZADD', leaving, minute, field)
+  local due = redis.call('ZRANGEBYSCORE', leaving, '-inf', '(' .. (minute - SERIES_MINUTES),
+                         'LIMIT', 0, SERIES_TRIM)
+  if #due > 0 then
+    redis.call('HDEL', counts, unpack(due))
+    redis.call('ZREM', leaving, unpack(due))
+  end
+end
+
+-- The prefix of a team's series in a hash teams share ('' the org-wide team), with
+-- `kind` when the hash holds several; and the field of its all-time total of `kind`.
+local function team_series(team, kind)
+  if kind then return team .. '\0' .. kind .. '\0' end
+  return team .. '\0'
+end
+
+local function team_total(team, kind)
+  return team .. '\0' .. kind
+end
