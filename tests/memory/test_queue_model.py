@@ -3,8 +3,9 @@
 Hypothesis drives random sequences of adds, claims, completions, failures, lease
 extensions and expiries, reaps, requeues and cancels, through two worker coordinators
 (as two processes would) and a steward. After every step the queue's counts, listings,
-depth series and per-task state must equal what the model predicts. Every example runs
-on its own key prefix, on the real redis-server and on fakeredis.
+depth series, per-task state and pending tasks by when they became pending must equal
+what the model predicts. Every example runs on its own key prefix, on the real
+redis-server and on fakeredis.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from memory import (
     RedisShortTermMemory,
     StateConflict,
 )
-from memory.metrics import queue_depth
+from memory.metrics import queue_depth, queue_latency
 from memory.tiers import Caller
 from tests.memory.conftest import MakeMemory
 
@@ -379,6 +380,16 @@ class QueueMachine(RuleBasedStateMachine):
         assert queue_depth(self.memory, READER, TEAM, minutes=1) == [
             len(self.with_status("pending"))
         ]
+
+    @invariant()
+    def waiting_holds_the_pending_tasks(self) -> None:
+        """Each type's tasks by when they became pending are its pending tasks, so the
+        queue latency names exactly the types with some."""
+        for task_type in TASK_TYPES:
+            waiting = self.memory.client.zrange(self.memory.keys.waiting(TEAM, task_type), 0, -1)
+            assert sorted(w.decode() for w in waiting) == sorted(self.pending_order(task_type))
+        latency = queue_latency(self.memory, READER, [TEAM])[TEAM]
+        assert sorted(latency) == [t for t in sorted(self.types) if self.pending_order(t)]
 
     @invariant()
     def listings_and_tasks_match(self) -> None:
