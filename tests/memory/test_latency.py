@@ -80,7 +80,7 @@ def test_a_failure_that_retries_is_pending_from_the_failure(memory, steward):
     steward.claim_task("w", "review")
     time.sleep(0.05)
     failed = clock.during(lambda: steward.fail_task("t", "boom"))
-    assert clock.assert_waited_since("review", failed) < 50
+    clock.assert_waited_since("review", failed)  # not since the add, 50 ms before
     steward.claim_task("w", "review")
     assert steward.fail_task("t", "boom") == "dead"  # its last attempt
     assert clock.latency()[0] == {}
@@ -98,7 +98,7 @@ def test_a_lease_that_ran_out_is_pending_from_the_reap(memory):
     steward.cancel_task("u")
     assert clock.latency()[0] == {}
     reaped = clock.during(lambda: steward.reap_expired())
-    assert clock.assert_waited_since("review", reaped) < 50
+    clock.assert_waited_since("review", reaped)
     # A claim reaps too: the task goes back, pending from that claim, then is claimed.
     steward.claim_task("w", "review")
     memory.client.zadd(leases, {"t": 0})
@@ -119,7 +119,7 @@ def test_requeue_and_cancel(memory, steward):
     assert clock.latency()[0]["review"] >= pending_since
     requeued = clock.during(lambda: steward.requeue_task("first"))
     steward.cancel_task("dead")
-    assert clock.assert_waited_since("review", requeued) < 50
+    clock.assert_waited_since("review", requeued)
     assert first[0] < requeued[0]
     steward.cancel_task("first")
     assert clock.latency()[0] == {}

@@ -52,9 +52,9 @@ ORG_WIDE = {"signals_sent": 1, "patterns_staged": 1}
 
 
 def away_from_a_minute_boundary(memory) -> int:
-    """The server's time, after waiting out a minute boundary closer than 4 s."""
+    """The server's time, after waiting out a minute boundary closer than 10 s."""
     now = memory.server_time_ms()
-    if now % MINUTE_MS > MINUTE_MS - 4_000:
+    if now % MINUTE_MS > MINUTE_MS - 10_000:
         time.sleep((MINUTE_MS - now % MINUTE_MS) / 1000 + 0.05)
         now = memory.server_time_ms()
     return now
