@@ -193,8 +193,10 @@ def decode_per_minute(raw: dict[bytes, bytes]) -> dict[int, int]:
 # happened in that minute since the epoch, and "<prefix>h<hour>" in that hour. The
 # prefix is "<kind>\x00" in a team's own series; "<team>\x00" in a hash of one kind that
 # teams share (signals sent, patterns expired), whose minute fields are so
-# ``team_minute``; and "<team>\x00<kind>\x00" in a pattern shard's series. All-time
-# totals: "<kind>\x00<task type>" in a team's own, "<team>\x00<kind>" in those teams share.
+# ``team_minute``; and "<team>\x00<kind>\x00" in a pattern shard's series. Beside each
+# hash, a sorted set of when its fields leave: of the fields, or in a team's own series
+# of the buckets ("<minute>", "h<hour>"). All-time totals: "<kind>\x00<task type>" in a
+# team's own, "<team>\x00<kind>" in those teams share.
 
 HOUR_MS = 3_600_000
 HOUR_MARK = "h"

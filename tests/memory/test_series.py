@@ -24,8 +24,16 @@ from memory.formats import (
     hour_field,
     minute_field,
     own_series,
+    team_series,
 )
-from memory.series import SERIES_KINDS, counter_totals, series, series_totals, since_buckets
+from memory.series import (
+    SERIES_KINDS,
+    TASK_KINDS,
+    counter_totals,
+    series,
+    series_totals,
+    since_buckets,
+)
 from memory.signals import send
 from memory.tiers import Caller
 
@@ -175,36 +183,54 @@ def test_since_buckets_are_minutes_to_the_hour_then_hours():
     assert old == ([], list(range((m - SERIES_MINUTES - 30) // 60, m // 60 + 1)))
 
 
-def plant(memory, key: str, leaving: str, fields: dict[str, int]) -> None:
-    """Fields with their leaving scores (a minute field's minute; an hour field's)."""
-    memory.client.hset(key, mapping=dict.fromkeys(fields, 1))
-    memory.client.zadd(leaving, fields)
-
-
 def test_minutes_leave_after_7_days_and_hours_after_90_a_hundred_at_a_time(memory):
+    """A team's own series: its trimming set holds buckets, each for every kind's field."""
     minute = away_from_a_minute_boundary(memory) // MINUTE_MS
     key, leaving = (memory.keys.team("alpha", part) for part in ("series", "series_leaving"))
-    prefix = own_series("tasks_failed")
-    due = {minute_field(prefix, minute - SERIES_MINUTES - 1 - i): minute - SERIES_MINUTES - 1 - i
-           for i in range(240)}  # fmt: skip
-    old_hour = (minute - SERIES_HOURS * 60) // 60 - 1
-    due[hour_field(prefix, old_hour)] = old_hour * 60 + HOUR_SHIFT
-    kept_minute, kept_hour = minute - SERIES_MINUTES + 5, (minute - SERIES_HOURS * 60) // 60 + 2
-    kept = {
-        minute_field(prefix, kept_minute): kept_minute,
-        hour_field(prefix, kept_hour): kept_hour * 60 + HOUR_SHIFT,
+    due = {
+        str(minute - SERIES_MINUTES - 1 - i): minute - SERIES_MINUTES - 1 - i for i in range(240)
     }
-    plant(memory, key, leaving, {**due, **kept})
+    old_hour = (minute - SERIES_HOURS * 60) // 60 - 1
+    due[f"h{old_hour}"] = old_hour * 60 + HOUR_SHIFT
+    kept_minute, kept_hour = minute - SERIES_MINUTES + 5, (minute - SERIES_HOURS * 60) // 60 + 2
+    kept = {str(kept_minute): kept_minute, f"h{kept_hour}": kept_hour * 60 + HOUR_SHIFT}
+    fields = {f"{own_series(kind)}{bucket}": 1 for kind in TASK_KINDS for bucket in {**due, **kept}}
+    memory.client.hset(key, mapping=fields)
+    memory.client.zadd(leaving, {**due, **kept})
     coordinator = AgentCoordinator(memory, "alpha")
-    coordinator.add_task(AgentTask("t", "review"))  # a new minute field: 100 leave
+    coordinator.add_task(AgentTask("t", "review"))  # a new minute field: 100 buckets leave
     assert memory.client.zcount(leaving, "-inf", f"({minute - SERIES_MINUTES}") == 141
+    assert memory.client.hlen(key) == len(fields) - 100 * len(TASK_KINDS) + 2  # and the add's
     coordinator.claim_task("w", "review")  # another: 100 more
     coordinator.add_task(AgentTask("u", "review"))  # no new field: none leave
     assert memory.client.zcount(leaving, "-inf", f"({minute - SERIES_MINUTES}") == 41
     coordinator.complete_task("t", "ok")  # the rest
     left = {f.decode() for f in memory.client.hkeys(key)}
-    assert not left & set(due) and set(kept) <= left
-    assert memory.client.zcard(leaving) == memory.client.hlen(key)
+    assert {f.rpartition("\x00")[2] for f in left} == {*kept, str(minute), f"h{minute // 60}"}
+    assert {b.decode() for b in memory.client.zrange(leaving, 0, -1)} == {
+        *kept,
+        str(minute),
+        f"h{minute // 60}",
+    }
+
+
+def test_shared_counts_leave_by_field(memory):
+    """A hash teams share (signals sent): its trimming set holds fields."""
+    minute = away_from_a_minute_boundary(memory) // MINUTE_MS
+    key, leaving = memory.keys.signals_team_rate, memory.keys.signals_team_minutes
+    gone = hour_field(team_series("alpha"), (minute - SERIES_HOURS * 60) // 60 - 1)
+    kept = hour_field(team_series("beta"), (minute - SERIES_HOURS * 60) // 60 + 1)
+    memory.client.hset(key, mapping={gone: 1, kept: 1})
+    memory.client.zadd(leaving, {
+        gone: (minute - SERIES_HOURS * 60) // 60 * 60 - 60 + HOUR_SHIFT,
+        kept: (minute - SERIES_HOURS * 60) // 60 * 60 + 60 + HOUR_SHIFT,
+    })  # fmt: skip
+    send(memory, SENDER, "t", None, team="gamma")
+    assert {f.decode() for f in memory.client.hkeys(key)} == {
+        kept,
+        minute_field(team_series("gamma"), minute),
+        hour_field(team_series("gamma"), minute // 60),
+    }
 
 
 def test_totals_since_and_for_ever(make_memory):
@@ -255,6 +281,8 @@ def test_the_lua_keeps_the_python_retention_and_kinds():
     counted = set(re.findall(r"'((?:tasks|patterns|signals)_[a-z_]+)'", text))
     counted |= {f"patterns_{decision}" for decision in ("promoted", "rejected")}
     assert counted == set(SERIES_KINDS)
+    own = re.search(r"TASK_KINDS = \{([^}]*)\}", text)[1]
+    assert re.findall(r"'([a-z_]+)'", own) == list(TASK_KINDS)
 
 
 def commands(memory) -> list[tuple[str, str, int]]:

@@ -8,8 +8,11 @@
 -- SERIES_MINUTES before the minute being counted: a minute field by its minute (as the
 -- per-team counts of signals and of expired patterns always were), an hour field by the
 -- minute its hour starts plus SERIES_HOUR_SHIFT. Each new minute field takes up to
--- SERIES_TRIM of the fields due out, so no write scans the hash, and since fields
--- leave as they came, old ones go at least as fast as new ones come.
+-- SERIES_TRIM of the members due out, so no write scans the hash, and since fields
+-- leave as they came, old ones go at least as fast as new ones come. In a team's own
+-- series (`kinds`: the kinds it counts, each with the prefix "<kind>\0"), `leaving`
+-- holds buckets instead ("<minute>", "h<hour>"), each standing for that bucket's field
+-- of every kind: one member a bucket rather than one a kind and bucket.
 local SERIES_MINUTES = 10080
 local SERIES_HOURS = 2160
 local SERIES_TRIM = 100
@@ -17,22 +20,30 @@ local SERIES_HOUR_SHIFT = SERIES_HOURS * 60 - SERIES_MINUTES
 -- How long a series hash that expires when quiet is kept after its last write.
 local SERIES_KEEP_MS = (SERIES_HOURS + 1) * 3600000
 
--- count_series(counts, leaving, prefix, minute, n): n more in `minute` and its hour.
-local function count_series(counts, leaving, prefix, minute, n)
+-- count_series(counts, leaving, prefix, minute, n, kinds): n more in `minute` and its
+-- hour (`kinds`: see above; nil in a hash teams share).
+local function count_series(counts, leaving, prefix, minute, n, kinds)
   local hour = math.floor(minute / 60)
-  local hour_field = prefix .. 'h' .. string.format('%d', hour)
-  if redis.call('HINCRBY', counts, hour_field, n) == n then
-    redis.call('ZADD', leaving, hour * 60 + SERIES_HOUR_SHIFT, hour_field)
+  local hour_bucket = 'h' .. string.format('%d', hour)
+  if redis.call('HINCRBY', counts, prefix .. hour_bucket, n) == n then
+    redis.call('ZADD', leaving, hour * 60 + SERIES_HOUR_SHIFT,
+               kinds and hour_bucket or prefix .. hour_bucket)
   end
-  local field = prefix .. string.format('%d', minute)
-  if redis.call('HINCRBY', counts, field, n) ~= n then return end
-  redis.call('ZADD', leaving, minute, field)
+  local bucket = string.format('%d', minute)
+  if redis.call('HINCRBY', counts, prefix .. bucket, n) ~= n then return end
+  redis.call('ZADD', leaving, minute, kinds and bucket or prefix .. bucket)
   local due = redis.call('ZRANGEBYSCORE', leaving, '-inf', '(' .. (minute - SERIES_MINUTES),
                          'LIMIT', 0, SERIES_TRIM)
-  if #due > 0 then
-    redis.call('HDEL', counts, unpack(due))
-    redis.call('ZREM', leaving, unpack(due))
+  if #due == 0 then return end
+  local fields = due
+  if kinds then
+    fields = {}
+    for _, gone in ipairs(due) do
+      for _, kind in ipairs(kinds) do fields[#fields + 1] = kind .. '\0' .. gone end
+    end
   end
+  redis.call('HDEL', counts, unpack(fields))
+  redis.call('ZREM', leaving, unpack(due))
 end
 
 -- The prefix of a team's series in a hash teams share ('' the org-wide team), with
