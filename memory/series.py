@@ -20,8 +20,10 @@ its minute's field and its hour's, so a read of N points names N fields: one HMG
 team (and per pattern shard), O(points) whatever else the hash holds, and the 7-day
 range reads 168 hour fields rather than 10,080 minutes. Minutes and hours share one
 hash and one trimming set, so a write touches one pair of keys. The trimming set holds
-every field by when it leaves; each new minute field takes at most 100 of those due
-with it, so no write scans a hash, and fields leave as fast as they came.
+every field by when it leaves (in a team's own series, every bucket, for all its kinds'
+fields); each new minute field takes at most 100 of those due with it, so no write
+scans a hash, and fields leave as fast as they came. A team busy in all six task kinds
+every minute for 7 days holds about 6.3 MB of counts and 1.3 MB of trimming set.
 
 Totals are what a Prometheus exporter scrapes (``counter_totals``): counts that only go
 up, never trimmed, incremented by the same scripts; a team's by kind and task type
