@@ -84,11 +84,15 @@ def test_undo_is_refused_after_the_window(memory, finder):
 
 
 def test_a_pattern_that_would_have_expired_cannot_come_back(make_memory):
-    short = make_memory(ttls={TTLStrategy.STAGED_PATTERNS: 0.2})
-    EmpathyOS("finder", short_term_memory=short).stage_pattern(pattern("p1"))
     memory = make_memory()  # its decision record outlives the pattern's TTL
-    staged.decide(memory, VERA, "p1", "rejected", "no")
-    time.sleep(0.3)
+    short = make_memory(ttls={TTLStrategy.STAGED_PATTERNS: 2})
+    EmpathyOS("finder", short_term_memory=short).stage_pattern(pattern("p1"))
+    staged.decide(memory, VERA, "p1", "rejected", "no")  # at once, on a busy machine too
+    expires = staged.decision(memory, VERA, "p1")["expires"]
+    deadline = time.monotonic() + 30
+    while memory.server_time_ms() <= expires:  # until it would have expired
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
     with pytest.raises(StateConflict, match="would have expired"):
         staged.restore(memory, VERA, "p1", window_ms=60_000)
 
