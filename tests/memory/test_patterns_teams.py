@@ -245,13 +245,15 @@ def test_counts_of_what_expires_soon_are_restricted_too(make_memory):
 
 
 def test_expired_patterns_are_counted_and_logged_by_team(make_memory):
-    short = make_memory(ttls={TTLStrategy.STAGED_PATTERNS: 0.2})
+    # Long enough that none expires while the others are staged on a busy machine (a
+    # staging sweeps the expired ones), then waited out.
+    short = make_memory(ttls={TTLStrategy.STAGED_PATTERNS: 1})
     memory = make_memory()
     gone = {"g0": "red", "g1": "red", "g2": "blue", "g3": None, "g4": "t1", "g5": "t2"}
     for pattern_id, team in gone.items():
         stage(short, pattern_id, team=team)
     stage(memory, "kept", team="red")
-    time.sleep(0.3)
+    time.sleep(1.1)
 
     assert staged.prune_expired(memory, VERA) == 6
     assert staged.expired_count(memory, READER) == 6
