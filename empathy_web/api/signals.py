@@ -67,12 +67,15 @@ def send(request: HttpRequest, body: Send) -> dict[str, Any]:
 @router.post("/receive", response={200: Signals, **ERRORS}, summary="Receive signals")
 def receive(request: HttpRequest, body: Receive) -> Signals:
     """Consume the signals waiting for this agent, oldest first (each is returned once).
-    With ``wait``, an empty inbox waits up to that many seconds for one to arrive."""
+    With ``wait``, an empty inbox waits up to that many seconds for one to arrive.
+    Broadcasts of teams the credential is not in are consumed unseen: they are those
+    teams' records."""
     who = caller(request)
     memory = get_memory()
 
     def attempt() -> list[dict[str, Any]] | None:
-        return signals.receive(memory, who, body.signal_type) or None
+        found = signals.receive(memory, who, body.signal_type)
+        return [s for s in found if s["target"] is not None or who.sees(s.get("team"))] or None
 
     def for_me(event: Event) -> bool:
         target = event.ids.get("target", "")

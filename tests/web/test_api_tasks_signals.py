@@ -178,3 +178,19 @@ def test_an_observer_may_read_tasks_but_not_claim(memory):
 
     assert refused.status_code == 403 and "contributor" in refused.json()["message"]
     assert AgentCoordinator(memory, "alpha").get_task("t-1").status == "pending"
+
+
+def test_an_agent_receives_no_broadcast_of_a_team_it_is_not_in(memory):
+    from memory.signals import send
+    from memory.tiers import AccessTier, Caller
+
+    lead = Caller("lead", AccessTier.CONTRIBUTOR)
+    for team in ("alpha", "beta", None):
+        send(memory, lead, "news", {"of": team or "everyone"}, team=team)
+    send(memory, lead, "direct", {"of": "beta, to bob"}, "bob", team="beta")
+
+    got = agent("bob", teams=("alpha",)).post("/signals/receive").json()["items"]
+
+    assert sorted(s["data"]["of"] for s in got) == ["alpha", "beta, to bob", "everyone"]
+    everyone_else = agent("cy", teams=("beta",)).post("/signals/receive").json()["items"]
+    assert sorted(s["data"]["of"] for s in everyone_else) == ["beta", "everyone"]
