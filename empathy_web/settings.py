@@ -17,6 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
 
+from memory.page import MAX_PAGE
 from memory.redis_memory import sentinel_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -193,6 +194,8 @@ DASHBOARD_SOCKETS_PER_USER = envint("DASHBOARD_SOCKETS_PER_USER", "20")
 METRICS_TOKEN = os.getenv("METRICS_TOKEN", "")
 METRICS_ALLOWED_ADDRESSES = envlist("METRICS_ALLOWED_ADDRESSES", "")
 METRICS_MAX_TEAMS = envint("METRICS_MAX_TEAMS", "200")
+if not 1 <= METRICS_MAX_TEAMS <= MAX_PAGE:  # the teams are read as one page
+    raise ImproperlyConfigured(f"METRICS_MAX_TEAMS must be from 1 to {MAX_PAGE}")
 # A queue whose oldest task has waited longer than this shows in colour.
 QUEUE_LATENCY_WARN_SECONDS = envint("QUEUE_LATENCY_WARN_SECONDS", "300")
 

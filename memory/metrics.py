@@ -8,10 +8,11 @@ from collections.abc import Collection
 from typing import Any
 
 from .codec import check_id
-from .connection import RedisConnection, queue_time, redis_errors, time_ms
+from .connection import RedisConnection, redis_errors
 from .exceptions import InvalidValue
 from .formats import MINUTE_MS, ORG_WIDE, decode_per_minute, team_minute
 from .registry import list_teams
+from .summaries import team_summaries
 from .team_filter import check_teams
 from .tiers import READ, Caller
 
@@ -112,29 +113,11 @@ def queue_latency(
     Each type's pending tasks are also kept by when they became pending (``waiting``,
     by the scripts that add, claim, requeue, cancel and reap), beside the queue, whose
     order is priority first: the oldest is its first member, O(1) per team and type.
-    Two round trips (the teams' task types, then their oldest), however many teams."""
+    The figures are ``team_summaries``' (``waiting_ms``): two round trips, however many
+    teams."""
     caller.require(READ, "queue_latency")
     if isinstance(team_ids, str | bytes):
         raise InvalidValue("team_ids must be a collection of team ids, not one string")
     teams = list(dict.fromkeys(check_id(team, "team") for team in team_ids))
-    keys = memory.keys
-    with memory.client.pipeline(transaction=False) as pipe:
-        queue_time(pipe)
-        for team in teams:
-            pipe.smembers(keys.team(team, "types"))
-        clock, *type_sets = pipe.execute()
-    now = time_ms(clock)
-    pairs = [
-        (team, task_type.decode())
-        for team, types in zip(teams, type_sets, strict=True)
-        for task_type in sorted(types)
-    ]
-    with memory.client.pipeline(transaction=False) as pipe:
-        for team, task_type in pairs:
-            pipe.zrange(keys.waiting(team, task_type), 0, 0, withscores=True)
-        oldest = pipe.execute() if pairs else []
-    latency: dict[str, dict[str, int]] = {team: {} for team in teams}
-    for (team, task_type), first in zip(pairs, oldest, strict=True):
-        if first:
-            latency[team][task_type] = max(0, now - int(first[0][1]))
-    return latency
+    summaries = team_summaries(memory, caller, teams, agents=False)
+    return {team: summaries[team]["waiting_ms"] for team in teams}

@@ -433,7 +433,8 @@ class TaskQueue(TeamScope):
         return sorted((pair for pairs in per_type for pair in pairs), key=lambda p: p[1])
 
     def counts(self) -> dict[str, Any]:
-        """Tasks per state, and pending per task type."""
+        """Tasks per state, pending per task type, and how long each type's oldest
+        pending task has waited (``waiting_ms``, ms)."""
         self.caller.require(READ, "counts")
         return team_summaries(self.memory, self.caller, [self.team_id], agents=False)[self.team_id]
 

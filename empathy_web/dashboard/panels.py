@@ -19,7 +19,7 @@ from empathy_web.accounts.teams import Viewer
 from empathy_web.accounts.tiers import may_read_memory_of
 from memory import AgentCoordinator, RedisShortTermMemory, TTLStrategy
 from memory import patterns as staged
-from memory.metrics import queue_depth, queue_latency, signal_rate
+from memory.metrics import queue_depth, signal_rate
 from memory.page import Page
 from memory.registry import agent_teams_of, team_page
 from memory.sessions import get_session, list_sessions
@@ -56,12 +56,15 @@ def overview(params: Params, viewer: Viewer) -> dict[str, Any]:
     for summary in summaries.values():
         for state in liveness:
             liveness[state] += summary["agents"][state]
-    latency = queue_latency(memory, viewer, list(teams))
     range_name = operating.chart_range(params)
     return {
         "teams": teams,
         "team_rows": [
-            {"team_id": team_id, **summaries[team_id], "oldest": operating.oldest(latency[team_id])}
+            {
+                "team_id": team_id,
+                **summaries[team_id],
+                "oldest": operating.oldest(summaries[team_id]["waiting_ms"]),
+            }
             for team_id in teams
         ],
         "throughput": operating.throughput(memory, viewer, list(teams), range_name),
@@ -121,9 +124,7 @@ def task_board(params: Params, viewer: Viewer) -> dict[str, Any]:
             return coordinator.list_tasks(state, task_type, PAGE, cursor if wanted == key else None)
 
         task_types = coordinator.task_types()
-        waits = {row["task_type"]: row for row in operating.latency_rows(
-            queue_latency(memory, viewer, [team_id])[team_id]
-        )}  # fmt: skip
+        waits = {row["task_type"]: row for row in operating.latency_rows(counts["waiting_ms"])}
         for task_type in task_types:
             key = f"pending:{task_type}"
             sections.append(

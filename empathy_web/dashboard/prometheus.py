@@ -34,7 +34,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from empathy_web.accounts.client_ip import client_ip
-from memory.metrics import queue_latency
 from memory.registry import team_page
 from memory.series import PATTERN_KINDS, TASK_KINDS, counter_totals
 from memory.summaries import team_summaries
@@ -72,8 +71,9 @@ class RedisFigures:
         )
         unreported.add_metric([], max(0, (page.total or 0) - len(teams)))
         yield unreported
-        yield from _team_figures(team_summaries(memory, READER, teams))
-        yield _latency(queue_latency(memory, READER, teams))
+        summaries = team_summaries(memory, READER, teams)
+        yield from _team_figures(summaries)
+        yield _latency({team: summary["waiting_ms"] for team, summary in summaries.items()})
         yield from _counters(counter_totals(memory, READER, teams))
         yield _bridge_lag(memory)
 

@@ -325,6 +325,8 @@ def test_team_summaries_count_tasks_and_agents_of_many_teams_at_once(memory):
 
     summaries = team_summaries(memory, READER, ["busy", "idle", "unknown"])
 
+    waits = summaries["busy"].pop("waiting_ms")  # the types with a pending task
+    assert list(waits) == ["triage"] and waits["triage"] >= 0
     assert summaries["busy"] == {
         "pending": 1,
         "claimed": 1,
@@ -342,4 +344,6 @@ def test_team_summaries_count_tasks_and_agents_of_many_teams_at_once(memory):
     stats = memory.get_stats()
     assert stats["tasks"] == {"pending": 1, "claimed": 1, "completed": 1, "dead": 1}
     assert stats["agents"] == {"alive": 2, "late": 1, "dead": 1}
-    assert busy.counts() == {k: v for k, v in summaries["busy"].items() if k != "agents"}
+    counts = busy.counts()
+    assert list(counts.pop("waiting_ms")) == ["triage"]
+    assert counts == {k: v for k, v in summaries["busy"].items() if k != "agents"}

@@ -8,6 +8,7 @@ any of it shows the marker. Org-wide records carry ``ORG_MARKER``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from memory import (
     AccessTier,
@@ -78,3 +79,10 @@ def seed_org(memory: RedisShortTermMemory) -> dict[str, str]:
     TeamSession(memory, "session-org", f"{ORG_MARKER} purpose", actor=loner)
     stage(memory, writer, StagedPattern("pattern-org", loner, "fix", ORG_MARKER, ORG_MARKER))
     return {"signal": signal["id"], "session": "session-org", "pattern": "pattern-org"}
+
+
+def seed_all(memory: RedisShortTermMemory) -> dict[str, Any]:
+    """Both teams' records (by team) and the org-wide ones (``"org"``)."""
+    found: dict[str, Any] = {team: seed_team(memory, team) for team in TEAMS}
+    found["org"] = seed_org(memory)
+    return found

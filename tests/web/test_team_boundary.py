@@ -27,7 +27,7 @@ from memory.sessions import get_session
 from memory.tiers import Caller
 from memory.working import list_entries
 from tests.web.sockets import HOST, ORIGIN
-from tests.web.teams_data import MARKERS, ORG_MARKER, TeamRecords, seed_org, seed_team
+from tests.web.teams_data import MARKERS, ORG_MARKER, TeamRecords, seed_all
 
 pytestmark = pytest.mark.django_db
 
@@ -50,9 +50,7 @@ NOT_IN_ALPHA = ["beta observer", "org observer"]
 
 @pytest.fixture
 def records(memory: RedisShortTermMemory) -> dict[str, Any]:
-    found: dict[str, Any] = {team: seed_team(memory, team) for team in ("alpha", "beta")}
-    found["org"] = seed_org(memory)
-    return found
+    return seed_all(memory)
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ from empathy_web.library.models import AuditEntry
 from memory import AgentCoordinator, AgentTask, RedisShortTermMemory
 from tests.web.api import agent
 from tests.web.sockets import HOST, ORIGIN
-from tests.web.teams_data import MARKERS, ORG_MARKER, seed_org, seed_team
+from tests.web.teams_data import MARKERS, ORG_MARKER, seed_all
 
 pytestmark = pytest.mark.django_db
 
@@ -78,9 +78,7 @@ def test_the_membership_command_refuses_bad_input_and_changes_nothing(make_user,
 
 @pytest.fixture
 def two_teams(memory: RedisShortTermMemory) -> dict[str, Any]:
-    found: dict[str, Any] = {team: seed_team(memory, team) for team in ("alpha", "beta")}
-    found["org"] = seed_org(memory)
-    return found
+    return seed_all(memory)
 
 
 @pytest.fixture
