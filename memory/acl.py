@@ -2,7 +2,8 @@
 directly (defence in depth: Redis 7 applies a user's ACL to the commands inside
 functions too), one for the server, and one for the dashboards' channel layer.
 
-- ``observer``: read-only on every key the library builds; no function calls.
+- ``observer``: read-only on every key the library builds; of the library's functions,
+  only those that only read (``FCALL_RO``, which Redis refuses for any other).
 - ``contributor``: reads and writes, and function calls, on every key but the pattern
   decisions, which it may only read.
 - ``validator`` and ``steward``: every key of the library.
@@ -28,7 +29,8 @@ USER_PREFIX = "empathy-"
 TIERS = ("observer", "contributor", "validator", "steward")
 CHANNEL_PREFIX = "asgi"
 _BASE = ["on", "resetkeys", "resetchannels", "-@all"]
-_READ = ["+@read", "+@connection", "+time", "+multi", "+exec", "+discard", "+watch", "+unwatch"]
+_READ = ["+@read", "+@connection", "+time", "+multi", "+exec", "+discard", "+watch", "+unwatch",
+         "+fcall_ro"]  # fmt: skip
 _WRITE = [*_READ, "+@write", "+fcall", "-@dangerous"]
 _AGENT_KEYS_EXCEPT = ("pattern decisions", "bridges")
 # The functions a contributor calls that declare a decision key (only to read it).

@@ -289,14 +289,14 @@ class RedisConnection:
     ) -> tuple[Any, ...]:
         """The ``FCALL`` that runs ``script`` (see ``LuaScript.body`` for the layout)."""
         own, elsewhere, rest = script.split_keys(keys)
-        function = self.library.function(script)
+        command, function = "FCALL_RO" if script.reads else "FCALL", self.library.function(script)
         common = (self.events_maxlen, caller.user_id, caller.tier_name)
         arg_values = script.arg_values(args)
         if self.cluster:
             # Only the script's own keys are keys: the others go to the outbox's call.
-            return ("FCALL", function, len(own), *own, *common, *elsewhere, *arg_values, *rest)
+            return (command, function, len(own), *own, *common, *elsewhere, *arg_values, *rest)
         keys_sent = (self.keys.events, *elsewhere, *own, *rest)
-        return ("FCALL", function, len(keys_sent), *keys_sent, *common, *arg_values)
+        return (command, function, len(keys_sent), *keys_sent, *common, *arg_values)
 
     def _answer(self, reply: Any, call: tuple[Any, ...]) -> Any:
         """A script's reply; under Cluster, once its outbox is sent (it ran in the slot

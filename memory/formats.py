@@ -200,6 +200,9 @@ def decode_per_minute(raw: dict[bytes, bytes]) -> dict[int, int]:
 
 HOUR_MS = 3_600_000
 HOUR_MARK = "h"
+# A team's own series also counts by 5 minutes, "<prefix>f<5-minute>", kept as minutes are.
+FIVE_MINUTES = 5
+FIVE_MARK = "f"
 SERIES_MINUTES = 10_080  # minute fields are kept 7 days
 SERIES_HOURS = 2_160  # hour fields 90 days
 
@@ -220,6 +223,10 @@ def minute_field(prefix: str, minute: int) -> str:
 
 def hour_field(prefix: str, hour: int) -> str:
     return f"{prefix}{HOUR_MARK}{hour}"
+
+
+def five_minute_field(prefix: str, five: int) -> str:
+    return f"{prefix}{FIVE_MARK}{five}"
 
 
 def series_bucket(field: bytes | str) -> tuple[bool, int]:

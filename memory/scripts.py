@@ -82,12 +82,17 @@ _CLOCK = "  now = clock()\n"
 # Under Cluster, a function's own reply and its outbox (an error reply as it is).
 _CLUSTER_FUNCTION = """local function {name}_body(KEYS, ARGV)
 {body}end
-redis.register_function('{name}_@', function(KEYS, ARGV)
+redis.register_function{{
+  function_name = '{name}_@', flags = {{{flags}}}, callback = function(KEYS, ARGV)
   local reply = {name}_body(KEYS, ARGV)
   if type(reply) == 'table' and reply.err then return reply end
   if reply == nil then reply = false end
   return {{reply, outbox}}
-end)
+end}}
+"""
+_FUNCTION = """redis.register_function{{
+  function_name = '{name}_@', flags = {{{flags}}}, callback = function(KEYS, ARGV)
+{body}end}}
 """
 
 
@@ -105,6 +110,10 @@ class LuaScript:
     cross-group indexes; ``*name`` for the last key, when it takes the rest). The Lua
     writes them only through ``elsewhere(...)`` or ``elsewhere_run(...)``, so under
     Cluster those writes follow in a second call.
+
+    ``reads``: the script only reads. Its function is flagged ``no-writes`` and called
+    with ``FCALL_RO``, which every Redis user of the library may send (``memory.acl``)
+    and a replica may serve; Redis refuses any write it would try.
     """
 
     name: str
@@ -112,6 +121,7 @@ class LuaScript:
     args: tuple[str, ...]
     retry: bool = False
     elsewhere: tuple[str, ...] = ()
+    reads: bool = False
     includes: tuple[str, ...] = field(init=False, repr=False, compare=False)
     uses_now: bool = field(init=False, repr=False, compare=False)
     lua: str = field(init=False, repr=False, compare=False)
@@ -226,17 +236,11 @@ class FunctionLibrary:
         self.scripts = tuple(scripts)
         self.cluster = cluster
         includes = _includes(["clock", *(name for s in self.scripts for name in s.includes)])
-        if cluster:
-            functions = [
-                _CLUSTER_FUNCTION.format(name=s.name, body=s.body(cluster=True))
-                for s in self.scripts
-            ]
-        else:
-            functions = [
-                f"redis.register_function('{s.name}_@', function(KEYS, ARGV)\n"
-                f"{s.body(cluster=False)}end)\n"
-                for s in self.scripts
-            ]
+        layout = _CLUSTER_FUNCTION if cluster else _FUNCTION
+        functions = [
+            layout.format(name=s.name, flags="'no-writes'" if s.reads else "", body=s.body(cluster))
+            for s in self.scripts
+        ]
         template = "".join(
             ["#!lua name=empathy_memory_@\n", _SHARED, *includes.values(), *functions]
         )
@@ -470,13 +474,26 @@ PERSIST_COLLABORATION = LuaScript(
     "persist_collaboration", keys=("collaboration",), args=("state_json",), retry=True
 )
 
+# Reads for overviews and charts, each of one team's (or one series hash's) slot:
+# memory/summaries.py and memory/series.py.
+TEAM_SUMMARY = LuaScript(
+    "team_summary",
+    keys=("completed", "dead", "heartbeats", "*queues"),
+    args=("cutoff", "ranges"),
+    reads=True,
+)
+READ_SERIES = LuaScript(
+    "read_series", keys=("series",), args=("prefix", "mark", "first", "points", "group"),
+    reads=True,
+)  # fmt: skip
+
 ALL = (
     ADD_TASK, CLAIM_TASK, REAP_EXPIRED, COMPLETE_TASK, FAIL_TASK, EXTEND_LEASE, STEWARD_TASK,
     REGISTER_AGENT, HEARTBEAT, UNREGISTER_AGENT, PRUNE_TEAM, STAGE_PATTERN, DECIDE_PATTERN,
     RESTORE_PATTERN, PRUNE_PATTERNS, SEND_SIGNAL, BROADCAST_SIGNAL, SESSION_SIGNAL, FEED_SIGNAL,
     DELIVER_SIGNAL, RECEIVE_INBOX, RECEIVE_BROADCASTS, STASH, DELETE_WORKING, TOUCH_SESSION,
     CREATE_CONFLICT, RESOLVE_CONFLICT, PERSIST_COLLABORATION, COUNT_RUN, TAKE_SLOT, LEAD_BRIDGE,
-    SAVE_BRIDGE_CURSOR, RELEASE_BRIDGE,
+    SAVE_BRIDGE_CURSOR, RELEASE_BRIDGE, TEAM_SUMMARY, READ_SERIES,
 )  # fmt: skip
 LIBRARY = FunctionLibrary(ALL)
 CLUSTER_LIBRARY = FunctionLibrary(ALL, cluster=True)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from .codec import ttl_ms
 from .connection import RedisConnection, queue_time, redis_errors, time_ms
+from .keys import KeySchema
 from .registry import liveness_ranges
+from .scripts import TEAM_SUMMARY
 from .team import ALIVE_SECONDS
 from .tiers import READ, Caller
 from .ttl import TTLStrategy
@@ -20,7 +23,8 @@ def team_summaries(
     pending task of each type has waited (``waiting_ms``, only types with pending tasks:
     see ``metrics.queue_latency``), and (with ``agents``) how many agents are alive,
     late and dead (by a coordinator's default thresholds). Two round trips, however
-    many teams."""
+    many teams: the teams' task types, then one read function a team
+    (``lua/team_summary.lua``)."""
     caller.require(READ, "team summaries")
     keys = memory.keys
     with memory.client.pipeline(transaction=False) as pipe:
@@ -32,39 +36,57 @@ def team_summaries(
     cutoff = now - memory.ttl_ms(TTLStrategy.WORKING_RESULTS)
     ranges = liveness_ranges(now, ttl_ms(ALIVE_SECONDS), memory.ttl_ms(TTLStrategy.COORDINATION))
     types = [sorted(t.decode() for t in members) for members in type_sets]
-    with memory.client.pipeline(transaction=False) as pipe:
-        for team, team_types in zip(team_ids, types, strict=True):
-            for task_type in team_types:
-                pipe.zcard(keys.queue(team, task_type))
-            for task_type in team_types:
-                pipe.zcard(keys.leases(team, task_type))
-            for task_type in team_types:  # its oldest pending task, by when it became so
-                pipe.zrange(keys.waiting(team, task_type), 0, 0, withscores=True)
-            pipe.zcount(keys.team(team, "completed"), f"({cutoff}", "+inf")
-            pipe.zcard(keys.team(team, "dead"))
-            if agents:
-                for _, low, high in ranges:
-                    pipe.zcount(keys.team(team, "heartbeats"), low, high)
-        answers = iter(pipe.execute())
-    summaries = {}
-    for team, team_types in zip(team_ids, types, strict=True):
-        pending_by_type = {task_type: next(answers) for task_type in team_types}
-        claimed = sum(next(answers) for _ in team_types)
-        oldest = {task_type: next(answers) for task_type in team_types}
-        completed, dead = next(answers), next(answers)
-        summary: dict[str, Any] = {
-            "pending": sum(pending_by_type.values()),
-            "claimed": claimed,
-            "completed": completed,
-            "dead": dead,
-            "pending_by_type": pending_by_type,
-            "waiting_ms": {
-                task_type: max(0, now - int(first[0][1]))
-                for task_type, first in oldest.items()
-                if first
-            },
-        }
-        if agents:
-            summary["agents"] = {state: next(answers) for state, _, _ in ranges}
-        summaries[team] = summary
-    return summaries
+    wanted = json.dumps([[str(low), str(high)] for _, low, high in ranges] if agents else [])
+    runs = [
+        (TEAM_SUMMARY, caller, _summary_keys(keys, team, team_types),
+         {"cutoff": cutoff, "ranges": wanted})
+        for team, team_types in zip(team_ids, types, strict=True)
+    ]  # fmt: skip
+    replies = memory.run_scripts(runs) if runs else []
+    states = [state for state, _, _ in ranges] if agents else None
+    return {
+        team: _summary(reply, team_types, now, states)
+        for team, team_types, reply in zip(team_ids, types, replies, strict=True)
+    }
+
+
+def _summary_keys(keys: KeySchema, team: str, task_types: list[str]) -> dict[str, Any]:
+    return {
+        "completed": keys.team(team, "completed"),
+        "dead": keys.team(team, "dead"),
+        "heartbeats": keys.team(team, "heartbeats"),
+        "queues": [
+            key
+            for task_type in task_types
+            for key in (
+                keys.queue(team, task_type),
+                keys.leases(team, task_type),
+                keys.waiting(team, task_type),  # by when each became pending
+            )
+        ],
+    }
+
+
+def _summary(
+    reply: list[Any], task_types: list[str], now: int, states: list[str] | None
+) -> dict[str, Any]:
+    """A team's summary from its ``team_summary`` reply."""
+    answers = iter(reply)
+    figures = [(task_type, next(answers), next(answers), next(answers)) for task_type in task_types]
+    completed, dead = next(answers), next(answers)
+    pending_by_type = {task_type: pending for task_type, pending, _, _ in figures}
+    summary: dict[str, Any] = {
+        "pending": sum(pending_by_type.values()),
+        "claimed": sum(claimed for _, _, claimed, _ in figures),
+        "completed": completed,
+        "dead": dead,
+        "pending_by_type": pending_by_type,
+        "waiting_ms": {
+            task_type: max(0, now - int(float(oldest)))
+            for task_type, _, _, oldest in figures
+            if oldest is not None
+        },
+    }
+    if states is not None:
+        summary["agents"] = {state: next(answers) for state in states}
+    return summary

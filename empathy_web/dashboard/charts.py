@@ -7,12 +7,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-# Each range: how many points the library gives, how many go into one drawn point (the
-# SVG stays a few hundred points wide) and into one row of the table.
+# Each range: how many of the library's buckets (minutes; hours over 7 days) make one
+# drawn point (the SVG stays a few hundred points wide; the library sums them), and the
+# period (ms, from the epoch: UTC) of one row of the table, labelled by its start.
 RANGES = {
-    "1h": {"label": "last hour", "per_point": 1, "per_row": 5, "row": "%H:%M"},
-    "24h": {"label": "last 24 hours", "per_point": 5, "per_row": 60, "row": "%H:00"},
-    "7d": {"label": "last 7 days", "per_point": 1, "per_row": 24, "row": "%a %d %b"},
+    "1h": {"label": "last hour", "per_point": 1, "row_ms": 300_000, "row": "%H:%M"},
+    "24h": {"label": "last 24 hours", "per_point": 5, "row_ms": 3_600_000, "row": "%H:00"},
+    "7d": {"label": "last 7 days", "per_point": 1, "row_ms": 86_400_000, "row": "%a %d %b"},
 }
 WIDTH, HEIGHT, PAD = 600, 140, 4
 
@@ -26,19 +27,22 @@ class Line:
     points: Sequence[tuple[int, int]]
 
 
-def _grouped(points: Sequence[tuple[int, int]], size: int) -> list[tuple[int, int]]:
-    """Sums of ``size`` consecutive points, each at its first point's time."""
-    return [
-        (points[i][0], sum(count for _, count in points[i : i + size]))
-        for i in range(0, len(points), size)
-    ]
+def _rows(points: Sequence[tuple[int, int]], row_ms: int) -> list[tuple[int, int]]:
+    """Sums of the points in each period of ``row_ms`` (the first and last may be
+    partial), each at the period's start."""
+    sums: dict[int, int] = {}
+    for at, count in points:
+        start = at - at % row_ms
+        sums[start] = sums.get(start, 0) + count
+    return list(sums.items())
 
 
 def chart(lines: Sequence[Line], range_name: str) -> dict[str, object]:
-    """What ``dashboard/_chart.html`` draws: each line as SVG points on one scale, and
-    the table rows (time, then each line's count)."""
+    """What ``dashboard/_chart.html`` draws: each line's points (``per_point`` of the
+    library's buckets each) as SVG on one scale, and the table rows (the start of each
+    row's period, then each line's count in it)."""
     shape = RANGES[range_name]
-    drawn = [_grouped(line.points, shape["per_point"]) for line in lines]
+    drawn = [line.points for line in lines]
     peak = max((count for points in drawn for _, count in points), default=0)
     top = peak or 1
     length = max((len(points) for points in drawn), default=0)
@@ -51,7 +55,7 @@ def chart(lines: Sequence[Line], range_name: str) -> dict[str, object]:
         )
         total = sum(count for _, count in line.points)
         polylines.append({"name": line.name, "css": line.css, "points": xy, "total": total})
-    rows = [_grouped(line.points, shape["per_row"]) for line in lines]
+    rows = [_rows(line.points, shape["row_ms"]) for line in lines]
     table = [
         (_when(row[0][0], shape["row"]), [count for _, count in row])
         for row in zip(*rows, strict=True)

@@ -32,12 +32,16 @@ def throughput(
     memory: RedisShortTermMemory, viewer: Caller, teams: Collection[str], range_name: str
 ) -> dict[str, Any]:
     """Tasks of ``teams`` completed and failed (failures that retry, and tasks
-    dead-lettered) per minute, or per hour over 7 days, as a chart."""
-    lines = []
+    dead-lettered) per minute, per 5 minutes over 24 hours, or per hour over 7 days
+    (the chart's points, summed in Redis), as a chart."""
+    lines, now = [], memory.server_time_ms()
     for name, css, kinds in THROUGHPUT:
         summed: list[tuple[int, int]] = []
         for kind in kinds:
-            points = series(memory, viewer, kind, teams=list(teams), range=range_name)
+            points = series(
+                memory, viewer, kind, teams=list(teams), range=range_name, now_ms=now,
+                group=RANGES[range_name]["per_point"],
+            )  # fmt: skip
             summed = (
                 points
                 if not summed

@@ -30,7 +30,7 @@ from django.urls import Resolver404, resolve
 from django.utils.decorators import sync_and_async_middleware
 from django.views.decorators.http import require_GET
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from empathy_web.accounts.client_ip import client_ip
@@ -66,89 +66,81 @@ class RedisFigures:
         memory = get_memory()
         page = team_page(memory, READER, settings.METRICS_MAX_TEAMS)
         teams = list(page)
-        unreported = GaugeMetricFamily(
+        unreported = _family(
             "empathy_teams_unreported", "Teams past METRICS_MAX_TEAMS, not in the figures."
         )
-        unreported.add_metric([], max(0, (page.total or 0) - len(teams)))
+        unreported.add_sample(unreported.name, {}, max(0, (page.total or 0) - len(teams)))
         yield unreported
         summaries = team_summaries(memory, READER, teams)
         yield from _team_figures(summaries)
-        yield _latency({team: summary["waiting_ms"] for team, summary in summaries.items()})
         yield from _counters(counter_totals(memory, READER, teams))
         yield _bridge_lag(memory)
 
 
+def _family(name: str, documentation: str, kind: str = "gauge") -> Metric:
+    """A family whose samples the figures below add with ``add_sample`` and their labels
+    as they are (a scrape has thousands: no per-sample label checks)."""
+    return Metric(name, documentation, kind)
+
+
 def _team_figures(summaries: dict[str, dict[str, Any]]) -> Iterator[Metric]:
-    depth = GaugeMetricFamily(
-        "empathy_queue_depth", "Tasks waiting to be claimed.", labels=["team", "task_type"]
+    depth = _family("empathy_queue_depth", "Tasks waiting to be claimed.")
+    latency = _family(
+        "empathy_queue_latency_seconds", "How long the oldest task waiting in a queue has waited."
     )
-    states = GaugeMetricFamily(
-        "empathy_tasks_in_state",
-        "Tasks by state now (completed: within the retention).",
-        labels=["team", "state"],
+    states = _family(
+        "empathy_tasks_in_state", "Tasks by state now (completed: within the retention)."
     )
-    agents = GaugeMetricFamily(
-        "empathy_agents", "Registered agents by liveness.", labels=["team", "liveness"]
-    )
+    agents = _family("empathy_agents", "Registered agents by liveness.")
     for team, summary in summaries.items():
         for task_type, count in summary["pending_by_type"].items():
-            depth.add_metric([team, task_type], count)
+            depth.add_sample(depth.name, {"team": team, "task_type": task_type}, count)
+        for task_type, ms in summary["waiting_ms"].items():
+            latency.add_sample(latency.name, {"team": team, "task_type": task_type}, ms / 1000)
         for state in ("pending", "claimed", "completed", "dead"):
-            states.add_metric([team, state], summary[state])
+            states.add_sample(states.name, {"team": team, "state": state}, summary[state])
         for liveness, count in summary["agents"].items():
-            agents.add_metric([team, liveness], count)
-    yield from (depth, states, agents)
+            agents.add_sample(agents.name, {"team": team, "liveness": liveness}, count)
+    yield from (depth, latency, states, agents)
 
 
-def _latency(latency: dict[str, dict[str, int]]) -> Metric:
-    family = GaugeMetricFamily(
-        "empathy_queue_latency_seconds",
-        "How long the oldest task waiting in a queue has waited.",
-        labels=["team", "task_type"],
-    )
-    for team, by_type in latency.items():
-        for task_type, ms in by_type.items():
-            family.add_metric([team, task_type], ms / 1000)
-    return family
+# Each kind the library counts is a counter of its own, ``empathy_<kind>_total``: by
+# team and task type for tasks, by team for signals and patterns (team "": org-wide).
+COUNTED = {
+    **{kind: f"Tasks {kind.removeprefix('tasks_').replace('_', ' ')}." for kind in TASK_KINDS},
+    "tasks_failed": "Task failures that retried (the last one is dead-lettered instead).",
+    "tasks_lease_expired": "Leases that ran out, whatever became of their task.",
+    "signals_sent": "Signals sent.",
+    **{kind: f"Patterns {kind.removeprefix('patterns_')}." for kind in PATTERN_KINDS},
+    "patterns_expired": "Staged patterns that expired undecided.",
+}
 
 
 def _counters(totals: dict[str, dict[str, dict[str, int]]]) -> Iterator[Metric]:
-    """The library's all-time counts (team ``""``: org-wide signals and patterns)."""
-    tasks = CounterMetricFamily(
-        "empathy_tasks",
-        "Tasks by outcome: added, claimed, completed, failed (and retried), dead_lettered, "
-        "lease_expired.",
-        labels=["team", "task_type", "outcome"],
-    )
-    signals = CounterMetricFamily("empathy_signals_sent", "Signals sent.", labels=["team"])
-    patterns = CounterMetricFamily(
-        "empathy_patterns",
-        "Staged patterns: staged, promoted, rejected, expired undecided.",
-        labels=["team", "event"],
-    )
+    """The library's all-time counts, which only go up."""
+    families = {kind: _family(f"empathy_{kind}", doc, "counter") for kind, doc in COUNTED.items()}
     for team, kinds in totals.items():
         for kind, by_type in kinds.items():
+            family = families[kind]
+            name = f"{family.name}_total"
             for task_type, count in by_type.items():
-                if kind in TASK_KINDS:
-                    outcome = kind.removeprefix("tasks_")
-                    tasks.add_metric([team, task_type, outcome], count)
-                elif kind == "signals_sent":
-                    signals.add_metric([team], count)
-                elif kind in PATTERN_KINDS:
-                    patterns.add_metric([team, kind.removeprefix("patterns_")], count)
-    yield from (tasks, signals, patterns)
+                labels = (
+                    {"team": team, "task_type": task_type} if kind in TASK_KINDS else {"team": team}
+                )
+                family.add_sample(name, labels, count)
+    yield from families.values()
 
 
 def _bridge_lag(memory: Any) -> Metric:
     """How long the oldest event the bridge has not announced has waited (0: none)."""
-    lag = GaugeMetricFamily(
+    lag = _family(
         "empathy_bridge_lag_seconds",
         "Age of the oldest event the dashboards' bridge has not announced yet (0: none).",
     )
     cursor = memory.bridge_cursor()
     waiting = memory.read_events(cursor or "0-0", count=1) if cursor else []
     now = memory.server_time_ms()
-    lag.add_metric([], max(0, now - waiting[0].ts) / 1000 if waiting else 0.0)
+    lag.add_sample(lag.name, {}, max(0, now - waiting[0].ts) / 1000 if waiting else 0.0)
     return lag
 
 

@@ -23,7 +23,12 @@ from memory import (
 )
 from memory.acl import USER_PREFIX, setuser_commands
 from memory.keys import PATTERN_SHARDS, KeySchema
+from memory.series import series
+from memory.summaries import team_summaries
+from memory.tiers import Caller
 from tests.redis_server import RedisServer, start_redis_server
+
+READER = Caller("reader", AccessTier.OBSERVER)
 
 
 @pytest.fixture(scope="module")
@@ -69,6 +74,11 @@ def test_an_observers_user_reads_everything(users):
     team = AgentCoordinator(memory, "alpha", access_tier=AccessTier.OBSERVER)
     assert team.get_task("t-1").status == "pending"
     assert list(memory.read_events(count=5))
+    # The reads that are functions (FCALL_RO).
+    [alpha] = team_summaries(memory, READER, ["alpha"]).values()
+    assert alpha["pending_by_type"] == {"review": 1}
+    added = series(memory, READER, "tasks_added", teams=["alpha"], range="1h")
+    assert sum(n for _, n in added) == 1
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,10 @@ from memory.tiers import AccessTier, Caller
 ROOT = Path(__file__).resolve().parents[2]
 # The key that takes the rest of KEYS, and the schema's builders for its members.
 CALLER = Caller("a", AccessTier.CONTRIBUTOR)
-VARIADIC_BUILDERS = {"mailboxes": ("signal", "signal_inbox")}
+VARIADIC_BUILDERS = {
+    "mailboxes": ("signal", "signal_inbox"),
+    "queues": ("queue", "leases", "waiting"),
+}
 
 
 def built_by_schema(name: str) -> bool:

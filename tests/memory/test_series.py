@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -192,26 +193,28 @@ def test_minutes_leave_after_7_days_and_hours_after_90_a_hundred_at_a_time(memor
     }
     old_hour = (minute - SERIES_HOURS * 60) // 60 - 1
     due[f"h{old_hour}"] = old_hour * 60 + HOUR_SHIFT
+    old_five = (minute - SERIES_MINUTES) // 5 - 60
+    due[f"f{old_five}"] = old_five * 5
     kept_minute, kept_hour = minute - SERIES_MINUTES + 5, (minute - SERIES_HOURS * 60) // 60 + 2
-    kept = {str(kept_minute): kept_minute, f"h{kept_hour}": kept_hour * 60 + HOUR_SHIFT}
+    kept_five = (minute - SERIES_MINUTES) // 5 + 2
+    kept = {str(kept_minute): kept_minute, f"h{kept_hour}": kept_hour * 60 + HOUR_SHIFT,
+            f"f{kept_five}": kept_five * 5}  # fmt: skip
     fields = {f"{own_series(kind)}{bucket}": 1 for kind in TASK_KINDS for bucket in {**due, **kept}}
     memory.client.hset(key, mapping=fields)
     memory.client.zadd(leaving, {**due, **kept})
     coordinator = AgentCoordinator(memory, "alpha")
     coordinator.add_task(AgentTask("t", "review"))  # a new minute field: 100 buckets leave
-    assert memory.client.zcount(leaving, "-inf", f"({minute - SERIES_MINUTES}") == 141
-    assert memory.client.hlen(key) == len(fields) - 100 * len(TASK_KINDS) + 2  # and the add's
+    assert memory.client.zcount(leaving, "-inf", f"({minute - SERIES_MINUTES}") == 142
+    # and the add's minute, hour and 5 minutes
+    assert memory.client.hlen(key) == len(fields) - 100 * len(TASK_KINDS) + 3
     coordinator.claim_task("w", "review")  # another: 100 more
     coordinator.add_task(AgentTask("u", "review"))  # no new field: none leave
-    assert memory.client.zcount(leaving, "-inf", f"({minute - SERIES_MINUTES}") == 41
+    assert memory.client.zcount(leaving, "-inf", f"({minute - SERIES_MINUTES}") == 42
     coordinator.complete_task("t", "ok")  # the rest
+    now = {str(minute), f"h{minute // 60}", f"f{minute // 5}"}
     left = {f.decode() for f in memory.client.hkeys(key)}
-    assert {f.rpartition("\x00")[2] for f in left} == {*kept, str(minute), f"h{minute // 60}"}
-    assert {b.decode() for b in memory.client.zrange(leaving, 0, -1)} == {
-        *kept,
-        str(minute),
-        f"h{minute // 60}",
-    }
+    assert {f.rpartition("\x00")[2] for f in left} == {*kept, *now}
+    assert {b.decode() for b in memory.client.zrange(leaving, 0, -1)} == {*kept, *now}
 
 
 def test_shared_counts_leave_by_field(memory):
@@ -332,4 +335,32 @@ def test_a_day_reads_its_1440_fields_whatever_the_hash_holds(memory):
     assert sorted(series_reads) == sorted(
         ("HMGET", memory.keys.team(team, "series"), 1440) for team in ("alpha", "beta")
     )
-    assert {name for name, _, _ in logged[1]} <= {"HMGET", "ZREVRANGE"}  # and the teams index
+    # A read function per team, in one MULTI, and the teams index.
+    assert {name for name, _, _ in logged[1]} <= {"MULTI", "FCALL_RO", "HMGET", "EXEC", "ZREVRANGE"}
+
+
+def test_grouped_points_are_the_sums_of_their_buckets(memory):
+    """Each point of a grouped read starts at a multiple of its length and counts the
+    buckets inside it; tasks by 5 minutes come from their own fields, which agree."""
+    began = memory.server_time_ms()
+    team = AgentCoordinator(memory, "alpha")
+    for i in range(7):
+        team.add_task(AgentTask(f"t{i}", "review"))
+    later = began + 3 * HOUR_MS  # so the workload is inside a range, not at its end
+    for range_, group, now in (("1h", 5, began), ("24h", 5, later), ("24h", 60, later),
+                               ("7d", 24, later)):  # fmt: skip
+        read = partial(series, memory, READER, "tasks_added", teams=["alpha"], range=range_,
+                       now_ms=now)  # fmt: skip
+        buckets, grouped = dict(read()), read(group=group)
+        step = (max(buckets) - min(buckets)) // (len(buckets) - 1)
+        size = step * group
+        assert len(grouped) == len(buckets) // group
+        assert grouped[-1][0] <= now < grouped[-1][0] + size
+        for start, count in grouped:
+            assert start % size == 0
+            inside = [buckets[t] for t in range(start, start + size, step) if t in buckets]
+            assert len(inside) < group or count == sum(inside)
+        assert sum(n for _, n in grouped) == 7
+    for bad in (0, 7, True, "5"):
+        with pytest.raises(InvalidValue, match="group must divide"):
+            series(memory, READER, "tasks_added", teams=None, range="1h", group=bad)

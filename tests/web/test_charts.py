@@ -19,7 +19,7 @@ def _series(count: int, step: int, value) -> list[tuple[int, int]]:
     "range_name, count, step, drawn, rows, first_row",
     [
         ("1h", 60, MINUTE, 60, 12, "00:00"),
-        ("24h", 1440, MINUTE, 288, 24, "00:00"),
+        ("24h", 288, 5 * MINUTE, 288, 24, "00:00"),
         ("7d", 168, HOUR, 168, 7, "Thu 01 Jan"),
     ],
 )
@@ -37,6 +37,17 @@ def test_each_range_draws_and_tabulates_the_same_totals(
         total = sum(n for _, n in line.points)
         assert shown["lines"][column]["total"] == total
         assert sum(counts[column] for _, counts in shown["table"]) == total
+
+
+def test_rows_are_whole_periods_from_the_epoch_and_the_ends_may_be_partial():
+    # 288 points of 5 minutes from 10:35: rows from 10:00 (5 points) to 10:00 the next day
+    start = START + 10 * HOUR + 35 * MINUTE
+    points = [(start + i * 5 * MINUTE, 1) for i in range(288)]
+
+    table = chart([Line("completed", "completed", points)], "24h")["table"]
+
+    assert [table[0], table[1], table[-1]] == [("10:00", [5]), ("11:00", [12]), ("10:00", [7])]
+    assert len(table) == 25 and sum(counts[0] for _, counts in table) == 288
 
 
 def test_the_highest_point_touches_the_top_and_zero_the_bottom():

@@ -7,7 +7,9 @@ import pytest
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
+from empathy_web.dashboard.prometheus import COUNTED
 from memory import AccessTier, AgentCoordinator, AgentTask, Caller, EmpathyOS, RedisShortTermMemory
+from memory.series import SERIES_KINDS, TASK_KINDS
 from memory.signals import send
 
 pytestmark = pytest.mark.django_db
@@ -74,14 +76,16 @@ def test_the_figures_are_the_librarys(settings, client, workload):
     agents = {dict(k)["liveness"]: v for k, v in found["empathy_agents"].items()}
     assert agents == {"alive": 2, "late": 0, "dead": 0}
     outcomes = {
-        (dict(k)["task_type"], dict(k)["outcome"]): v
-        for k, v in found["empathy_tasks_total"].items()
+        (dict(k)["task_type"], name.removeprefix("empathy_tasks_").removesuffix("_total")): v
+        for name in [f"empathy_{kind}_total" for kind in TASK_KINDS]
+        for k, v in found.get(name, {}).items()
         if dict(k)["team"] == "build"
     }
     assert outcomes == {
         ("review", "added"): 5, ("fix", "added"): 1, ("review", "claimed"): 2,
         ("review", "dead_lettered"): 1,
     }  # fmt: skip
+    assert not {name for name in found if name.startswith("empathy_tasks_") and "lease" in name}
     assert found["empathy_signals_sent_total"] == {(("team", "build"),): 1}
     waits = found["empathy_queue_latency_seconds"]
     assert set(waits) == {(("task_type", t), ("team", "build")) for t in ("fix", "review")}
@@ -91,6 +95,10 @@ def test_the_figures_are_the_librarys(settings, client, workload):
     again = scrape(client, HTTP_AUTHORIZATION=f"Bearer {TOKEN}")  # the first one, timed
     timed = {dict(k)["view"]: v for k, v in again["empathy_request_seconds_count"].items()}
     assert timed["metrics"] >= 1
+
+
+def test_every_kind_the_library_counts_is_a_counter():
+    assert set(COUNTED) == set(SERIES_KINDS)
 
 
 def test_teams_past_the_limit_are_counted_not_reported(settings, client, workload):

@@ -12,7 +12,9 @@
 -- leave as they came, old ones go at least as fast as new ones come. In a team's own
 -- series (`kinds`: the kinds it counts, each with the prefix "<kind>\0"), `leaving`
 -- holds buckets instead ("<minute>", "h<hour>"), each standing for that bucket's field
--- of every kind: one member a bucket rather than one a kind and bucket.
+-- of every kind: one member a bucket rather than one a kind and bucket. A team's own
+-- series also counts by 5 minutes ("<prefix>f<5-minute>", kept as its first minute is,
+-- and left by "f<5-minute>"), which a day's chart reads: 288 fields rather than 1,440.
 local SERIES_MINUTES = 10080
 local SERIES_HOURS = 2160
 local SERIES_TRIM = 100
@@ -20,16 +22,29 @@ local SERIES_HOUR_SHIFT = SERIES_HOURS * 60 - SERIES_MINUTES
 -- How long a series hash that expires when quiet is kept after its last write.
 local SERIES_KEEP_MS = (SERIES_HOURS + 1) * 3600000
 
+-- A bucket's part of a field's name: its `mark` ('' a minute, 'f' 5 minutes, 'h' an
+-- hour) and its number since the epoch.
+local function series_bucket(bucket, mark)
+  return mark .. string.format('%d', bucket)
+end
+
 -- count_series(counts, leaving, prefix, minute, n, kinds): n more in `minute` and its
 -- hour (`kinds`: see above; nil in a hash teams share).
 local function count_series(counts, leaving, prefix, minute, n, kinds)
   local hour = math.floor(minute / 60)
-  local hour_bucket = 'h' .. string.format('%d', hour)
+  local hour_bucket = series_bucket(hour, 'h')
+  if kinds then
+    local five = math.floor(minute / 5)
+    local five_bucket = series_bucket(five, 'f')
+    if redis.call('HINCRBY', counts, prefix .. five_bucket, n) == n then
+      redis.call('ZADD', leaving, five * 5, five_bucket)
+    end
+  end
   if redis.call('HINCRBY', counts, prefix .. hour_bucket, n) == n then
     redis.call('ZADD', leaving, hour * 60 + SERIES_HOUR_SHIFT,
                kinds and hour_bucket or prefix .. hour_bucket)
   end
-  local bucket = string.format('%d', minute)
+  local bucket = series_bucket(minute, '')
   if redis.call('HINCRBY', counts, prefix .. bucket, n) ~= n then return end
   redis.call('ZADD', leaving, minute, kinds and bucket or prefix .. bucket)
   local due = redis.call('ZRANGEBYSCORE', leaving, '-inf', '(' .. (minute - SERIES_MINUTES),
