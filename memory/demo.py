@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
+import threading
 import time
 
 from .redis_memory import get_redis_memory
@@ -27,14 +29,17 @@ def main(argv: list[str] | None = None) -> None:
     last = memory.latest_event_id()
     team.start()
     deadline = None if args.seconds is None else time.monotonic() + args.seconds
+    # Ctrl-C stops the loop between reads (within the 500 ms a read may block), rather
+    # than raising in the middle of one: the in-process mock's blocking read does not
+    # survive an exception thrown into it.
+    stopping = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
     try:
-        while deadline is None or time.monotonic() < deadline:
+        while not stopping.is_set() and (deadline is None or time.monotonic() < deadline):
             for event in memory.read_events(last, block_ms=500):
                 last = event.cursor
                 ids = " ".join(f"{k}={v}" for k, v in event.ids.items())
                 print(f"{event.timestamp:%H:%M:%S} {event.type:<22} {event.actor:<20} {ids}")
-    except KeyboardInterrupt:
-        pass
     finally:
         team.stop()
     stats = memory.get_stats()
