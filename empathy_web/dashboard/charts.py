@@ -9,12 +9,16 @@ from datetime import UTC, datetime
 
 # Each range: how many of the library's buckets (minutes; hours over 7 days) make one
 # drawn point (the SVG stays a few hundred points wide; the library sums them), and the
-# period (ms, from the epoch: UTC) of one row of the table, labelled by its start.
+# period (ms, from the epoch: UTC) of one row of the table, labelled by its start;
+# ``point`` says what one point counts, after the peak.
 RANGES = {
-    "1h": {"label": "last hour", "per_point": 1, "row_ms": 300_000, "row": "%H:%M"},
-    "24h": {"label": "last 24 hours", "per_point": 5, "row_ms": 3_600_000, "row": "%H:00"},
-    "7d": {"label": "last 7 days", "per_point": 1, "row_ms": 86_400_000, "row": "%a %d %b"},
-}
+    "1h": {"label": "last hour", "per_point": 1, "point": "a minute", "row_ms": 300_000,
+           "row": "%H:%M"},
+    "24h": {"label": "last 24 hours", "per_point": 5, "point": "per 5 minutes",
+            "row_ms": 3_600_000, "row": "%H:00"},
+    "7d": {"label": "last 7 days", "per_point": 1, "point": "an hour", "row_ms": 86_400_000,
+           "row": "%a %d %b"},
+}  # fmt: skip
 WIDTH, HEIGHT, PAD = 600, 140, 4
 
 
@@ -63,6 +67,7 @@ def chart(lines: Sequence[Line], range_name: str) -> dict[str, object]:
     return {
         "range": range_name,
         "range_label": shape["label"],
+        "point_label": shape["point"],
         "ranges": list(RANGES),
         "lines": polylines,
         "peak": peak,

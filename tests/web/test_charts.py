@@ -33,6 +33,10 @@ def test_each_range_draws_and_tabulates_the_same_totals(
 
     assert [len(line["points"].split()) for line in shown["lines"]] == [drawn, drawn]
     assert len(shown["table"]) == rows and shown["table"][0][0] == first_row
+    assert (
+        shown["point_label"]
+        == {"1h": "a minute", "24h": "per 5 minutes", "7d": "an hour"}[range_name]
+    )
     for column, line in enumerate((done, failed)):
         total = sum(n for _, n in line.points)
         assert shown["lines"][column]["total"] == total
