@@ -228,7 +228,7 @@ class RedisConnection:
             raise script_error(exc) from None
         except redis.RedisError as exc:
             raise self.connection_error(exc) from exc
-        return self._answer(reply, call)
+        return self._answer(reply, call) if self.cluster else reply
 
     def run_scripts(
         self, runs: Sequence[tuple[LuaScript, Caller, Mapping[str, Any], Mapping[str, Any]]]
@@ -288,15 +288,16 @@ class RedisConnection:
         args: Mapping[str, Any],
     ) -> tuple[Any, ...]:
         """The ``FCALL`` that runs ``script`` (see ``LuaScript.body`` for the layout)."""
-        own, elsewhere, rest = script.split_keys(keys)
         command, function = "FCALL_RO" if script.reads else "FCALL", self.library.function(script)
         common = (self.events_maxlen, caller.user_id, caller.tier_name)
-        arg_values = script.arg_values(args)
         if self.cluster:
             # Only the script's own keys are keys: the others go to the outbox's call.
+            own, elsewhere, rest = script.split_keys(keys)
+            arg_values = script.arg_values(args)
             return (command, function, len(own), *own, *common, *elsewhere, *arg_values, *rest)
-        keys_sent = (self.keys.events, *elsewhere, *own, *rest)
-        return (command, function, len(keys_sent), *keys_sent, *common, *arg_values)
+        keys_sent = script.server_keys(keys)
+        return (command, function, len(keys_sent) + 1, self.keys.events, *keys_sent, *common,
+                *script.arg_values(args))  # fmt: skip
 
     def _answer(self, reply: Any, call: tuple[Any, ...]) -> Any:
         """A script's reply; under Cluster, once its outbox is sent (it ran in the slot

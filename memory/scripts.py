@@ -16,21 +16,16 @@ Every function also gets the event stream and who acts, for ``emit``: ``events``
 (Redis runs one function at a time); and ``now``, the server's clock in milliseconds,
 when it or its includes read it (leases and timestamps never depend on a client's clock).
 
-Under Redis Cluster a function may touch the keys of one hash slot only, so the library
-is built a second way (``FunctionLibrary(..., cluster=True)``). A script's keys in other
-slots, the cross-group indexes it declares ``elsewhere``, come as arguments; ``emit``
-and ``elsewhere`` (``lua/includes/emit.lua``) then queue their writes in ``outbox``
-instead of making them, and the function answers ``{reply, outbox}``. The connection
-sends the outbox in a second call (``RedisConnection.run_script``).
+Under Redis Cluster a function may touch one hash slot only, so the library is built a
+second way (``cluster=True``): the keys in other slots, declared ``elsewhere``, come as
+arguments, ``emit`` and ``elsewhere`` (``lua/includes/emit.lua``) queue their writes in
+``outbox``, and the function answers ``{reply, outbox}``, which the connection sends on.
+A key declared ``*name`` takes the rest of ``KEYS`` as a Lua table (a signal's
+recipients), so every key a script touches is still declared.
 
-A key declared with a leading ``*`` takes the rest of ``KEYS`` as a Lua table: a
-script that writes to a varying number of indexes (a signal's recipients) still names
-every key it touches, so it stays atomic and Cluster-safe.
-
-The library's name and its functions' names carry a digest of its source, so processes
-running different versions of this package against one Redis each call their own.
-``RedisConnection.run_script`` sends ``FCALL`` and loads the library when Redis does not
-have it (the first call, or after a restart without persistence or ``FUNCTION FLUSH``).
+The library's and its functions' names carry a digest of its source, so processes of
+different versions on one Redis each call their own. ``RedisConnection.run_script``
+loads the library when Redis lacks it (first call, restart, ``FUNCTION FLUSH``).
 """
 
 from __future__ import annotations
@@ -39,6 +34,7 @@ import hashlib
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -71,9 +67,8 @@ _RESERVED = frozenset([
     "outbox", "KEYS", "ARGV",
 ])
 # fmt: on
-# What every function gets before its own keys and arguments (see run_script): on one
-# server, the event stream is KEYS[1]; everywhere, ARGV[1..3] are the stream's length,
-# the actor and the tier.
+# What every function gets first (see run_script): on one server, KEYS[1] the event
+# stream; everywhere, ARGV[1..3] the stream's length, the actor and the tier.
 FIRST_ARG = 4
 _SHARED = "local events, maxlen, actor, tier, now, outbox\n"
 _PRELUDE = "  events, maxlen, actor, tier = KEYS[1], ARGV[1], ARGV[2], ARGV[3]\n"
@@ -96,24 +91,24 @@ _FUNCTION = """redis.register_function{{
 """
 
 
+# What a script works out once from its declaration: its Lua, and getters of values.
+_derived = partial(field, init=False, repr=False, compare=False)
+_Getter = Callable[[Mapping[str, Any]], tuple[Any, ...]]
+
+
 @dataclass(frozen=True)
 class LuaScript:
     """One script: its name (the file ``lua/<name>.lua``), and the names of its keys
     and arguments in the order they are passed.
 
-    ``retry``: the script may be sent again when the connection failed before its reply
-    came, because a second run answers as the first did (it is idempotent, or fenced
-    and idempotent). Scripts without it are sent once: a caller that sees
-    ``MemoryConnectionError`` does not know whether they ran.
-
-    ``elsewhere``: the declared keys that are not in the script's hash slot (the small
-    cross-group indexes; ``*name`` for the last key, when it takes the rest). The Lua
-    writes them only through ``elsewhere(...)`` or ``elsewhere_run(...)``, so under
-    Cluster those writes follow in a second call.
-
-    ``reads``: the script only reads. Its function is flagged ``no-writes`` and called
-    with ``FCALL_RO``, which every Redis user of the library may send (``memory.acl``)
-    and a replica may serve; Redis refuses any write it would try.
+    - ``retry``: it may be sent again when the connection failed before its reply,
+      since a second run answers as the first (idempotent, or fenced and idempotent).
+      Others are sent once: after ``MemoryConnectionError`` they may or may not have run.
+    - ``elsewhere``: the declared keys outside its hash slot (small cross-group indexes;
+      ``*name`` for a last key that takes the rest), written only through
+      ``elsewhere(...)`` or ``elsewhere_run(...)``: under Cluster, in a second call.
+    - ``reads``: it only reads. Its function is flagged ``no-writes`` and called with
+      ``FCALL_RO``, which every library Redis user may send (``memory.acl``).
     """
 
     name: str
@@ -122,23 +117,17 @@ class LuaScript:
     retry: bool = False
     elsewhere: tuple[str, ...] = ()
     reads: bool = False
-    includes: tuple[str, ...] = field(init=False, repr=False, compare=False)
-    uses_now: bool = field(init=False, repr=False, compare=False)
-    lua: str = field(init=False, repr=False, compare=False)
-    # The last key's name when it takes the rest of the keys, and whether it is elsewhere.
-    rest: str | None = field(init=False, repr=False, compare=False)
-    rest_elsewhere: bool = field(init=False, repr=False, compare=False)
-    # Called on every run: the values of the fixed keys in the script's slot, of the
-    # fixed keys elsewhere, and of the arguments, in order.
-    _own: Callable[[Mapping[str, Any]], tuple[Any, ...]] = field(
-        init=False, repr=False, compare=False
-    )
-    _elsewhere: Callable[[Mapping[str, Any]], tuple[Any, ...]] = field(
-        init=False, repr=False, compare=False
-    )
-    _args: Callable[[Mapping[str, Any]], tuple[Any, ...]] = field(
-        init=False, repr=False, compare=False
-    )
+    includes: tuple[str, ...] = _derived()
+    uses_now: bool = _derived()
+    lua: str = _derived()
+    rest: str | None = _derived()  # the last key's name, when it takes the rest
+    rest_elsewhere: bool = _derived()
+    # Called on every run, each for values in order: the fixed keys in the script's
+    # slot, those elsewhere, the arguments, and (one server) elsewhere's then its own.
+    _own: _Getter = _derived()
+    _elsewhere: _Getter = _derived()
+    _args: _Getter = _derived()
+    _server: _Getter = _derived()
 
     def __post_init__(self) -> None:
         names = [name.removeprefix("*") for name in self.keys] + list(self.args)
@@ -164,6 +153,7 @@ class LuaScript:
         object.__setattr__(self, "_own", _getter(fixed))
         object.__setattr__(self, "_elsewhere", _getter(elsewhere))
         object.__setattr__(self, "_args", _getter(list(self.args)))
+        object.__setattr__(self, "_server", _getter([*elsewhere, *fixed]))
         object.__setattr__(self, "includes", tuple(includes))
         object.__setattr__(self, "uses_now", uses_now)
         object.__setattr__(self, "lua", _INCLUDE.sub("", text))
@@ -171,19 +161,29 @@ class LuaScript:
     def split_keys(
         self, keys: Mapping[str, str | Sequence[str]]
     ) -> tuple[Sequence[str], Sequence[str], Sequence[str]]:
-        """From a mapping of every declared key's name to the key (to a list of keys for
-        the last one, when it takes the rest): the keys in the script's hash slot, the
-        fixed keys elsewhere, and the rest when it is elsewhere, each in declared order."""
+        """Under Cluster, from a mapping of name to key (a list for the rest): the keys
+        in the script's slot, the fixed keys elsewhere, and the rest when elsewhere."""
         if len(keys) == len(self.keys):
             try:
                 own, elsewhere = self._own(keys), self._elsewhere(keys)
                 rest = keys[self.rest] if self.rest else ()
+                return (
+                    (own, elsewhere, rest)
+                    if self.rest_elsewhere
+                    else ([*own, *rest], elsewhere, ())
+                )
             except KeyError:
                 pass
-            else:
-                if self.rest_elsewhere:
-                    return own, elsewhere, rest
-                return [*own, *rest], elsewhere, ()
+        raise self._mismatch("keys", keys, [name.removeprefix("*") for name in self.keys])
+
+    def server_keys(self, keys: Mapping[str, str | Sequence[str]]) -> tuple[str, ...]:
+        """On one server: the fixed keys elsewhere, the script's own, then the rest."""
+        if len(keys) == len(self.keys):
+            try:
+                fixed = self._server(keys)
+                return (*fixed, *keys[self.rest]) if self.rest else fixed
+            except KeyError:
+                pass
         raise self._mismatch("keys", keys, [name.removeprefix("*") for name in self.keys])
 
     def arg_values(self, args: Mapping[str, Any]) -> Sequence[Any]:
@@ -257,7 +257,7 @@ class FunctionLibrary:
             raise LookupError(f"script {script.name} is not in {self.name}") from None
 
 
-def _getter(names: list[str]) -> Callable[[Mapping[str, Any]], tuple[Any, ...]]:
+def _getter(names: list[str]) -> _Getter:
     """A function from a mapping to the values of ``names``, in order, as a tuple."""
     if len(names) > 1:
         return itemgetter(*names)
