@@ -403,18 +403,16 @@ class TaskQueue(TeamScope):
         start = offset_cursor(cursor)
         limit = check_limit(limit)
         end = start + limit - 1
-        client = self.memory.client
         if status == "pending":
             if task_type is None:
                 raise InvalidValue("listing pending tasks needs a task_type")
             key = self.memory.keys.queue(self.team_id, check_id(task_type, "task_type"))
-            total, ids = client.zcard(key), client.zrange(key, start, end)
+            total, ids = self._slice(key, start, end, newest_first=False)
         elif status == "claimed":
             claims = self._claims(task_type)
             total, ids = len(claims), [task_id for task_id, _ in claims[start : end + 1]]
         elif status in ("completed", "dead"):
-            key = self._key(status)
-            total, ids = client.zcard(key), client.zrevrange(key, start, end)
+            total, ids = self._slice(self._key(status), start, end, newest_first=True)
         else:
             raise InvalidValue(
                 f"status must be pending, claimed, completed or dead, not {status!r}"
@@ -422,6 +420,15 @@ class TaskQueue(TeamScope):
         tasks = self._load([i.decode() for i in ids])
         more = start + limit < total
         return Page(tasks, str(start + limit) if more else None, total)
+
+    def _slice(self, key: str, start: int, end: int, *, newest_first: bool) -> tuple[int, list]:
+        """How many ``key`` holds, and its members from ``start`` to ``end``: one round
+        trip."""
+        with self.memory.client.pipeline(transaction=False) as pipe:
+            pipe.zcard(key)
+            (pipe.zrevrange if newest_first else pipe.zrange)(key, start, end)
+            total, ids = pipe.execute()
+        return total, ids
 
     def _claims(self, task_type: str | None) -> list[tuple[bytes, float]]:
         """Claimed task ids with their deadlines, soonest first, across types."""

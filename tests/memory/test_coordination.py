@@ -347,3 +347,23 @@ def test_team_summaries_count_tasks_and_agents_of_many_teams_at_once(memory):
     counts = busy.counts()
     assert list(counts.pop("waiting_ms")) == ["triage"]
     assert counts == {k: v for k, v in summaries["busy"].items() if k != "agents"}
+
+
+@pytest.mark.parametrize("backend", ["redis"], indirect=True)
+def test_a_page_of_a_listing_is_two_round_trips(memory, monkeypatch):
+    """The set's size and its page in one, the tasks in the other (none is claimed)."""
+    team = AgentCoordinator(memory, "alpha")
+    for i in range(3):
+        team.add_task(AgentTask(f"t{i}", "review"))
+    team.fail_task(team.claim_task("a", "review").task_id, "no", retry=False)
+    sent = []
+    connection = memory.client.connection_pool.connection_class
+    real = connection.send_packed_command
+    monkeypatch.setattr(
+        connection, "send_packed_command", lambda *a, **k: sent.append(1) or real(*a, **k)
+    )
+
+    pending = team.list_tasks("pending", "review", limit=1)
+    assert (len(sent), pending.total, len(pending)) == (2, 2, 1)
+    dead = team.list_tasks("dead")
+    assert (len(sent), dead.total, [t.task_id for t in dead]) == (4, 1, ["t0"])
