@@ -421,6 +421,34 @@ class TaskQueue(TeamScope):
         more = start + limit < total
         return Page(tasks, str(start + limit) if more else None, total)
 
+    @redis_errors
+    def pending_pages(
+        self, task_types: list[str], limit: int = 50, cursors: dict[str, str] | None = None
+    ) -> dict[str, Page[AgentTask]]:
+        """A page of each type's pending tasks, as ``list_tasks("pending", t)`` gives it,
+        in two round trips however many types; ``cursors``: the cursor of each type not
+        on its first page."""
+        self.caller.require(READ, "list_tasks")
+        limit = check_limit(limit)
+        types = [check_id(task_type, "task_type") for task_type in task_types]
+        starts = [offset_cursor((cursors or {}).get(task_type)) for task_type in types]
+        keys = self.memory.keys
+        with self.memory.client.pipeline(transaction=False) as pipe:
+            for task_type, start in zip(types, starts, strict=True):
+                pipe.zcard(keys.queue(self.team_id, task_type))
+                pipe.zrange(keys.queue(self.team_id, task_type), start, start + limit - 1)
+            answers = iter(pipe.execute())
+        slices = [(next(answers), [i.decode() for i in next(answers)]) for _ in types]
+        loaded = {task.task_id: task for task in self._load([i for _, ids in slices for i in ids])}
+        return {
+            task_type: Page(
+                [loaded[i] for i in ids if i in loaded],
+                str(start + limit) if start + limit < total else None,
+                total,
+            )
+            for task_type, start, (total, ids) in zip(types, starts, slices, strict=True)
+        }
+
     def _slice(self, key: str, start: int, end: int, *, newest_first: bool) -> tuple[int, list]:
         """How many ``key`` holds, and its members from ``start`` to ``end``: one round
         trip."""

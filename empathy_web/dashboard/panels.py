@@ -125,13 +125,14 @@ def task_board(params: Params, viewer: Viewer) -> dict[str, Any]:
 
         task_types = coordinator.task_types()
         waits = {row["task_type"]: row for row in operating.latency_rows(counts["waiting_ms"])}
+        paged = (wanted or "").removeprefix("pending:") if cursor else None
+        queued = coordinator.pending_pages(task_types, PAGE, {paged: cursor} if paged else None)
         for task_type in task_types:
-            key = f"pending:{task_type}"
             sections.append(
                 {
-                    "key": key,
+                    "key": f"pending:{task_type}",
                     "title": f"Queued: {task_type}",
-                    "page": page("pending", key, task_type),
+                    "page": queued[task_type],
                     "latency": waits.get(task_type),
                 }
             )

@@ -367,3 +367,30 @@ def test_a_page_of_a_listing_is_two_round_trips(memory, monkeypatch):
     assert (len(sent), pending.total, len(pending)) == (2, 2, 1)
     dead = team.list_tasks("dead")
     assert (len(sent), dead.total, [t.task_id for t in dead]) == (4, 1, ["t0"])
+
+
+@pytest.mark.parametrize("backend", ["redis"], indirect=True)
+def test_the_pending_pages_of_many_types_are_two_round_trips(memory, monkeypatch):
+    team = AgentCoordinator(memory, "alpha")
+    for task_type in ("fix", "lint", "review"):
+        for i in range(3):
+            team.add_task(AgentTask(f"{task_type}-{i}", task_type, priority=i + 1))
+    sent = []
+    connection = memory.client.connection_pool.connection_class
+    real = connection.send_packed_command
+    monkeypatch.setattr(
+        connection, "send_packed_command", lambda *a, **k: sent.append(1) or real(*a, **k)
+    )
+
+    pages = team.pending_pages(["fix", "lint", "review"], limit=2, cursors={"lint": "2"})
+    assert len(sent) == 2
+    for task_type, cursor in (("fix", None), ("lint", "2"), ("review", None)):
+        one = team.list_tasks("pending", task_type, limit=2, cursor=cursor)
+        got = pages[task_type]
+        assert ([t.task_id for t in got], got.next_cursor, got.total) == (
+            [t.task_id for t in one],
+            one.next_cursor,
+            one.total,
+        )
+    assert pages["lint"].next_cursor is None and len(pages["lint"]) == 1
+    assert team.pending_pages([]) == {}

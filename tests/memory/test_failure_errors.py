@@ -64,6 +64,7 @@ SAMPLES: dict[str, Any] = {
     "task": AgentTask("t1", "x"),
     "task_id": "t1",
     "task_type": "x",
+    "task_types": ["x"],
     "capabilities": ["x"],
     "event_id": "1-0",
     "kind": "tasks_added",

@@ -178,3 +178,20 @@ def test_a_steward_cannot_cancel_a_completed_task(memory, steward):
 def test_an_unknown_task_action_is_not_found(dead_task, steward):
     assert steward.post("/tasks/reviewers/flaky/explode/").status_code == 404
     assert dead_task.get_task("flaky").status == "dead"
+
+
+def test_each_type_s_queue_pages_on_its_own(memory, observer):
+    team = AgentCoordinator(memory, "pager")
+    for i in range(30):
+        team.add_task(AgentTask(f"review-{i:02d}", "review"))
+    team.add_task(AgentTask("lint-only", "lint"))
+
+    first = observer.get("/tasks/?team=pager").content.decode()
+    assert "review-00" in first and "review-25" not in first and "lint-only" in first
+    more = re.search(r'href="\?team=pager&amp;status=pending%3Areview&amp;cursor=(\d+)"', first)
+    assert more, "a More link for the review queue"
+
+    second = observer.get(f"/tasks/?team=pager&status=pending:review&cursor={more[1]}")
+    html = second.content.decode()
+    assert "review-25" in html and "review-00" not in html  # the review queue's next page
+    assert "lint-only" in html  # the other queues on their first page
