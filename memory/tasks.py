@@ -406,13 +406,16 @@ class TaskQueue(TeamScope):
         if status == "pending":
             if task_type is None:
                 raise InvalidValue("listing pending tasks needs a task_type")
-            key = self.memory.keys.queue(self.team_id, check_id(task_type, "task_type"))
-            total, ids = self._slice(key, start, end, newest_first=False)
-        elif status == "claimed":
+            pages = self.pending_pages([task_type], limit, {task_type: cursor} if cursor else None)
+            return pages[task_type]
+        if status == "claimed":
             claims = self._claims(task_type)
             total, ids = len(claims), [task_id for task_id, _ in claims[start : end + 1]]
         elif status in ("completed", "dead"):
-            total, ids = self._slice(self._key(status), start, end, newest_first=True)
+            with self.memory.client.pipeline(transaction=False) as pipe:  # newest first
+                pipe.zcard(self._key(status))
+                pipe.zrevrange(self._key(status), start, end)
+                total, ids = pipe.execute()
         else:
             raise InvalidValue(
                 f"status must be pending, claimed, completed or dead, not {status!r}"
@@ -448,15 +451,6 @@ class TaskQueue(TeamScope):
             )
             for task_type, start, (total, ids) in zip(types, starts, slices, strict=True)
         }
-
-    def _slice(self, key: str, start: int, end: int, *, newest_first: bool) -> tuple[int, list]:
-        """How many ``key`` holds, and its members from ``start`` to ``end``: one round
-        trip."""
-        with self.memory.client.pipeline(transaction=False) as pipe:
-            pipe.zcard(key)
-            (pipe.zrevrange if newest_first else pipe.zrange)(key, start, end)
-            total, ids = pipe.execute()
-        return total, ids
 
     def _claims(self, task_type: str | None) -> list[tuple[bytes, float]]:
         """Claimed task ids with their deadlines, soonest first, across types."""
