@@ -14,7 +14,6 @@ Run with ``make bench`` or ``pytest -m benchmark -s tests/benchmarks/test_operat
 from __future__ import annotations
 
 import os
-import textwrap
 import time
 
 import pytest
@@ -23,13 +22,11 @@ from django.test import Client
 
 from empathy_web.dashboard.agents_memory import use_memory
 from memory import AgentCoordinator, AgentTask, RedisShortTermMemory
-from tests.benchmarks.report import Op, measure, text_table
-from tests.benchmarks.test_pages_bench import HEADER, RIGHT, TARGET_MS, Page, cells, check, cost
+from tests.benchmarks.test_pages_bench import Page, print_pages, time_pages
 from tests.redis_server import RedisServer
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.django_db]
 
-N = int(os.environ.get("BENCH_PAGE_N", "30"))
 TEAMS, TYPES, QUEUED = 100, 20, 5
 TOKEN = "bench-token"
 
@@ -78,30 +75,15 @@ def test_metrics_and_charts(server: RedisServer, settings) -> None:
         client.force_login(steward)
         scraper = Client(HTTP_AUTHORIZATION=f"Bearer {TOKEN}")  # no session, as Prometheus
         todo = pages()
-        by = {page.name: scraper if page.url == "/metrics" else client for page in todo}
-        stats = measure(
-            [Op(p.name, lambda _, p=p: by[p.name].get(p.url), None, check(p)) for p in todo],
-            n=N,
-            warmup=3,
-            block=10,
-        )
-        costs = {page.name: cost(by[page.name], raw, page) for page in todo}
+        rows = time_pages(todo, raw, lambda page: scraper if page.url == "/metrics" else client)
         series = len(scraper.get("/metrics").content.decode().splitlines())
     finally:
         use_memory(None)
         memory.close()
         raw.close()
-    rows = [cells(page, stats[page.name], costs[page.name]) for page in todo]
-    print()
-    print(
-        textwrap.fill(
-            f"/metrics and the charts: {TEAMS} teams x {TYPES} task types ({filled:.0f} s to "
-            f"fill); /metrics answers {series:,} lines. A steward; the overview charts its "
-            f"page of 25 teams. {os.cpu_count()} CPUs.",
-            100,
-        )
+    print_pages(
+        f"/metrics and the charts: {TEAMS} teams x {TYPES} task types ({filled:.0f} s to "
+        f"fill); /metrics answers {series:,} lines. A steward; the overview charts its "
+        f"page of 25 teams. {os.cpu_count()} CPUs.",
+        rows,
     )
-    print()
-    print(text_table(HEADER, rows, RIGHT))
-    failed = [row[0] for row in rows if row[-1] == "FAIL"]
-    print(f"\n{len(rows) - len(failed)} of {len(rows)} within {TARGET_MS:g} ms")

@@ -491,6 +491,31 @@ def _header(raw: redis.Redis, data: Data, dbsize: int, load: tuple[float, float]
     )
 
 
+def time_pages(
+    todo: list[Page], raw: redis.Redis, client_for: Callable[[Page], Client]
+) -> list[list[str]]:
+    """Each page timed (the pages taking turns), then its cost: the rows of the table."""
+    stats = measure(
+        [Op(p.name, lambda _, p=p: client_for(p).get(p.url), None, check(p)) for p in todo],
+        n=N,
+        warmup=WARMUP,
+        block=BLOCK,
+    )
+    return [cells(p, stats[p.name], cost(client_for(p), raw, p)) for p in todo]
+
+
+def print_pages(header: str, rows: list[list[str]]) -> None:
+    print()
+    print(textwrap.fill(header, 100))
+    print()
+    print(text_table(HEADER, rows, RIGHT))
+    failed = [row[0] for row in rows if row[-1] == "FAIL"]
+    print(
+        f"\n{len(rows) - len(failed)} of {len(rows)} pages within {TARGET_MS:g} ms"
+        + (f"; over it: {', '.join(failed)}" if failed else "")
+    )
+
+
 def test_page_times(server: RedisServer) -> None:
     raw = server.client()
     memory = RedisShortTermMemory(url=server.url)
@@ -503,16 +528,7 @@ def test_page_times(server: RedisServer) -> None:
         client.force_login(steward)
         todo = pages(data)
         load_before = os.getloadavg()[0]
-        stats = measure(
-            [
-                Op(page.name, lambda _, url=page.url: client.get(url), None, check(page))
-                for page in todo
-            ],
-            n=N,
-            warmup=WARMUP,
-            block=BLOCK,
-        )
-        costs = {page.name: cost(client, raw, page) for page in todo}
+        rows = time_pages(todo, raw, lambda _: client)
         # The signals were still within their five minutes while the pages were timed.
         assert len(list_signals(memory, READER, 500)) == 500
         dbsize = raw.dbsize()
@@ -522,16 +538,7 @@ def test_page_times(server: RedisServer) -> None:
         memory.close()
         raw.close()
 
-    rows = [cells(page, stats[page.name], costs[page.name]) for page in todo]
-    print()
-    print(textwrap.fill(header, 100))
-    print()
-    print(text_table(HEADER, rows, RIGHT))
-    failed = [row[0] for row in rows if row[-1] == "FAIL"]
-    print(
-        f"\n{len(rows) - len(failed)} of {len(rows)} pages within {TARGET_MS:g} ms"
-        + (f"; over it: {', '.join(failed)}" if failed else "")
-    )
+    print_pages(header, rows)
     path = os.environ.get("BENCH_MARKDOWN")
     if path:
         with open(Path(path), "a", encoding="utf-8") as out:

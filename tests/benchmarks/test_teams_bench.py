@@ -19,7 +19,6 @@ Run with ``make bench`` or ``pytest -m benchmark -s tests/benchmarks/test_teams_
 from __future__ import annotations
 
 import os
-import textwrap
 import time
 
 import pytest
@@ -40,23 +39,12 @@ from memory import (
     TeamSession,
 )
 from memory.signals import send
-from tests.benchmarks.report import Op, measure, text_table
-from tests.benchmarks.test_pages_bench import (
-    HEADER,
-    RIGHT,
-    TARGET_MS,
-    Page,
-    cells,
-    check,
-    cost,
-)
+from tests.benchmarks.report import text_table
+from tests.benchmarks.test_pages_bench import WARMUP, Page, cost, print_pages, time_pages
 from tests.redis_server import RedisServer
 
 pytestmark = [pytest.mark.benchmark, pytest.mark.django_db]
 
-N = int(os.environ.get("BENCH_PAGE_N", "30"))
-WARMUP = 3
-BLOCK = 10
 TEAMS = 100
 TASKS_PER_TEAM = 100
 PATTERNS_PER_TEAM = 100
@@ -145,20 +133,13 @@ def test_pages_for_a_member_of_3_teams_of_100(server: RedisServer) -> None:
         use_memory(memory)
         client = _member_of(MINE, "bench-member")
         todo = pages()
-        stats = measure(
-            [Op(p.name, lambda _, url=p.url: client.get(url), None, check(p)) for p in todo],
-            n=N,
-            warmup=WARMUP,
-            block=BLOCK,
-        )
-        costs = {page.name: cost(client, raw, page) for page in todo}
+        rows = time_pages(todo, raw, lambda _: client)
         scaling = _overview_cost(raw, (1, 3, 10, 30))
         keys = raw.dbsize()
     finally:
         use_memory(None)
         memory.close()
         raw.close()
-    rows = [cells(page, stats[page.name], costs[page.name]) for page in todo]
     header = (
         f"Pages for a validator of {len(MINE)} teams among {TEAMS} (no tier group), "
         f"server time inside the process; Redis holds {keys:,} keys: "
@@ -167,15 +148,7 @@ def test_pages_for_a_member_of_3_teams_of_100(server: RedisServer) -> None:
         f"{filled:.0f} s). n timed requests per page after {WARMUP} warm-up; cost columns "
         f"as in the pages benchmark; {os.cpu_count()} CPUs."
     )
-    print()
-    print(textwrap.fill(header, 100))
-    print()
-    print(text_table(HEADER, rows, RIGHT))
-    failed = [row[0] for row in rows if row[-1] == "FAIL"]
-    print(
-        f"\n{len(rows) - len(failed)} of {len(rows)} pages within {TARGET_MS:g} ms"
-        + (f"; over it: {', '.join(failed)}" if failed else "")
-    )
+    print_pages(header, rows)
     print("\nThe overview's cost by the number of teams the person is in (of 100):\n")
     print(
         text_table(
