@@ -7,6 +7,8 @@ import math
 import pytest
 
 from memory import AgentCoordinator, AgentTask, EmpathyOS, StagedPattern, TeamSession
+from memory.codec import encode
+from memory.exceptions import UnserialisableValue
 
 BIG = "x" * 2048  # over the 1 KiB limit these tests configure
 
@@ -92,3 +94,10 @@ def test_size_limit_is_configurable_and_defaults_to_one_mebibyte(make_memory):
     stash(memory, "x" * 1000)
     with pytest.raises(ValueError, match="limit"):
         stash(make_memory(max_value_bytes=100), "x" * 1000)
+
+
+def test_a_value_that_refers_to_itself_is_refused_by_name():
+    loop: dict = {}
+    loop["self"] = loop
+    with pytest.raises(UnserialisableValue, match="refers to itself"):
+        encode(loop)
