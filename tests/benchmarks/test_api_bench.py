@@ -1,7 +1,7 @@
 """The agent API and the MCP server against the library itself: per-call latency over
 HTTP (httpx, keep-alive) and over MCP (the SDK's client, and plain JSON-RPC posts) next
-to the same calls made directly and next to daphne's floor (a bare ASGI app),
-throughput with 1, 16 and 64 agents over HTTP with one worker and with one per core
+to the same calls made directly and next to two floors: daphne's (a bare ASGI app), and
+the MCP SDK's (its client calling its own server's tool that does nothing), throughput with 1, 16 and 64 agents over HTTP with one worker and with one per core
 (``manage.py serve``), and how soon a waiting ``receive`` returns after a signal is
 sent. Everything is a real process on 127.0.0.1: a private redis-server and the web
 server (``BENCH_API_SERVER``: uvicorn, the default, or daphne), with production
@@ -19,6 +19,7 @@ import os
 import re
 import statistics
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -231,17 +232,19 @@ async def mcp_timings(call: Call, way: str) -> dict[str, list[float]]:
         "send_signal": lambda i: call("send_signal", signal_type="bench", data={"i": i},
                                       target_agent="bench-1"),
     }  # fmt: skip
-    results: dict[str, list[float]] = {}
-    for name, op in ops.items():
-        for i in range(10):
-            await op(-i - 1)
-        samples = []
-        for i in range(N // 2):
-            started = time.perf_counter()
-            await op(i)
-            samples.append((time.perf_counter() - started) * 1000)
-        results[name] = samples
-    return results
+    return {name: await atimed(op) for name, op in ops.items()}
+
+
+async def atimed(op: Callable[[int], Awaitable[Any]], n: int = N // 2) -> list[float]:
+    """Milliseconds of ``n`` awaited calls of ``op``, after 10 untimed."""
+    for i in range(10):
+        await op(-i - 1)
+    samples = []
+    for i in range(n):
+        started = time.perf_counter()
+        await op(i)
+        samples.append((time.perf_counter() - started) * 1000)
+    return samples
 
 
 async def keepalive_stashes(port: int, secret: str, stop: float) -> int:
@@ -282,13 +285,12 @@ async def throughput(live: LiveServer, secrets: list[str], agents: int) -> float
 
 
 @contextlib.contextmanager
-def bare_daphne() -> Iterator[str]:
-    """daphne serving ``bare_asgi`` (no project): its URL."""
-    port = free_port()
+def bare_server(command: list[str], port: int) -> Iterator[str]:
+    """A server of no project (``command``, listening on ``port``), once it answers:
+    its URL."""
     process = subprocess.Popen(
-        [DAPHNE, "-b", HOST, "-p", str(port), "tests.benchmarks.bare_asgi:application"],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     try:
         url = f"http://{HOST}:{port}"
         deadline = time.monotonic() + 30
@@ -297,7 +299,7 @@ def bare_daphne() -> Iterator[str]:
                 httpx.get(url, timeout=1)
                 break
             except httpx.TransportError:
-                assert time.monotonic() < deadline, "daphne did not answer"
+                assert time.monotonic() < deadline, f"{command[0]} did not answer"
                 time.sleep(0.05)
         yield url
     finally:
@@ -307,8 +309,45 @@ def bare_daphne() -> Iterator[str]:
 
 def floor_samples() -> list[float]:
     """Per-call milliseconds of a stash-sized POST to ``bare_asgi`` under daphne."""
-    with bare_daphne() as url, httpx.Client(base_url=url, timeout=30) as http:
+    port = free_port()
+    command = [DAPHNE, "-b", HOST, "-p", str(port), "tests.benchmarks.bare_asgi:application"]
+    with bare_server(command, port) as url, httpx.Client(base_url=url, timeout=30) as http:
         return timed(lambda i: http.post("/api/v1/memory/stash", json={"key": "k", "value": i}))
+
+
+# The MCP floor: the SDK's client calling ``bare_mcp``'s tool that does nothing, under
+# uvicorn (with its lifespan, which the SDK's app needs), once and twice a sample.
+MCP_FLOOR = "(the SDK's own server, a tool that does nothing)"
+MCP_FLOOR_TWICE = "(the same, two calls)"
+
+
+def mcp_floor_samples() -> dict[str, list[float]]:
+    port = free_port()
+    command = [
+        sys.executable, "-m", "uvicorn", "tests.benchmarks.bare_mcp:application",
+        "--host", HOST, "--port", str(port), "--loop", "uvloop", "--http", "httptools",
+        "--no-access-log", "--log-level", "warning",
+    ]  # fmt: skip
+    with bare_server(command, port) as url:
+        return asyncio.run(sdk_floor(url))
+
+
+async def sdk_floor(url: str) -> dict[str, list[float]]:
+    async with (
+        httpx2.AsyncClient(timeout=30) as client,
+        streamable_http_client(f"{url}/mcp", http_client=client) as (read, write),
+        ClientSession(read, write) as session,
+    ):
+        await session.initialize()
+
+        async def once(_: int) -> None:
+            assert not (await session.call_tool("nothing", {})).is_error
+
+        async def twice(i: int) -> None:
+            await once(i)
+            await once(i)
+
+        return {MCP_FLOOR: await atimed(once), MCP_FLOOR_TWICE: await atimed(twice)}
 
 
 def add_tasks(live: LiveServer, task_type: str, count: int) -> None:
@@ -372,8 +411,11 @@ def test_api_and_mcp_against_the_library() -> None:
         pairs = HALVES[way][-len(timed_way["claim+complete"]) :]
         timed_way["(claim)"] = [claim for claim, _ in pairs]
         timed_way["(complete)"] = [complete for _, complete in pairs]
-    p50, p95 = percentiles(floor_samples())
-    rows.append(["(a bare ASGI app)", "HTTP", str(N), f"{p50:.2f}", f"{p95:.2f}", "-", "-"])
+    floors = {("(a bare ASGI app)", "HTTP"): floor_samples()}
+    floors.update({(name, "MCP"): samples for name, samples in mcp_floor_samples().items()})
+    for (name, way), samples in floors.items():
+        p50, p95 = percentiles(samples)
+        rows.append([name, way, str(len(samples)), f"{p50:.2f}", f"{p95:.2f}", "-", "-"])
     names = (
         "stash",
         "retrieve",
