@@ -21,10 +21,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from typing import Any
 
 from channels_redis.core import RedisChannelLayer
-from redis.backoff import EqualJitterBackoff
+from channels_redis.utils import create_pool
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import EqualJitterBackoff, NoBackoff
 
 from .agents_memory import UNAVAILABLE
 
@@ -44,6 +48,9 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
         super().__init__(*args, **kwargs)
         self._lost: set[str] = set()  # channels told LOST and not yet RESTORED
         self._recoveries: dict[int, asyncio.Future[None]] = {}
+        self._probes: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, Redis]] = (
+            weakref.WeakKeyDictionary()
+        )
 
     async def receive(self, channel: str) -> dict[str, Any]:
         if channel in self._lost:
@@ -66,9 +73,27 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
     async def _answers(self, channel: str) -> bool:
         """Whether the Redis serving ``channel`` answers a PING now."""
         try:
-            return bool(await self.connection(self.consistent_hash(channel)).ping())
+            return bool(await self._probe(self.consistent_hash(channel)).ping())
         except UNAVAILABLE:
             return False
+
+    def _probe(self, index: int) -> Redis:
+        """A client of Redis ``index`` for PINGs, which try twice at once (the first may
+        meet a pooled connection gone stale in a restart). The layer's own pools retry
+        with backoff (settings.py: up to 3 s), which would make each PING to a Redis that
+        is down that slow: the outage told that much later, and the ping loop slower than
+        ``PING_BACKOFF``."""
+        probes = self._probes.setdefault(asyncio.get_running_loop(), {})
+        probe = probes.get(index)
+        if probe is None:
+            host = {**self.hosts[index], "retry": Retry(NoBackoff(), 1)}
+            probe = probes[index] = Redis(connection_pool=create_pool(host))
+        return probe
+
+    async def close_pools(self) -> None:
+        await super().close_pools()
+        for probe in self._probes.pop(asyncio.get_running_loop(), {}).values():
+            await probe.aclose()
 
     async def rejoin(self, group: str, channel: str) -> bool:
         """``group_add``, and True when ``channel`` was no longer in ``group``: Redis lost
@@ -94,7 +119,7 @@ class ResilientRedisChannelLayer(RedisChannelLayer):
 
     async def _until_answers(self, index: int) -> None:
         """Ping with ``PING_BACKOFF`` until Redis ``index`` answers."""
-        connection = self.connection(index)
+        connection = self._probe(index)
         failures = 0
         while True:
             await asyncio.sleep(PING_BACKOFF.compute(failures))

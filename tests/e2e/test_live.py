@@ -139,8 +139,10 @@ class LiveDashboard(LiveStack):
         self.open("/tasks/?team=team")
         port = self.redis.port
         self.redis.stop()
+        stopped = time.monotonic()
         status = self.page.locator("#live-status")
         expect(status).to_have_text("Redis unreachable, retrying…")
+        print(f"said so {time.monotonic() - stopped:.2f} s after Redis stopped")
         expect(status).to_have_attribute("data-state", "unavailable")
         self.page.wait_for_timeout(1500)  # a while down: still saying so, still one socket
         expect(status).to_have_text("Redis unreachable, retrying…")

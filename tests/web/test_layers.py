@@ -7,6 +7,8 @@ from collections.abc import Iterator
 
 import pytest
 import redis.asyncio
+from redis.asyncio.retry import Retry
+from redis.backoff import AbstractBackoff
 
 from empathy_web.dashboard.layers import LOST, RESTORED, ResilientRedisChannelLayer
 from tests.redis_server import RedisServer, start_redis_server
@@ -103,3 +105,33 @@ async def test_a_rejoin_says_when_redis_forgot_the_membership(server):
     await layer.group_send("g", {"type": "hello"})
     assert await asyncio.wait_for(layer.receive(channel), timeout=5) == {"type": "hello"}
     await layer.flush()
+
+
+class CountedBackoff(AbstractBackoff):
+    """A pool's backoff that waits no time and counts how often it is asked, in the
+    class: each connection works on a deep copy of its retry."""
+
+    waits = 0
+
+    def reset(self) -> None:
+        pass
+
+    def compute(self, failures: int) -> float:
+        CountedBackoff.waits += 1
+        return 0
+
+
+async def test_an_outage_is_told_after_the_pools_retries_alone(server):
+    # As settings.py configures it, the layer's pools retry a failed command with backoff
+    # (up to 3 s). Seeing whether Redis answers must not back off as long again: with
+    # Redis down, LOST comes after one round of the pool's retries, not two.
+    backoff = CountedBackoff()
+    layer = ResilientRedisChannelLayer(hosts=[{"address": server.url, "retry": Retry(backoff, 5)}])
+    channel = await layer.new_channel()
+    await layer.group_add("g", channel)
+    waiting = asyncio.ensure_future(layer.receive(channel))
+    await asyncio.sleep(0.2)  # blocked in Redis
+    server.stop()
+    assert await asyncio.wait_for(waiting, timeout=5) == {"type": LOST}
+    assert CountedBackoff.waits == 5  # the blocked read's retries; the PING tried once
+    await layer.close_pools()
