@@ -27,6 +27,8 @@ _BRACE_OR_SLASH = re.compile("[{}/]")
 # threads), so a circular value raises RecursionError rather than ValueError.
 if c_make_encoder is None:  # pragma: no cover - CPython always has it
     raise ImportError("memory needs the C accelerator of CPython's json module")
+# Its arguments, in order: markers, default, encoder, indent, key separator, item
+# separator, sort_keys, skipkeys, allow_nan.
 _ENCODER = c_make_encoder(
     None, json.JSONEncoder().default, encode_basestring, None, ":", ",", False, False, False
 )
