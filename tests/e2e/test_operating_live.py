@@ -100,3 +100,19 @@ class OperatingLive(LiveStack):
         expect(board.locator(".counts")).to_contain_text("1 dead-lettered")
         audited = AuditEntry.objects.filter(action="task.requeue").values_list("target", "team")
         assert sorted(audited) == [("ops/l-1", "ops"), ("ops/l-2", "ops")]
+
+    def test_a_live_update_keeps_the_filters_a_steward_is_choosing(self) -> None:
+        self.agent("add", "lint", "l-1", "l-2")
+        self.agent("fail", "lint", "1")
+        self.log_in(self.page, "stew", "/tasks/?team=ops")
+        counts = self.page.locator("#task-board .counts")
+        expect(counts).to_contain_text("1 dead-lettered")
+        task_type = self.page.locator(".dead-filters select[name=dead_type]")
+        reason = self.page.locator(".dead-filters input[name=dead_reason]")
+        task_type.select_option("lint")
+        reason.fill("crash")
+
+        self.agent("fail", "lint", "1")  # the board is sent again, live
+        expect(counts).to_contain_text("2 dead-lettered")
+        expect(task_type).to_have_value("lint")
+        expect(reason).to_have_value("crash")

@@ -118,6 +118,21 @@ class LiveTriage(LiveStack):
             ("pattern.approve", "p-c"),
         ]
 
+    def test_a_live_update_keeps_the_patterns_a_validator_selected(self) -> None:
+        self.stage("sec.p:a", 3600)  # an id that a CSS selector would need escaped
+        self.stage("p-b", 2 * 3600)
+        page = self.page
+        self.open(page, "vera", "/patterns/")
+        ids = ("sec.p:a", "p-b", "p-c")
+        box = {p: page.locator(f"input[name=pattern_id][value='{p}']") for p in ids}
+        box["sec.p:a"].check()
+
+        self.stage("p-c", 3 * 3600)  # the queue is sent again, live
+        expect(self.row(page, "p-c")).to_be_visible()
+        expect(box["sec.p:a"]).to_be_checked()
+        expect(box["p-b"]).not_to_be_checked()
+        expect(box["p-c"]).not_to_be_checked()
+
     def test_a_rare_match_is_found_page_by_page_past_the_search_budget(self) -> None:
         # 2,100 staged (one TTL, so expiring in staging order); "needle" in three of them.
         finder = EmpathyOS("security_agent", short_term_memory=self.memory)

@@ -34,6 +34,13 @@ def took_ms(value: float | None) -> str:
 
 
 @register.filter
+def id_part(value: object) -> str:
+    """``value`` as part of an HTML id that needs no escaping in a CSS selector (the hex
+    of its UTF-8): htmx finds a preserved element again by ``#`` and its raw id."""
+    return str(value).encode().hex()
+
+
+@register.filter
 def epoch_ms(value: int | None) -> datetime | None:
     return None if value is None else datetime.fromtimestamp(value / 1000, tz=UTC)
 
