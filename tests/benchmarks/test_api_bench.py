@@ -1,7 +1,8 @@
 """The agent API and the MCP server against the library itself: per-call latency over
 HTTP (httpx, keep-alive) and over MCP (the SDK's client, and plain JSON-RPC posts) next
 to the same calls made directly and next to two floors: daphne's (a bare ASGI app), and
-the MCP SDK's (its client calling its own server's tool that does nothing), throughput with 1, 16 and 64 agents over HTTP with one worker and with one per core
+the MCP SDK's (its client calling its own server's tool that does nothing); throughput
+with 1, 16 and 64 agents over HTTP with one worker and with one per core
 (``manage.py serve``), and how soon a waiting ``receive`` returns after a signal is
 sent. Everything is a real process on 127.0.0.1: a private redis-server and the web
 server (``BENCH_API_SERVER``: uvicorn, the default, or daphne), with production
@@ -22,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -155,15 +156,21 @@ def http_ops(http: httpx.Client) -> dict[str, Callable[[int], Any]]:
 Call = Callable[..., Awaitable[Any]]
 
 
-async def mcp_samples(live: LiveServer, secret: str) -> dict[str, list[float]]:
-    """The MCP calls with the SDK's client (a session over Streamable HTTP)."""
-    headers = {"Authorization": f"Bearer {secret}"}
+@contextlib.asynccontextmanager
+async def sdk_session(url: str, headers: dict[str, str]) -> AsyncIterator[ClientSession]:
+    """The SDK's client: an initialized session over Streamable HTTP to ``url``/mcp."""
     async with (
         httpx2.AsyncClient(headers=headers, timeout=30) as client,
-        streamable_http_client(f"{live.url}/mcp", http_client=client) as (read, write),
+        streamable_http_client(f"{url}/mcp", http_client=client) as (read, write),
         ClientSession(read, write) as session,
     ):
         await session.initialize()
+        yield session
+
+
+async def mcp_samples(live: LiveServer, secret: str) -> dict[str, list[float]]:
+    """The MCP calls with the SDK's client (a session over Streamable HTTP)."""
+    async with sdk_session(live.url, {"Authorization": f"Bearer {secret}"}) as session:
 
         async def call(tool: str, **args: Any) -> Any:
             result = await session.call_tool(tool, args)
@@ -333,12 +340,7 @@ def mcp_floor_samples() -> dict[str, list[float]]:
 
 
 async def sdk_floor(url: str) -> dict[str, list[float]]:
-    async with (
-        httpx2.AsyncClient(timeout=30) as client,
-        streamable_http_client(f"{url}/mcp", http_client=client) as (read, write),
-        ClientSession(read, write) as session,
-    ):
-        await session.initialize()
+    async with sdk_session(url, {}) as session:
 
         async def once(_: int) -> None:
             assert not (await session.call_tool("nothing", {})).is_error
