@@ -56,6 +56,28 @@
 
   // A failed attempt fires wsError and then wsClose: count it once, on close.
 
+  // A live update keeps a preserved select (hx-preserve: what the person chose, and its
+  // open list) but brings the options it renders, such as a task type that has just
+  // appeared: add those to the kept select, each before the option it precedes there.
+  document.addEventListener("htmx:oobBeforeSwap", function (event) {
+    var fragment = event.detail.fragment;
+    if (!fragment || !fragment.querySelectorAll) { return; }
+    fragment.querySelectorAll("select[hx-preserve][id]").forEach(function (fresh) {
+      var kept = document.getElementById(fresh.id);
+      if (!kept || kept.tagName !== "SELECT") { return; }
+      var next = null;
+      for (var i = fresh.options.length - 1; i >= 0; i--) {
+        var value = fresh.options[i].value;
+        var option = Array.prototype.find.call(kept.options, function (o) { return o.value === value; });
+        if (!option) {
+          option = new Option(fresh.options[i].text, value);
+          kept.insertBefore(option, next);
+        }
+        next = option;
+      }
+    });
+  });
+
   document.addEventListener("htmx:oobAfterSwap", function () {
     var empty = document.querySelector("#signal-items .empty");
     if (empty && document.querySelector("#signal-items [data-signal-id]")) { empty.remove(); }

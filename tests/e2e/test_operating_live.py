@@ -116,3 +116,11 @@ class OperatingLive(LiveStack):
         expect(counts).to_contain_text("2 dead-lettered")
         expect(task_type).to_have_value("lint")
         expect(reason).to_have_value("crash")
+
+        # a task type that appears meanwhile joins the choices, and the choice stays
+        self.agent("add", "audit", "a-1")
+        expect(counts).to_contain_text("1 queued")
+        options = task_type.locator("option")
+        expect(options).to_have_text(["any", "audit", "lint"])
+        expect(task_type).to_have_value("lint")
+        expect(reason).to_have_value("crash")
