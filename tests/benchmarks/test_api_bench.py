@@ -182,13 +182,14 @@ async def mcp_samples(live: LiveServer, secret: str) -> dict[str, list[float]]:
         return await mcp_timings(call, "MCP")
 
 
-async def lean_mcp_samples(live: LiveServer, secret: str) -> dict[str, list[float]]:
-    """The same calls as plain JSON-RPC posts (what the SDK's client sends to a stateless
-    server with JSON responses) over one keep-alive connection: the server's part,
-    without the SDK client's CPU (about 1.4 ms a call here), which shares the 2 cores."""
-    connection = http.client.HTTPConnection(HOST, live.port, timeout=30)
+@contextlib.contextmanager
+def lean_client(port: int, headers: dict[str, str]) -> Iterator[Call]:
+    """``call(tool, **arguments)`` as plain JSON-RPC posts (what the SDK's client sends to
+    a stateless server with JSON responses) over one keep-alive connection: the
+    server's part of a call, without the SDK client's CPU, which shares the 2 cores."""
+    connection = http.client.HTTPConnection(HOST, port, timeout=30)
     headers = {
-        "Authorization": f"Bearer {secret}", "Content-Type": "application/json",
+        **headers, "Content-Type": "application/json",
         "Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-06-18",
     }  # fmt: skip
     ids = iter(range(1, 1 << 30))
@@ -204,9 +205,15 @@ async def lean_mcp_samples(live: LiveServer, secret: str) -> dict[str, list[floa
         return json.loads("".join(part.get("text", "") for part in result["content"]))
 
     try:
-        return await mcp_timings(call, "MCP, lean client")
+        yield call
     finally:
         connection.close()
+
+
+async def lean_mcp_samples(live: LiveServer, secret: str) -> dict[str, list[float]]:
+    """The MCP calls with ``lean_client``."""
+    with lean_client(live.port, {"Authorization": f"Bearer {secret}"}) as call:
+        return await mcp_timings(call, "MCP, lean client")
 
 
 async def mcp_timings(call: Call, way: str) -> dict[str, list[float]]:
@@ -322,32 +329,54 @@ def floor_samples() -> list[float]:
         return timed(lambda i: http.post("/api/v1/memory/stash", json={"key": "k", "value": i}))
 
 
-# The MCP floor: the SDK's client calling ``bare_mcp``'s tool that does nothing, under
-# uvicorn (with its lifespan, which the SDK's app needs), once and twice a sample.
+# The MCP floors: a tool that does nothing on ``bare_mcp``'s server under uvicorn (with its
+# lifespan, which the SDK's app needs), called once and twice a sample, by the SDK's
+# client and by the lean one; and twice by the SDK's client on the stateful server.
 MCP_FLOOR = "(the SDK's own server, a tool that does nothing)"
 MCP_FLOOR_TWICE = "(the same, two calls)"
+MCP_FLOOR_STATEFUL = "(the same, two calls, stateful)"
 
 
-def mcp_floor_samples() -> dict[str, list[float]]:
-    port = free_port()
-    command = [
-        sys.executable, "-m", "uvicorn", "tests.benchmarks.bare_mcp:application",
-        "--host", HOST, "--port", str(port), "--loop", "uvloop", "--http", "httptools",
-        "--no-access-log", "--log-level", "warning",
-    ]  # fmt: skip
-    with bare_server(command, port) as url:
-        return asyncio.run(sdk_floor(url))
+def mcp_floor_samples() -> dict[tuple[str, str], list[float]]:
+    samples = {}
+    for app, ways in (("application", ("MCP", "MCP, lean client")), ("stateful", ("MCP",))):
+        port = free_port()
+        command = [
+            sys.executable, "-m", "uvicorn", f"tests.benchmarks.bare_mcp:{app}",
+            "--host", HOST, "--port", str(port), "--loop", "uvloop", "--http", "httptools",
+            "--no-access-log", "--log-level", "warning",
+        ]  # fmt: skip
+        with bare_server(command, port) as url:
+            for way in ways:
+                found = asyncio.run(floor_calls(url, port, way))
+                if app == "stateful":  # the pair is what a target is about
+                    found = {MCP_FLOOR_STATEFUL: found[MCP_FLOOR_TWICE]}
+                samples.update({(name, way): times for name, times in found.items()})
+    return samples
 
 
-async def sdk_floor(url: str) -> dict[str, list[float]]:
-    async with sdk_session(url, {}) as session:
+async def floor_calls(url: str, port: int, way: str) -> dict[str, list[float]]:
+    """The tool that does nothing, called once and twice a sample, by the SDK's client
+    (``way`` "MCP") or the lean one."""
+    async with contextlib.AsyncExitStack() as stack:
+        if way == "MCP":
+            session = await stack.enter_async_context(sdk_session(url, {}))
+
+            async def nothing() -> None:
+                assert not (await session.call_tool("nothing", {})).is_error
+
+        else:
+            call = stack.enter_context(lean_client(port, {}))
+
+            async def nothing() -> None:
+                await call("nothing")
 
         async def once(_: int) -> None:
-            assert not (await session.call_tool("nothing", {})).is_error
+            await nothing()
 
-        async def twice(i: int) -> None:
-            await once(i)
-            await once(i)
+        async def twice(_: int) -> None:
+            await nothing()
+            await nothing()
 
         return {MCP_FLOOR: await atimed(once), MCP_FLOOR_TWICE: await atimed(twice)}
 
@@ -414,7 +443,7 @@ def test_api_and_mcp_against_the_library() -> None:
         timed_way["(claim)"] = [claim for claim, _ in pairs]
         timed_way["(complete)"] = [complete for _, complete in pairs]
     floors = {("(a bare ASGI app)", "HTTP"): floor_samples()}
-    floors.update({(name, "MCP"): samples for name, samples in mcp_floor_samples().items()})
+    floors.update(mcp_floor_samples())
     for (name, way), samples in floors.items():
         p50, p95 = percentiles(samples)
         rows.append([name, way, str(len(samples)), f"{p50:.2f}", f"{p95:.2f}", "-", "-"])
