@@ -44,7 +44,7 @@ bench: venv system-deps
 demo: venv
 	DJANGO_DEBUG=true $(VENV)/bin/python manage.py demo
 
-# A Redis Cluster, PostgreSQL, two daphne workers (8000, 8001), two bridges and the
+# A Redis Cluster, PostgreSQL, two uvicorn workers (8000, 8001), two bridges and the
 # simulated team, all on loopback (tests/demo_cluster.py); Ctrl-C stops it all.
 demo-cluster: venv system-deps
 	$(VENV)/bin/python -m tests.demo_cluster

@@ -137,6 +137,28 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = envint("DB_TIMEOUT", "20")
 
+# PostgreSQL connections come from a pool in each process (psycopg's, which Django runs).
+# Under ASGI, each request does its database work in a thread of its own, so without a
+# pool every request connects anew, and a persistent connection (DB_CONN_MAX_AGE) stays
+# with a thread that the next request does not get. DB_POOL_SIZE is the most
+# connections one process holds (0: no pool, e.g. behind a pooler such as PgBouncer); a
+# request waits up to DB_POOL_TIMEOUT seconds for one to be free.
+DB_POOL_SIZE = envint("DB_POOL_SIZE", "10")
+if DB_POOL_SIZE < 0:
+    raise ImproperlyConfigured(f"DB_POOL_SIZE must be 0 (no pool) or more, got {DB_POOL_SIZE}")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and DB_POOL_SIZE:
+    if DATABASES["default"]["CONN_MAX_AGE"]:
+        raise ImproperlyConfigured(
+            "DB_CONN_MAX_AGE keeps a connection per thread, which the PostgreSQL pool "
+            "replaces: unset it, or set DB_POOL_SIZE=0 to do without the pool"
+        )
+    DB_POOL_TIMEOUT = envint("DB_POOL_TIMEOUT", "10")
+    if DB_POOL_TIMEOUT < 1:
+        raise ImproperlyConfigured(f"DB_POOL_TIMEOUT must be 1 s or more, got {DB_POOL_TIMEOUT}")
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": min(2, DB_POOL_SIZE), "max_size": DB_POOL_SIZE, "timeout": DB_POOL_TIMEOUT,
+    }  # fmt: skip
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTHENTICATION_BACKENDS = [

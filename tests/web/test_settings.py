@@ -114,6 +114,51 @@ def test_a_postgres_database_url_selects_postgresql():
     }
 
 
+POSTGRES = {**PRODUCTION, "DATABASE_URL": "postgres://u:p@127.0.0.1:1/db"}
+
+
+def database_options(**variables: str) -> dict:
+    """The database's OPTIONS and CONN_MAX_AGE a process gets, without connecting."""
+    code = (
+        "import json; from django.conf import settings; db = settings.DATABASES['default']; "
+        "print(json.dumps({'options': db.get('OPTIONS', {}), 'max_age': db['CONN_MAX_AGE']}))"
+    )
+    return json.loads(printed_with_settings(code, **variables))
+
+
+def test_postgresql_connections_come_from_a_pool_in_each_process():
+    assert database_options(**POSTGRES) == {
+        "options": {"pool": {"min_size": 2, "max_size": 10, "timeout": 10}}, "max_age": 0,
+    }  # fmt: skip
+    sized = database_options(**POSTGRES, DB_POOL_SIZE="1", DB_POOL_TIMEOUT="3")
+    assert sized["options"] == {"pool": {"min_size": 1, "max_size": 1, "timeout": 3}}
+
+
+def test_the_pool_can_be_turned_off_for_persistent_connections():
+    found = database_options(**POSTGRES, DB_POOL_SIZE="0", DB_CONN_MAX_AGE="60")
+
+    assert found == {"options": {}, "max_age": 60}
+
+
+def test_sqlite_has_no_pool():
+    assert "pool" not in database_options(**PRODUCTION, DB_POOL_SIZE="5")["options"]
+
+
+def test_it_refuses_a_pool_it_cannot_make():
+    refusals = {
+        ("DB_CONN_MAX_AGE", "60"): "DB_CONN_MAX_AGE keeps a connection per thread, which the "
+        "PostgreSQL pool replaces: unset it, or set DB_POOL_SIZE=0 to do without the pool",
+        ("DB_POOL_SIZE", "-1"): "DB_POOL_SIZE must be 0 (no pool) or more, got -1",
+        ("DB_POOL_SIZE", "many"): "DB_POOL_SIZE must be an integer, got 'many'",
+        ("DB_POOL_TIMEOUT", "0"): "DB_POOL_TIMEOUT must be 1 s or more, got 0",
+    }
+    for (name, value), message in refusals.items():
+        result = manage("check", **POSTGRES, **{name: value})
+
+        assert result.returncode != 0, name
+        assert message in result.stderr, result.stderr
+
+
 def test_without_database_url_it_uses_the_sqlite_file_in_the_repository():
     found = loaded_settings(**PRODUCTION)
 
