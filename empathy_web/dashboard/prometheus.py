@@ -3,8 +3,10 @@
 The figures about the agents' work come from Redis, read when Prometheus scrapes, so N
 web workers report one truth: queues (depth, latency), tasks by outcome, signals,
 staged patterns and decisions, agents by liveness, and the bridge's lag. Two figures
-are each process's own and carry its ``worker`` label: its open websockets, and its
-request timings. Scrape every worker for those; any one worker for the rest.
+are the web processes' own: open websockets, and request timings. The workers that
+``manage.py serve`` starts on one port keep those in files of one directory
+(prometheus_client's multiprocess mode, which ``PROMETHEUS_MULTIPROC_DIR`` turns on), so
+whichever worker a scrape reaches reports the whole set's; scrape each port, once.
 
 Label cardinality is bounded: no task or agent ids, and at most ``METRICS_MAX_TEAMS``
 teams (the most recently active) get their own series; ``empathy_teams_unreported``
@@ -32,6 +34,7 @@ from django.views.decorators.http import require_GET
 from prometheus_client import CollectorRegistry, Gauge, Histogram, generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from empathy_web.accounts.client_ip import client_ip
 from memory.registry import team_page
@@ -42,19 +45,25 @@ from memory.tiers import AccessTier, Caller
 from .agents_memory import get_memory
 
 READER = Caller("metrics", AccessTier.OBSERVER)  # what /metrics reads as
-WORKER = str(os.getpid())
-REGISTRY = CollectorRegistry(auto_describe=True)
+REGISTRY = CollectorRegistry(auto_describe=True)  # what a scrape reads
+# The web processes' own figures: in REGISTRY, or in the files of the set of workers
+# (set by ``manage.py serve``), which REGISTRY then reads, every worker's.
+SHARED_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client reads it on import
+SHARED_DIR = os.environ.get(SHARED_DIR_VARIABLE)
+_OWN = CollectorRegistry() if SHARED_DIR else REGISTRY
+if SHARED_DIR:
+    MultiProcessCollector(REGISTRY, SHARED_DIR)
 OPEN_WEBSOCKETS = Gauge(
     "empathy_open_websockets",
-    "Dashboards open over a websocket in this worker.",
-    ["worker"],
-    registry=REGISTRY,
-).labels(WORKER)
+    "Dashboards open over a websocket, in every worker of the set.",
+    registry=_OWN,
+    multiprocess_mode="livesum",
+)
 REQUEST_SECONDS = Histogram(
     "empathy_request_seconds",
-    "Time to answer a request in this worker, by view and method.",
-    ["worker", "view", "method"],
-    registry=REGISTRY,
+    "Time to answer a request, by view and method, in every worker of the set.",
+    ["view", "method"],
+    registry=_OWN,
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
 )
 
@@ -183,7 +192,7 @@ def _observe(request: HttpRequest, start: float) -> None:
     except Resolver404:
         view = "not_found"
     method = request.method if request.method in ("GET", "POST", "HEAD") else "other"
-    REQUEST_SECONDS.labels(WORKER, view, method).observe(time.perf_counter() - start)
+    REQUEST_SECONDS.labels(view, method).observe(time.perf_counter() - start)
 
 
 @sync_and_async_middleware

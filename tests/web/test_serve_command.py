@@ -3,6 +3,7 @@ the set stopped together, on a signal or when one worker dies."""
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import re
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.live_server import HOST, ROOT, server_env, start_live_server
+from tests.live_server import HOST, ROOT, SESSION_SCRIPT, server_env, start_live_server
 from tests.redis_server import RedisServer, start_redis_server
 
 PIDFD_GETFD = 438  # the system call's number on Linux
@@ -33,9 +34,11 @@ def redis() -> Iterator[RedisServer]:
 
 
 class Served:
-    def __init__(self, redis_url: str, workers: int, server: str = "daphne") -> None:
+    def __init__(
+        self, redis_url: str, workers: int, server: str = "daphne", **settings: str
+    ) -> None:
         self.workdir = Path(tempfile.mkdtemp(prefix="serve-"))
-        env = server_env(self.workdir, redis_url)
+        env = self.env = {**server_env(self.workdir, redis_url), **settings}
         subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env,
                        check=True, timeout=120)  # fmt: skip
         self.process = subprocess.Popen(
@@ -215,3 +218,83 @@ def test_the_worker_does_not_compress_the_dashboards_frames():
             assert 'id="overview-panel"' in socket_.recv(timeout=10)  # it is open, and live
     finally:
         live.stop()
+
+
+SCRAPER = "scrape-token-for-the-test"
+
+
+def scraped(sock: socket.socket) -> dict[str, dict[tuple, float]]:
+    """``/metrics`` over ``sock`` (keep-alive), parsed with prometheus_client's parser."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    request = f"GET /metrics HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer {SCRAPER}\r\n\r\n"
+    sock.sendall(request.encode())
+    answer = b""
+    while b"\r\n\r\n" not in answer:
+        answer += sock.recv(65536)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    length = int(re.search(rb"(?i)content-length: *(\d+)", head)[1])
+    while len(body) < length:
+        body += sock.recv(65536)
+    found: dict[str, dict[tuple, float]] = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            found.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
+    return found
+
+
+def on_each_worker(port: int, pids: list[int], open_one) -> dict[int, list]:
+    """What ``open_one()`` opens (each with its client socket as ``[0]``), by the worker that
+    holds it, until every worker holds one."""
+    held: dict[int, list] = {}
+    while len(held) < len(pids):
+        assert sum(map(len, held.values())) < 64, "the kernel put every connection on one worker"
+        opened = open_one()
+        held.setdefault(holder(opened[0], port, pids), []).append(opened)
+    return held
+
+
+def test_any_worker_reports_the_whole_sets_figures(redis):
+    """Open websockets and request timings are each worker's own, and a scrape reaches
+    one worker: it reports every worker's."""
+    from websockets.sync.client import connect
+
+    served = Served(redis.url, workers=2, server="uvicorn", METRICS_TOKEN=SCRAPER)
+    try:
+        with contextlib.ExitStack() as opened:
+            done = subprocess.run(
+                [sys.executable, "manage.py", "shell", "-c",
+                 SESSION_SCRIPT.format(username="watcher", tier="observer")],
+                cwd=ROOT, env=served.env, capture_output=True, text=True, timeout=120, check=True,
+            )  # fmt: skip
+            headers = {"Origin": f"http://{HOST}:{served.port}",
+                       "Cookie": f"sessionid={done.stdout.strip().splitlines()[-1]}"}  # fmt: skip
+            url = f"ws://{HOST}:{served.port}/ws/dashboard/?panels=overview-panel"
+
+            def dashboard() -> tuple[socket.socket]:
+                viewer = opened.enter_context(
+                    connect(url, additional_headers=headers, compression=None)
+                )
+                assert 'id="overview-panel"' in viewer.recv(timeout=30)  # open, and counted
+                return (viewer.socket,)
+
+            def page() -> tuple[socket.socket]:
+                return (opened.enter_context(ask(served.port)[0]),)
+
+            viewers = on_each_worker(served.port, served.pids, dashboard)
+            pages = on_each_worker(served.port, served.pids, page)
+            # then a scrape on a connection of each worker's (a keep-alive one, answered:
+            # a connection only just made may still wait for its worker to accept it)
+            figures = {pid: scraped(held[0][0]) for pid, held in pages.items()}
+    finally:
+        served.process.send_signal(signal.SIGTERM)
+        served.finish()
+
+    open_now = sum(map(len, viewers.values()))
+    asked = sum(map(len, pages.values()))
+    for pid, found in figures.items():
+        assert sum(found["empathy_open_websockets"].values()) == open_now, pid
+        timed = found["empathy_request_seconds_count"]
+        healthz = [n for labels, n in timed.items() if ("view", "healthz") in labels]
+        assert sum(healthz) == asked, pid

@@ -9,6 +9,10 @@ them). Everything a worker holds that others must see (rate limits, socket slots
 suspended credentials, the channel layer) is in Redis, so workers need nothing else in
 common.
 
+The workers' own figures for ``/metrics`` (open websockets, request timings) go to files
+in a directory this makes for the set and removes when it stops
+(``prometheus.SHARED_DIR_VARIABLE``), so any worker a scrape reaches reports them all.
+
 It stops every worker on SIGTERM or SIGINT. If one worker exits on its own, it stops
 the others and exits with an error, for the service manager to restart the whole set.
 """
@@ -16,15 +20,19 @@ the others and exits with an error, for the service manager to restart the whole
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+
+from empathy_web.dashboard.prometheus import SHARED_DIR_VARIABLE
 
 APPLICATION = "empathy_web.asgi:application"
 STOP_SECONDS = 10.0
@@ -107,8 +115,9 @@ class Command(BaseCommand):
             signal.signal(sig, _stopping)  # before the workers start: none is orphaned
         workers: list[subprocess.Popen[bytes]] = []
         failed = ""
+        figures = tempfile.mkdtemp(prefix="empathy-metrics-")  # the set's, for /metrics
         try:
-            workers = [self._start(server, sock, more) for sock in sockets]
+            workers = [self._start(server, sock, more, figures) for sock in sockets]
             for sock in sockets:
                 sock.close()  # the workers hold them now
             pids = " ".join(str(w.pid) for w in workers)
@@ -123,16 +132,20 @@ class Command(BaseCommand):
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, signal.SIG_IGN)  # stopping already
             self._stop(workers)
+            shutil.rmtree(figures, ignore_errors=True)
         if failed:
             raise CommandError(failed + "; stopped the others")
         self.stdout.write("Stopped.")
 
-    def _start(self, server: str, sock: socket.socket, more: list[str]) -> subprocess.Popen[bytes]:
+    def _start(
+        self, server: str, sock: socket.socket, more: list[str], figures: str
+    ) -> subprocess.Popen[bytes]:
         start, takes_options = SERVERS[server]
         command = [sys.executable, *(part.format(fd=sock.fileno()) for part in start)]
         if takes_options:
             command += [*more, APPLICATION]
-        return subprocess.Popen(command, pass_fds=(sock.fileno(),))
+        env = {**os.environ, SHARED_DIR_VARIABLE: figures}
+        return subprocess.Popen(command, pass_fds=(sock.fileno(),), env=env)
 
     @staticmethod
     def _stop(workers: list[subprocess.Popen[bytes]]) -> None:
