@@ -43,12 +43,12 @@ from memory.summaries import team_summaries
 from memory.tiers import AccessTier, Caller
 
 from .agents_memory import get_memory
+from .management.commands.serve import SHARED_DIR_VARIABLE
 
 READER = Caller("metrics", AccessTier.OBSERVER)  # what /metrics reads as
 REGISTRY = CollectorRegistry(auto_describe=True)  # what a scrape reads
 # The web processes' own figures: in REGISTRY, or in the files of the set of workers
 # (set by ``manage.py serve``), which REGISTRY then reads, every worker's.
-SHARED_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"  # prometheus_client reads it on import
 SHARED_DIR = os.environ.get(SHARED_DIR_VARIABLE)
 _OWN = CollectorRegistry() if SHARED_DIR else REGISTRY
 if SHARED_DIR:
@@ -70,6 +70,10 @@ REQUEST_SECONDS = Histogram(
 
 class RedisFigures:
     """A collector of the library's figures, read from Redis at each scrape."""
+
+    def describe(self) -> list[Metric]:
+        """Nothing: without it, registering would read Redis once to learn the names."""
+        return []
 
     def collect(self) -> Iterator[Metric]:
         memory = get_memory()

@@ -11,7 +11,7 @@ common.
 
 The workers' own figures for ``/metrics`` (open websockets, request timings) go to files
 in a directory this makes for the set and removes when it stops
-(``prometheus.SHARED_DIR_VARIABLE``), so any worker a scrape reaches reports them all.
+(``SHARED_DIR_VARIABLE``), so any worker a scrape reaches reports them all.
 
 It stops every worker on SIGTERM or SIGINT. If one worker exits on its own, it stops
 the others and exits with an error, for the service manager to restart the whole set.
@@ -32,10 +32,11 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from empathy_web.dashboard.prometheus import SHARED_DIR_VARIABLE
-
 APPLICATION = "empathy_web.asgi:application"
 STOP_SECONDS = 10.0
+# Where the workers of a set keep their own figures for /metrics (prometheus_client's
+# multiprocess mode, which it turns on from this variable when it is imported).
+SHARED_DIR_VARIABLE = "PROMETHEUS_MULTIPROC_DIR"
 # How each server is started on an inherited listening socket (uvicorn through
 # uvicorn_worker.py, which keeps the socket a TCP one), and whether it takes the options
 # passed after ``--``.
