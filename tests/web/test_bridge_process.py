@@ -22,6 +22,7 @@ from channels_redis.core import RedisChannelLayer
 from empathy_web.dashboard.panels import GROUP, panels_for
 from memory import AgentCoordinator, AgentTask, EmpathyOS, RedisShortTermMemory, leadership
 from tests.faultproxy import FaultProxy
+from tests.live_server import free_port
 from tests.redis_server import RedisServer, start_redis_server
 
 pytestmark = pytest.mark.slow
@@ -74,11 +75,7 @@ class BridgeProcesses:
                 stderr=out,
             )
         self.started.append(process)
-        deadline = time.monotonic() + WAIT
-        while until not in log.read_text():
-            assert process.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, f"the bridge did not start:\n{log.read_text()}"
-            await asyncio.sleep(0.05)
+        await logged(process, log, until)
         return process
 
     def stop_all(self) -> None:
@@ -87,6 +84,15 @@ class BridgeProcesses:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(process.pid, signal.SIGKILL)
                 process.wait(10)
+
+
+async def logged(process: subprocess.Popen, log: Path, text: str) -> None:
+    """Wait until the bridge's log says ``text``."""
+    deadline = time.monotonic() + WAIT
+    while text not in log.read_text():
+        assert process.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, f"the bridge did not log {text!r}:\n{log.read_text()}"
+        await asyncio.sleep(0.05)
 
 
 @pytest.fixture
@@ -240,6 +246,40 @@ async def test_with_no_bridge_running_the_check_says_none_leads(
     checked = check(bridges.env)
 
     assert checked.returncode == 1 and "No bridge leads" in checked.stderr
+
+
+async def test_a_bridge_started_while_redis_is_down_waits_for_it_then_leads(
+    tmp_path: Path,
+) -> None:
+    port = free_port()  # nothing listens there yet
+    bridges = BridgeProcesses(f"redis://127.0.0.1:{port}/0", tmp_path)
+    server = None
+    try:
+        bridge = await bridges.start(until="Bridge waiting for Redis: cannot reach Redis")
+        checked = check(bridges.env)  # and the check says why, in one line
+        assert checked.returncode == 1 and "Traceback" not in checked.stderr
+        assert "CommandError: cannot reach Redis at 127.0.0.1:" in checked.stderr
+
+        server = start_redis_server(port=port)
+        await logged(bridge, tmp_path / "bridge-0.log", "bridge reading events after")
+        assert check(bridges.env).returncode == 0  # it leads
+        bridge.send_signal(signal.SIGTERM)
+        assert bridge.wait(WAIT) == 0
+    finally:
+        bridges.stop_all()
+        if server is not None:
+            server.stop()
+
+
+async def test_a_bridge_stopped_while_it_waits_for_redis_exits_cleanly(tmp_path: Path) -> None:
+    bridges = BridgeProcesses(f"redis://127.0.0.1:{free_port()}/0", tmp_path)
+    try:
+        bridge = await bridges.start(until="Bridge waiting for Redis")
+        bridge.send_signal(signal.SIGTERM)
+        assert bridge.wait(WAIT) == 0
+        assert "Bridge stopped." in (tmp_path / "bridge-0.log").read_text()
+    finally:
+        bridges.stop_all()
 
 
 async def test_a_bridge_notices_a_silent_partition_in_seconds_and_reads_on_after_it(

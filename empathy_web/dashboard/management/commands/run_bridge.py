@@ -10,9 +10,12 @@ from typing import Any
 from channels.layers import get_channel_layer
 from django.core.management.base import BaseCommand, CommandError
 
-from empathy_web.dashboard.agents_memory import get_memory
+from empathy_web.dashboard.agents_memory import UNAVAILABLE, get_memory
 from empathy_web.dashboard.bridge import FEED_WINDOW, PANEL_WINDOW, Bridge
-from memory import leadership
+from memory import RedisShortTermMemory, leadership
+
+RETRY_FIRST = 0.25  # seconds before the first retry to reach Redis at startup
+RETRY_AT_MOST = 5.0
 
 
 class Command(BaseCommand):
@@ -47,7 +50,10 @@ class Command(BaseCommand):
         self.stdout.write("Bridge stopped.")
 
     def _check(self) -> None:
-        leader = leadership.leader(get_memory())
+        try:
+            leader = leadership.leader(get_memory())
+        except UNAVAILABLE as exc:
+            raise CommandError(str(exc)) from None
         if leader is None:
             raise CommandError("No bridge leads: dashboards get no live updates.")
         self.stdout.write(
@@ -60,9 +66,28 @@ class Command(BaseCommand):
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        memory = get_memory()
+        memory = await self._memory(stop)
+        if memory is None:  # stopped before Redis answered
+            return
         self.stdout.write(f"Bridge running on {memory.address}.")
         bridge = Bridge(memory, get_channel_layer(), coalesce=coalesce, feed_coalesce=feed_coalesce)
         gc.collect()
         gc.freeze()  # as the ASGI entry point does: keep full collections short
         await bridge.run(stop)
+
+    async def _memory(self, stop: asyncio.Event) -> RedisShortTermMemory | None:
+        """The memory once Redis answers, or None if stopped first: a bridge started
+        before Redis (or while it is down) says so once and waits, trying again at
+        growing intervals (at most ``RETRY_AT_MOST`` seconds apart)."""
+        delay = RETRY_FIRST
+        while True:
+            try:
+                return await asyncio.to_thread(get_memory)
+            except UNAVAILABLE as exc:
+                if delay == RETRY_FIRST:
+                    self.stderr.write(f"Bridge waiting for Redis: {exc}")
+            try:
+                await asyncio.wait_for(stop.wait(), delay)
+                return None
+            except TimeoutError:
+                delay = min(2 * delay, RETRY_AT_MOST)
