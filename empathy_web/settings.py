@@ -319,9 +319,11 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"unused_bandit_formats": {"()": "empathy_web.wizards.apps.UnusedBanditFormats"}},
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "memory": {"handlers": ["console"], "level": "INFO", "propagate": False},
         "empathy_web": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "stevedore.extension": {"filters": ["unused_bandit_formats"]},
     },
 }

@@ -205,3 +205,10 @@ def test_no_library_takes_over_the_root_logger_on_import():
     )
     printed = printed_with_settings(code, **PRODUCTION)
     assert printed.split() == ["['StreamHandler']", "WARNING", "False"]
+
+
+def test_a_command_prints_no_note_about_formats_nothing_uses():
+    result = manage("check", **PRODUCTION)
+
+    assert result.returncode == 0, result.stderr
+    assert "Could not load" not in result.stderr, result.stderr
