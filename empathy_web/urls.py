@@ -20,3 +20,8 @@ urlpatterns = [
     path("", include("empathy_web.triage.urls")),
     path("", include("empathy_web.dashboard.urls")),
 ]
+
+# Under the agent API's prefix, errors no endpoint answers are its JSON errors too.
+handler400 = "empathy_web.api.core.bad_request"
+handler404 = "empathy_web.api.core.not_found"
+handler500 = "empathy_web.api.core.server_error"

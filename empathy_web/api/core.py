@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any, NoReturn
 
 from django.conf import settings
 from django.core.handlers.exception import response_for_exception
+from django.db import OperationalError
 from django.http import HttpRequest, HttpResponse
+from django.views import defaults
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, ValidationError
 from ninja.security import HttpBearer
@@ -214,6 +216,42 @@ def _unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
 
 for _kind in UNAVAILABLE:
     api.add_exception_handler(_kind, _unavailable)
+
+DATABASE_UNAVAILABLE = "the database is unreachable or busy; try again shortly"
+
+
+@api.exception_handler(OperationalError)
+def _database_unavailable(request: HttpRequest, exc: OperationalError) -> HttpResponse:
+    """The database did not answer (down, locked, or no pooled connection free in time)."""
+    logger.warning("api: %s %s: the database failed: %s", request.method, request.path, exc)
+    return _error(request, 503, "unavailable", DATABASE_UNAVAILABLE.capitalize() + ".")
+
+
+def _json_under_prefix(
+    default: Callable[..., HttpResponse], status: int, code: str, message: str
+) -> Callable[..., HttpResponse]:
+    """Django's error view for ``status`` (urls.py's handlers), answering the API's JSON
+    error under ``PREFIX`` (what no endpoint answers: an unknown path, a request Django
+    refuses before any view, a failure outside the API's handlers), and Django's own
+    page elsewhere."""
+
+    def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.path.startswith(PREFIX):
+            return _error(request, status, code, message)
+        return default(request, *args, **kwargs)
+
+    return view
+
+
+bad_request = _json_under_prefix(
+    defaults.bad_request, 400, "bad_input", "The request is malformed: its host, headers or body."
+)
+not_found = _json_under_prefix(
+    defaults.page_not_found, 404, "not_found", f"No endpoint here; see {PREFIX}docs for them."
+)
+server_error = _json_under_prefix(
+    defaults.server_error, 500, "internal_error", "The server failed on this request; it is logged."
+)
 
 
 # Set on a request by the agent API's handler, which finishes a ``Wait`` in its loop.

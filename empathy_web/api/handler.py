@@ -32,7 +32,7 @@ from django.urls import set_script_prefix, set_urlconf
 from django.utils.log import log_response
 
 from .core import WAITS_IN_LOOP, api, error_response
-from .waiting import Pending
+from .waiting import Pending, outside_a_request
 
 
 class AgentMiddleware:
@@ -111,7 +111,9 @@ class AgentAPIHandler(ASGIHandler):
         request = pending.request
         loop = asyncio.get_running_loop()
         try:
-            answer = await pending.wait.outcome(lambda f: loop.run_in_executor(self._pool, f))
+            answer = await pending.wait.outcome(
+                lambda f: loop.run_in_executor(self._pool, outside_a_request(f))
+            )
             response = api.create_response(request, answer, status=200)
         except Exception as exc:
             response = error_response(request, exc)

@@ -15,10 +15,11 @@ import weakref
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import asdict, dataclass, is_dataclass
+from functools import partial
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import OperationalError
 from django.http.request import split_domain_port, validate_host
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -34,7 +35,7 @@ from memory import RateLimited
 
 from . import library, patterns, sessions, signals, tasks, working
 from .admission import admit
-from .core import STATUSES, UNAUTHENTICATED
+from .core import DATABASE_UNAVAILABLE, STATUSES, UNAUTHENTICATED
 from .waiting import Wait, off_loop
 
 PATH = "/mcp"
@@ -86,13 +87,15 @@ async def _run(ctx: Context, tool: str, endpoint: Callable[..., Any], *args: Any
     call = await _call(ctx, tool)
     try:
         try:
-            result = await sync_to_async(endpoint, thread_sensitive=False)(call, *args)
+            result = await off_loop(partial(endpoint, call, *args))
         except Wait as wait:
             result = await wait.outcome(off_loop)
     except ValidationError as exc:
         raise ToolError(f"bad_input: {exc.errors()[0].get('msg', exc)}") from None
     except UNAVAILABLE:
         raise ToolError("unavailable: Redis is unreachable; try again shortly") from None
+    except OperationalError:
+        raise ToolError(f"unavailable: {DATABASE_UNAVAILABLE}") from None
     except Exception as exc:
         for kind, _, code in STATUSES:
             if isinstance(exc, kind):
@@ -231,7 +234,7 @@ class MCPApp:
         authorization = dict(scope.get("headers") or []).get(b"authorization", b"")
         where = ToolCall(auth=None, path=PATH, method=scope.get("method", ""))  # type: ignore[arg-type]
         try:
-            credential = await sync_to_async(admit)(authorization.decode("latin-1"), where)
+            credential = await off_loop(partial(admit, authorization.decode("latin-1"), where))
         except SecretRefused as exc:
             await _rpc_error(send, 401, f"unauthenticated: {UNAUTHENTICATED[exc.reason]}")
             return
@@ -242,6 +245,9 @@ class MCPApp:
             return
         except UNAVAILABLE:
             await _rpc_error(send, 503, "unavailable: Redis is unreachable; try again shortly")
+            return
+        except OperationalError:
+            await _rpc_error(send, 503, f"unavailable: {DATABASE_UNAVAILABLE}")
             return
         manager = await self._manager()
         token = _admitted.set(credential)  # the tool calls of this request run as it

@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from asgiref.sync import async_to_sync, sync_to_async
+from django.db import close_old_connections
 from django.http import HttpRequest, HttpResponse
 
 from empathy_web.dashboard.agents_memory import UNAVAILABLE, get_memory
@@ -145,8 +146,25 @@ class Wait(Exception):
         return async_to_sync(self.outcome)(off_loop)
 
 
+def outside_a_request(function: Callable[[], T]) -> Callable[[], T]:
+    """``function``, closing the thread's stale database connections before and after,
+    as Django does around each request: for work in a pool thread that no request
+    frames (MCP's tool calls, a long poll's later tries), whose connections would
+    otherwise stay open in that thread, or stay taken from the pool, for good."""
+
+    def run() -> T:
+        close_old_connections()
+        try:
+            return function()
+        finally:
+            close_old_connections()
+
+    return run
+
+
 def off_loop(function: Callable[[], T]) -> Awaitable[T]:
-    return sync_to_async(function, thread_sensitive=False)()
+    """``function`` in a thread of the loop's pool, outside a request."""
+    return sync_to_async(outside_a_request(function), thread_sensitive=False)()
 
 
 def at_once_or_wait(

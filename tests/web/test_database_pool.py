@@ -43,7 +43,7 @@ def database() -> Iterator[str]:
 
 @pytest.fixture
 def live(database: str) -> Iterator[LiveServer]:
-    server = start_live_server(DATABASE_URL=database, DB_POOL_SIZE=str(SIZE))
+    server = start_live_server(DATABASE_URL=database, DB_POOL_SIZE=str(SIZE), DB_POOL_TIMEOUT="2")
     try:
         yield server
     finally:
@@ -89,3 +89,30 @@ def test_pages_answer_from_a_few_connections_that_the_process_keeps(
     # kept for the next requests, not closed after each
     with psycopg.connect(URL, autocommit=True) as monitor:
         assert 1 <= server_connections(monitor, database) <= SIZE
+
+
+def test_tool_calls_give_their_connections_back(live: LiveServer, database: str) -> None:
+    """An MCP tool call runs in a pool thread that no request frames: what it takes from
+    the database pool goes back when it ends, so more threads than connections share
+    them (before, each thread kept the one it took, and the rest timed out)."""
+    secret = live.credential("pool-agent", "observer")
+    headers = {
+        "Authorization": f"Bearer {secret}", "Accept": "application/json, text/event-stream",
+    }  # fmt: skip
+
+    def search(client: int) -> list[bool]:
+        found = []
+        with httpx.Client(base_url=live.url, headers=headers, timeout=30) as http:
+            for i in range(10):
+                rpc = {"jsonrpc": "2.0", "id": i, "method": "tools/call",
+                       "params": {"name": "search_library", "arguments": {"q": "guard"}}}  # fmt: skip
+                answer = http.post("/mcp", json=rpc)
+                found.append(answer.status_code == 200 and not answer.json()["result"]["isError"])
+        return found
+
+    with ThreadPoolExecutor(CLIENTS) as clients:
+        answered = [ok for answers in clients.map(search, range(CLIENTS)) for ok in answers]
+
+    assert answered == [True] * CLIENTS * 10
+    with psycopg.connect(URL, autocommit=True) as monitor:
+        assert server_connections(monitor, database) <= SIZE
