@@ -43,7 +43,7 @@ def database() -> Iterator[str]:
 
 @pytest.fixture
 def live(database: str) -> Iterator[LiveServer]:
-    server = start_live_server(DATABASE_URL=database, DB_POOL_SIZE=str(SIZE), DB_POOL_TIMEOUT="2")
+    server = start_live_server(DATABASE_URL=database, DB_POOL_SIZE=str(SIZE), DB_POOL_TIMEOUT="5")
     try:
         yield server
     finally:
