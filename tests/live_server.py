@@ -23,6 +23,12 @@ from tests.redis_server import RedisServer, start_redis_server
 ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 DAPHNE = str(Path(sys.executable).with_name("daphne"))
+# A live server's settings as deployed: no DEBUG (which records every query), a key of
+# its own, and plain HTTP on loopback.
+PRODUCTION = {
+    "DJANGO_DEBUG": "false", "SECRET_KEY": "live-server-only-" + "x" * 40,
+    "ALLOWED_HOSTS": HOST, "SECURE_SSL_REDIRECT": "false",
+}  # fmt: skip
 
 
 def web_command(port: int, server: str = DEFAULT_SERVER) -> list[str]:

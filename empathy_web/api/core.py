@@ -210,14 +210,17 @@ def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
     return _error(request, 422, "bad_input", f"The request does not fit the schema: {problems}")
 
 
+# What a 503 says (HTTP: as a sentence; MCP: after "unavailable: ").
+REDIS_UNAVAILABLE = "Redis is unreachable; try again shortly"
+DATABASE_UNAVAILABLE = "the database is unreachable or busy; try again shortly"
+
+
 def _unavailable(request: HttpRequest, exc: Exception) -> HttpResponse:
-    return _error(request, 503, "unavailable", "Redis is unreachable; try again shortly.")
+    return _error(request, 503, "unavailable", REDIS_UNAVAILABLE.capitalize() + ".")
 
 
 for _kind in UNAVAILABLE:
     api.add_exception_handler(_kind, _unavailable)
-
-DATABASE_UNAVAILABLE = "the database is unreachable or busy; try again shortly"
 
 
 @api.exception_handler(OperationalError)

@@ -35,7 +35,7 @@ from memory import RateLimited
 
 from . import library, patterns, sessions, signals, tasks, working
 from .admission import admit
-from .core import DATABASE_UNAVAILABLE, STATUSES, UNAUTHENTICATED
+from .core import DATABASE_UNAVAILABLE, REDIS_UNAVAILABLE, STATUSES, UNAUTHENTICATED
 from .waiting import Wait, off_loop
 
 PATH = "/mcp"
@@ -93,7 +93,7 @@ async def _run(ctx: Context, tool: str, endpoint: Callable[..., Any], *args: Any
     except ValidationError as exc:
         raise ToolError(f"bad_input: {exc.errors()[0].get('msg', exc)}") from None
     except UNAVAILABLE:
-        raise ToolError("unavailable: Redis is unreachable; try again shortly") from None
+        raise ToolError(f"unavailable: {REDIS_UNAVAILABLE}") from None
     except OperationalError:
         raise ToolError(f"unavailable: {DATABASE_UNAVAILABLE}") from None
     except Exception as exc:
@@ -244,7 +244,7 @@ class MCPApp:
             await _rpc_error(send, 429, message, (b"retry-after", str(wait).encode()))
             return
         except UNAVAILABLE:
-            await _rpc_error(send, 503, "unavailable: Redis is unreachable; try again shortly")
+            await _rpc_error(send, 503, f"unavailable: {REDIS_UNAVAILABLE}")
             return
         except OperationalError:
             await _rpc_error(send, 503, f"unavailable: {DATABASE_UNAVAILABLE}")

@@ -37,6 +37,7 @@ from empathy_web.dashboard.management.commands.serve import DEFAULT_SERVER
 from memory import AgentCoordinator, AgentTask, EmpathyOS
 from tests.benchmarks.report import markdown_table, text_table
 from tests.live_server import DAPHNE, HOST, ROOT, LiveServer, free_port, start_live_server
+from tests.live_server import PRODUCTION as LIVE_PRODUCTION
 
 pytestmark = pytest.mark.benchmark
 
@@ -52,11 +53,9 @@ for n in range({n}):
 """
 
 
-# As deployed: no DEBUG (which records every query), the rate limit out of the way.
+# As deployed, with the rate limit out of the way.
 PRODUCTION = {
-    "DJANGO_DEBUG": "false", "SECRET_KEY": "benchmark-only-" + "x" * 40,
-    "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false",
-    "API_REQUESTS_PER_MINUTE": "100000000", "DB_CONN_MAX_AGE": "60",
+    **LIVE_PRODUCTION, "API_REQUESTS_PER_MINUTE": "100000000", "DB_CONN_MAX_AGE": "60",
 }  # fmt: skip
 WORKERS = (1, os.cpu_count() or 1)
 # The ASGI server (manage.py serve --server): uvicorn (the default) or daphne.

@@ -18,17 +18,13 @@ import httpx
 import pytest
 
 from tests.benchmarks.report import markdown_table, text_table
-from tests.live_server import start_live_server
+from tests.live_server import PRODUCTION, start_live_server
 from tests.postgres_server import start_postgres_server
 
 pytestmark = pytest.mark.benchmark
 
 N = int(os.environ.get("BENCH_DB_N", "100"))
 PAGES = ("/", "/patterns/", "/library/")
-PRODUCTION = {
-    "DJANGO_DEBUG": "false", "SECRET_KEY": "benchmark-only-" + "x" * 40,
-    "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false",
-}  # fmt: skip
 WAYS = {
     "a pool of 10 (the default)": {},
     "no pool: a connection per request": {"DB_POOL_SIZE": "0"},

@@ -12,13 +12,9 @@ import httpx
 import httpx2
 import pytest
 
-from tests.live_server import LiveServer, start_live_server
+from tests.live_server import PRODUCTION, LiveServer, start_live_server
 from tests.web.test_mcp import Agent, ToolFailed
 
-PRODUCTION = {
-    "DJANGO_DEBUG": "false", "SECRET_KEY": "database-down-test-" + "x" * 40,
-    "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false",
-}  # fmt: skip
 GONE = "the database is unreachable or busy; try again shortly"
 
 

@@ -21,8 +21,13 @@ def scrape(client: Client, **headers: str) -> dict[str, dict[tuple, float]]:
     response = client.get("/metrics", **headers)
     assert response.status_code == 200, response.content
     assert response["Content-Type"].startswith("text/plain; version=")
+    return samples(response.content.decode())
+
+
+def samples(text: str) -> dict[str, dict[tuple, float]]:
+    """A scrape's values, by sample name and sorted labels."""
     found: dict[str, dict[tuple, float]] = {}
-    for family in text_string_to_metric_families(response.content.decode()):
+    for family in text_string_to_metric_families(text):
         for sample in family.samples:
             found.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
     return found

@@ -20,6 +20,7 @@ import pytest
 
 from tests.live_server import HOST, ROOT, SESSION_SCRIPT, server_env, start_live_server
 from tests.redis_server import RedisServer, start_redis_server
+from tests.web.test_metrics import samples
 
 PIDFD_GETFD = 438  # the system call's number on Linux
 
@@ -61,11 +62,14 @@ class Served:
         return self.process.returncode, out, err
 
 
-def ask(port: int, sock: socket.socket | None = None) -> tuple[socket.socket, bytes]:
-    """A keep-alive GET /healthz, on ``sock`` or a new connection (the sockets listen
-    before the workers start, so a request waits for its worker)."""
+def ask(
+    port: int, sock: socket.socket | None = None, path: str = "/healthz", headers: str = ""
+) -> tuple[socket.socket, bytes]:
+    """A keep-alive GET of ``path`` (``headers``: more header lines, each ending in CRLF),
+    on ``sock`` or a new connection (the sockets listen before the workers start, so a
+    request waits for its worker)."""
     sock = sock or socket.create_connection((HOST, port), timeout=60)
-    sock.sendall(f"GET /healthz HTTP/1.1\r\nHost: {HOST}\r\n\r\n".encode())
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {HOST}\r\n{headers}\r\n".encode())
     answer = b""  # the whole response, which may come in several segments
     while b"\r\n\r\n" not in answer:
         answer += sock.recv(65536)
@@ -223,25 +227,12 @@ def test_the_worker_does_not_compress_the_dashboards_frames():
 SCRAPER = "scrape-token-for-the-test"
 
 
-def scraped(sock: socket.socket) -> dict[str, dict[tuple, float]]:
-    """``/metrics`` over ``sock`` (keep-alive), parsed with prometheus_client's parser."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    request = f"GET /metrics HTTP/1.1\r\nHost: {HOST}\r\nAuthorization: Bearer {SCRAPER}\r\n\r\n"
-    sock.sendall(request.encode())
-    answer = b""
-    while b"\r\n\r\n" not in answer:
-        answer += sock.recv(65536)
+def scraped(port: int, sock: socket.socket) -> dict[str, dict[tuple, float]]:
+    """``/metrics`` over ``sock`` (keep-alive), parsed."""
+    _, answer = ask(port, sock, "/metrics", f"Authorization: Bearer {SCRAPER}\r\n")
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200"), head
-    length = int(re.search(rb"(?i)content-length: *(\d+)", head)[1])
-    while len(body) < length:
-        body += sock.recv(65536)
-    found: dict[str, dict[tuple, float]] = {}
-    for family in text_string_to_metric_families(body.decode()):
-        for sample in family.samples:
-            found.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
-    return found
+    return samples(body.decode())
 
 
 def on_each_worker(port: int, pids: list[int], open_one) -> dict[int, list]:
@@ -286,7 +277,7 @@ def test_any_worker_reports_the_whole_sets_figures(redis):
             pages = on_each_worker(served.port, served.pids, page)
             # then a scrape on a connection of each worker's (a keep-alive one, answered:
             # a connection only just made may still wait for its worker to accept it)
-            figures = {pid: scraped(held[0][0]) for pid, held in pages.items()}
+            figures = {pid: scraped(served.port, held[0][0]) for pid, held in pages.items()}
     finally:
         served.process.send_signal(signal.SIGTERM)
         served.finish()
